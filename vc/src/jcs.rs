@@ -1,0 +1,186 @@
+//! RFC 8785 JSON Canonicalization Scheme (JCS).
+//!
+//! eddsa-jcs-2022 signs the JCS form of a document, so two parties that serialize the same
+//! JSON with different key order, whitespace or number spelling still hash the same bytes.
+//! The work is done by `serde_json_canonicalizer`, which we checked against the RFC (tests
+//! below): keys sorted by UTF-16 code units (so an astral-plane key such as U+1F600, the
+//! surrogate pair D83D DE00, sorts *before* U+FB33), numbers printed the ECMAScript way
+//! (`1e+30`, `4.5`, `0.002`, `-0` → `0`), and only the escapes the RFC allows.
+//!
+//! Numbers: JCS treats every number as an IEEE-754 double, and `serde_json` (without
+//! `arbitrary_precision`) parses integers into `u64`/`i64` that the canonicalizer then turns
+//! into `f64`. An integer above 2^53 therefore loses precision (9007199254740993 is
+//! canonicalized as 9007199254740992). Identifiers such as resident identity numbers,
+//! credit codes and serial numbers must be JSON *strings* in anything we sign.
+
+use serde_json::Value;
+
+use crate::VcError;
+
+/// Returns the RFC 8785 canonical UTF-8 bytes of `v`.
+pub fn canonicalize(v: &Value) -> Result<Vec<u8>, VcError> {
+    serde_json_canonicalizer::to_vec(v).map_err(|e| VcError::Jcs(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Number, json};
+
+    fn jcs_text(input: &str) -> String {
+        let v: Value = serde_json::from_str(input).unwrap();
+        String::from_utf8(canonicalize(&v).unwrap()).unwrap()
+    }
+
+    fn jcs_f64(bits: u64) -> String {
+        let n = Number::from_f64(f64::from_bits(bits)).unwrap();
+        String::from_utf8(canonicalize(&Value::Number(n)).unwrap()).unwrap()
+    }
+
+    /// RFC 8785 section 3.2.2 (and the `values` test file): numbers, string escapes, literals.
+    #[test]
+    fn rfc8785_section_3_2_2_example() {
+        let input = r#"{
+          "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+          "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+          "literals": [null, true, false]
+        }"#;
+        let expected = "{\"literals\":[null,true,false],\
+            \"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],\
+            \"string\":\"\u{20ac}$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}";
+        assert_eq!(jcs_text(input), expected);
+        // The same as UTF-8 bytes, as given in the JCS test data (values.txt).
+        let v: Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            hex::encode(canonicalize(&v).unwrap()),
+            "7b226c69746572616c73223a5b6e756c6c2c747275652c66616c73655d2c226e756d62657273223a5b\
+             3333333333333333332e333333333333332c31652b33302c342e352c302e3030322c31652d32375d2c\
+             22737472696e67223a22e282ac245c75303030665c6e4127425c225c5c5c5c5c222f227d"
+        );
+    }
+
+    /// RFC 8785 section 3.2.3: properties sorted by UTF-16 code units, not code points.
+    #[test]
+    fn rfc8785_section_3_2_3_sorting() {
+        let input = r#"{
+          "\u20ac": "Euro Sign",
+          "\r": "Carriage Return",
+          "\ufb33": "Hebrew Letter Dalet With Dagesh",
+          "1": "One",
+          "\ud83d\ude00": "Emoji: Grinning Face",
+          "\u0080": "Control",
+          "\u00f6": "Latin Small Letter O With Diaeresis"
+        }"#;
+        let expected = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+            \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+            \"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+        assert_eq!(jcs_text(input), expected);
+    }
+
+    /// The JCS test data `weird.json`: control characters, DEL left unescaped, `</script>`.
+    #[test]
+    fn jcs_testdata_weird() {
+        let input = r#"{
+          "\u20ac": "Euro Sign",
+          "\r": "Carriage Return",
+          "\u000a": "Newline",
+          "1": "One",
+          "\u0080": "Control\u007f",
+          "\ud83d\ude02": "Smiley",
+          "\u00f6": "Latin Small Letter O With Diaeresis",
+          "\ufb33": "Hebrew Letter Dalet With Dagesh",
+          "</script>": "Browser Challenge"
+        }"#;
+        let v: Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            hex::encode(canonicalize(&v).unwrap()),
+            "7b225c6e223a224e65776c696e65222c225c72223a2243617272696167652052657475726e222c2231\
+             223a224f6e65222c223c2f7363726970743e223a2242726f77736572204368616c6c656e6765222c22\
+             c280223a22436f6e74726f6c7f222c22c3b6223a224c6174696e20536d616c6c204c6574746572204f\
+             205769746820446961657265736973222c22e282ac223a224575726f205369676e222c22f09f988222\
+             3a22536d696c6579222c22efacb3223a22486562726577204c65747465722044616c65742057697468\
+             20446167657368227d"
+        );
+    }
+
+    /// The JCS test data `structures.json`: nesting, empty key, case-sensitive order, 56.0.
+    #[test]
+    fn jcs_testdata_structures() {
+        let input = r#"{
+          "1": {"f": {"f": "hi","F": 5} ,"\n": 56.0},
+          "10": { },
+          "": "empty",
+          "a": { },
+          "111": [ {"e": "yes","E": "no" } ],
+          "A": { }
+        }"#;
+        assert_eq!(
+            jcs_text(input),
+            r#"{"":"empty","1":{"\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{"E":"no","e":"yes"}],"A":{},"a":{}}"#
+        );
+    }
+
+    /// RFC 8785 Appendix B: IEEE-754 bit patterns and their ECMAScript serialization.
+    #[test]
+    fn rfc8785_appendix_b_numbers() {
+        let cases: &[(u64, &str)] = &[
+            (0x0000000000000000, "0"),
+            (0x8000000000000000, "0"), // minus zero
+            (0x0000000000000001, "5e-324"),
+            (0x8000000000000001, "-5e-324"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0xffefffffffffffff, "-1.7976931348623157e+308"),
+            (0x4340000000000000, "9007199254740992"),
+            (0xc340000000000000, "-9007199254740992"),
+            (0x4430000000000000, "295147905179352830000"),
+            (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+            (0x44b52d02c7e14af6, "1e+23"),
+            (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+            (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+            (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+            (0x444b1ae4d6e2ef50, "1e+21"),
+            (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+            (0x3eb0c6f7a0b5ed8d, "0.000001"),
+            (0x41b3de4355555553, "333333333.3333332"),
+            (0x41b3de4355555554, "333333333.33333325"),
+            (0x41b3de4355555555, "333333333.3333333"),
+            (0x41b3de4355555556, "333333333.3333334"),
+            (0x41b3de4355555557, "333333333.33333343"),
+            (0xbecbf647612f3696, "-0.0000033333333333333333"),
+            (0x43143ff3c1cb0959, "1424953923781206.2"),
+        ];
+        for &(bits, want) in cases {
+            assert_eq!(jcs_f64(bits), want, "bits {bits:016x}");
+        }
+    }
+
+    /// The specific spellings the gateway cares about, parsed from JSON text.
+    #[test]
+    fn ecmascript_number_spellings() {
+        assert_eq!(
+            jcs_text("[1e30, 4.50, 2e-3, -0, -0.0, 1E+2, 100.0, 1e21, 1e-7]"),
+            "[1e+30,4.5,0.002,0,0,100,100,1e+21,1e-7]"
+        );
+    }
+
+    /// Integers above 2^53 are rounded to a double: identifiers must be strings.
+    #[test]
+    fn large_integers_lose_precision() {
+        assert_eq!(jcs_text("9007199254740993"), "9007199254740992");
+        assert_eq!(jcs_text(r#""9007199254740993""#), r#""9007199254740993""#);
+        assert_eq!(
+            canonicalize(&json!(u64::MAX)).unwrap(),
+            b"18446744073709552000"
+        );
+    }
+
+    /// Astral-plane keys sort by their surrogates: U+1F600 (D83D …) before U+FFFF.
+    #[test]
+    fn astral_key_sorts_before_high_bmp_key() {
+        let v = json!({"\u{ffff}": 1, "\u{1f600}": 2, "\u{e000}": 3, "z": 4});
+        assert_eq!(
+            String::from_utf8(canonicalize(&v).unwrap()).unwrap(),
+            "{\"z\":4,\"\u{1f600}\":2,\"\u{e000}\":3,\"\u{ffff}\":1}"
+        );
+    }
+}

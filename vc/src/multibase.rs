@@ -1,0 +1,103 @@
+//! Multibase base58btc and the multicodec Ed25519 public-key header.
+//!
+//! Data Integrity writes keys and signatures as multibase strings: a one-character base
+//! prefix (`z` = base58btc, Bitcoin alphabet) followed by the encoded bytes. An Ed25519
+//! public key ("Multikey", `publicKeyMultibase`) is the multicodec `ed25519-pub` code 0xed,
+//! unsigned-varint encoded as the two bytes `0xed 0x01`, followed by the 32 raw key bytes;
+//! that header is why every such key starts `z6Mk`. Anything else is rejected: the
+//! vc-di-eddsa spec requires errors for other codecs so that a private key (`0x1300`) is never
+//! mistaken for a public one.
+
+use crate::VcError;
+
+/// Multicodec `ed25519-pub` (0xed) as an unsigned varint.
+const ED25519_PUB_HEADER: [u8; 2] = [0xed, 0x01];
+
+/// Multibase prefix for base58btc.
+const BASE58BTC: char = 'z';
+
+/// Encodes bytes as multibase base58btc (`z…`).
+pub fn encode_base58btc(bytes: &[u8]) -> String {
+    format!("{BASE58BTC}{}", bs58::encode(bytes).into_string())
+}
+
+/// Decodes a multibase base58btc string (`z…`); any other base is an error.
+pub fn decode_base58btc(s: &str) -> Result<Vec<u8>, VcError> {
+    let body = s
+        .strip_prefix(BASE58BTC)
+        .ok_or_else(|| VcError::Multibase(format!("expected base58btc prefix 'z' in {s:?}")))?;
+    bs58::decode(body)
+        .into_vec()
+        .map_err(|e| VcError::Multibase(format!("bad base58btc: {e}")))
+}
+
+/// Encodes an Ed25519 public key as a Multikey `publicKeyMultibase` (`z6Mk…`).
+pub fn ed25519_to_multibase(pk: &[u8; 32]) -> String {
+    let mut bytes = Vec::with_capacity(ED25519_PUB_HEADER.len() + pk.len());
+    bytes.extend_from_slice(&ED25519_PUB_HEADER);
+    bytes.extend_from_slice(pk);
+    encode_base58btc(&bytes)
+}
+
+/// Decodes a `z6Mk…` Multikey into the 32 raw Ed25519 public-key bytes.
+pub fn multibase_to_ed25519(s: &str) -> Result<[u8; 32], VcError> {
+    let bytes = decode_base58btc(s)?;
+    let key = bytes
+        .strip_prefix(&ED25519_PUB_HEADER)
+        .ok_or_else(|| VcError::Multibase("multicodec is not ed25519-pub (0xed01)".into()))?;
+    key.try_into()
+        .map_err(|_| VcError::Multibase(format!("Ed25519 key has {} bytes, not 32", key.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The public key of the vc-di-eddsa test vectors (Appendix B).
+    const SPEC_KEY: &str = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2";
+
+    #[test]
+    fn round_trip() {
+        let pk = multibase_to_ed25519(SPEC_KEY).unwrap();
+        assert_eq!(ed25519_to_multibase(&pk), SPEC_KEY);
+        assert!(ed25519_to_multibase(&[0u8; 32]).starts_with("z6Mk"));
+    }
+
+    #[test]
+    fn rejects_wrong_prefix() {
+        // Same bytes, but claimed as base58flickr ('Z') or with no prefix at all.
+        let flickr = SPEC_KEY.replacen('z', "Z", 1);
+        assert_eq!(
+            multibase_to_ed25519(&flickr).unwrap_err().code(),
+            "key.multibase"
+        );
+        assert!(multibase_to_ed25519(&SPEC_KEY[1..]).is_err());
+        assert!(multibase_to_ed25519("").is_err());
+        // '0', 'O', 'I', 'l' are not in the base58 alphabet.
+        assert!(multibase_to_ed25519("z6Mk0OIl").is_err());
+    }
+
+    #[test]
+    fn rejects_wrong_codec() {
+        // The spec's secretKeyMultibase: multicodec ed25519-priv (0x1300 = 0x80 0x26).
+        let secret = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq";
+        assert_eq!(decode_base58btc(secret).unwrap()[..2], [0x80, 0x26]);
+        assert!(multibase_to_ed25519(secret).is_err());
+        // A P-256 key (0x1200) as used by ECDSA did:keys.
+        let mut p256 = vec![0x80, 0x24];
+        p256.extend_from_slice(&[2u8; 33]);
+        assert!(multibase_to_ed25519(&encode_base58btc(&p256)).is_err());
+    }
+
+    #[test]
+    fn rejects_wrong_length() {
+        for len in [0usize, 31, 33, 64] {
+            let mut bytes = ED25519_PUB_HEADER.to_vec();
+            bytes.extend(std::iter::repeat_n(7u8, len));
+            assert!(
+                multibase_to_ed25519(&encode_base58btc(&bytes)).is_err(),
+                "len {len}"
+            );
+        }
+    }
+}
