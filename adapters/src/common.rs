@@ -1,0 +1,205 @@
+//! Conversions every adapter needs: local date/time formats to RFC 3339 with the Beijing offset,
+//! dates, integers, and clean-up of codes typed by hand (full-width characters, stray spaces).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use domain::FieldError;
+
+/// China Standard Time, the offset of every local time a departmental system sends.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("valid offset")
+}
+
+/// Accepts RFC 3339 (kept as sent) or a local time `yyyy-MM-dd HH:mm:ss`, `yyyy-MM-ddTHH:mm:ss`,
+/// `yyyy/MM/dd HH:mm:ss`, `yyyyMMddHHmmss` (taken as +08:00). Returns RFC 3339.
+pub fn datetime(s: &str) -> Result<String, String> {
+    let s = clean_code(s);
+    if let Ok(dt) = DateTime::parse_from_rfc3339(&s) {
+        return Ok(dt.to_rfc3339());
+    }
+    const FORMATS: &[&str] = &[
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y%m%d%H%M%S",
+    ];
+    for f in FORMATS {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(&s, f) {
+            let dt = beijing()
+                .from_local_datetime(&naive)
+                .single()
+                .ok_or_else(|| format!("'{s}' is not a valid local time"))?;
+            return Ok(dt.to_rfc3339());
+        }
+    }
+    Err(format!(
+        "'{s}' is not a date-time (expected e.g. 2026-11-20 09:30:00)"
+    ))
+}
+
+/// Accepts `yyyy-MM-dd`, `yyyy/MM/dd`, `yyyyMMdd`, `yyyy年M月d日`. Returns `yyyy-MM-dd`.
+pub fn date(s: &str) -> Result<String, String> {
+    let s = clean_code(s);
+    const FORMATS: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"];
+    FORMATS
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(&s, f).ok())
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| format!("'{s}' is not a date (expected e.g. 2026-11-20)"))
+}
+
+/// Codes typed by hand arrive with full-width digits and letters (`６２１００２`) and stray
+/// spaces. Map full-width ASCII to half-width and drop all white space (including U+3000).
+pub fn clean_code(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+/// Free text: trimmed, inner text kept as sent.
+pub fn clean_text(s: &str) -> String {
+    s.trim().to_owned()
+}
+
+/// Collects per-field problems while an adapter maps one record.
+#[derive(Default, Debug)]
+pub struct Problems(pub Vec<FieldError>);
+
+impl Problems {
+    pub fn push(&mut self, path: &str, code: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(path, code, message));
+    }
+
+    /// Convert a local date-time, recording a `datetime.format` problem at `path` on failure.
+    pub fn datetime(&mut self, path: &str, s: &str) -> Option<String> {
+        datetime(s)
+            .map_err(|m| self.push(path, "datetime.format", m))
+            .ok()
+    }
+
+    pub fn date(&mut self, path: &str, s: &str) -> Option<String> {
+        date(s).map_err(|m| self.push(path, "date.format", m)).ok()
+    }
+
+    /// A whole number, recording `integer.format` on failure.
+    pub fn integer(&mut self, path: &str, s: &str) -> Option<i64> {
+        clean_code(s)
+            .parse::<i64>()
+            .map_err(|_| {
+                self.push(
+                    path,
+                    "integer.format",
+                    format!("'{s}' is not a whole number"),
+                )
+            })
+            .ok()
+    }
+
+    pub fn into_result<T>(self, value: T) -> Result<T, Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_get_the_beijing_offset() {
+        assert_eq!(
+            datetime("2026-11-20 09:30:00").unwrap(),
+            "2026-11-20T09:30:00+08:00"
+        );
+        assert_eq!(
+            datetime("20261120093000").unwrap(),
+            "2026-11-20T09:30:00+08:00"
+        );
+        assert_eq!(
+            datetime("2026-11-20T01:30:00Z").unwrap(),
+            "2026-11-20T01:30:00+00:00"
+        );
+        assert!(datetime("2026-02-30 09:00:00").is_err());
+        assert!(datetime("yesterday").is_err());
+    }
+
+    #[test]
+    fn dates_in_local_formats() {
+        assert_eq!(date("2017年10月26日").unwrap(), "2017-10-26");
+        assert_eq!(date("20171026").unwrap(), "2017-10-26");
+        assert_eq!(date(" 2017-10-26 ").unwrap(), "2017-10-26");
+        assert!(date("2017-13-01").is_err());
+    }
+
+    #[test]
+    fn full_width_and_spaces_are_cleaned() {
+        assert_eq!(clean_code("６２１００２　０００ ０００"), "621002000000");
+        assert_eq!(clean_code("ＭＡ７１"), "MA71");
+    }
+}
+
+/// Map the applicant certificate kinds departmental systems write to GB/T 36903 holder code
+/// types: 111 resident identity number, 001 unified social credit code, 414 passport, 990 other.
+pub fn holder_code_type(s: &str) -> &'static str {
+    match clean_code(s).as_str() {
+        "111" | "身份证" | "居民身份证" | "ID" => "111",
+        "001" | "统一社会信用代码" | "USCC" => "001",
+        "414" | "护照" | "PASSPORT" => "414",
+        _ => "990",
+    }
+}
+
+/// Field access on one native JSON record, recording problems at canonical paths.
+pub struct JsonFields<'a> {
+    pub obj: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> JsonFields<'a> {
+    /// A string or number field as text; `None` when absent, null or blank.
+    pub fn text(&self, key: &str) -> Option<String> {
+        match self.obj.get(key)? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(clean_text(s)),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A required field; records `field.missing` at `path` when absent.
+    pub fn required(&self, key: &str, path: &str, p: &mut Problems) -> Option<String> {
+        let v = self.text(key);
+        if v.is_none() {
+            p.push(path, "field.missing", format!("'{key}' is required"));
+        }
+        v
+    }
+
+    pub fn object(&self, key: &str) -> Option<JsonFields<'a>> {
+        self.obj.get(key)?.as_object().map(|obj| JsonFields { obj })
+    }
+
+    pub fn array(&self, key: &str) -> &'a [serde_json::Value] {
+        self.obj
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.obj.get(key)? {
+            serde_json::Value::Bool(b) => Some(*b),
+            serde_json::Value::String(s) => match s.trim() {
+                "true" | "1" | "是" | "Y" => Some(true),
+                "false" | "0" | "否" | "N" => Some(false),
+                _ => None,
+            },
+            serde_json::Value::Number(n) => n.as_i64().map(|n| n != 0),
+            _ => None,
+        }
+    }
+}

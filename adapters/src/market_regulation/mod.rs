@@ -1,0 +1,438 @@
+//! 市场监管 (market regulation): a JSON batch `{"sender", "records": [...]}` with camelCase
+//! fields and local times. See README.md in this directory for the mapping.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+
+use crate::common::{JsonFields, Problems, clean_code, holder_code_type};
+use crate::{Adapter, DecodedRecord, PayloadError};
+
+pub struct MarketRegulation;
+
+#[derive(Deserialize)]
+struct Batch<'a> {
+    #[serde(borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+impl Adapter for MarketRegulation {
+    fn id(&self) -> &'static str {
+        "market-regulation"
+    }
+    fn department(&self) -> &'static str {
+        "market_regulation"
+    }
+    fn format(&self) -> &'static str {
+        "JSON (UTF-8), camelCase fields, local times yyyy-MM-dd HH:mm:ss"
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Vec<DecodedRecord>, PayloadError> {
+        let payload = payload.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(payload);
+        let batch: Batch = serde_json::from_slice(payload).map_err(|e| {
+            PayloadError::new(
+                "payload.malformed",
+                format!("not a market-regulation batch: {e}"),
+            )
+        })?;
+        Ok(batch
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let value: Value = serde_json::from_str(raw.get()).expect("RawValue is valid JSON");
+                let case_no = value.get("caseNo").and_then(Value::as_str).map(clean_code);
+                DecodedRecord {
+                    position: i,
+                    location: format!("records[{i}]"),
+                    raw: raw.get().as_bytes().to_vec(),
+                    case_no,
+                    draft: match value.as_object() {
+                        Some(obj) => map_record(JsonFields { obj }),
+                        None => Err(vec![domain::FieldError::new(
+                            "",
+                            "record.not_object",
+                            "a record must be a JSON object",
+                        )]),
+                    },
+                }
+            })
+            .collect())
+    }
+}
+
+fn state(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "RECEIVED" => "received",
+        "ACCEPTED" => "accepted",
+        "HANDLING" => "in_progress",
+        "SUSPENDED" => "on_hold",
+        "FINISHED" => "completed",
+        "REJECTED" => "rejected",
+        "WITHDRAWN" => "withdrawn",
+        _ => return None,
+    })
+}
+
+fn decision(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "APPROVE" => "approved",
+        "DENY" => "denied",
+        "NOT_ACCEPTED" => "not_accepted",
+        "WITHDRAWN" => "withdrawn",
+        _ => return None,
+    })
+}
+
+fn case_kind(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "1" => "immediate",
+        "2" => "promised",
+        "9" => "other",
+        _ => return None,
+    })
+}
+
+fn map_record(r: JsonFields) -> Result<Value, Vec<domain::FieldError>> {
+    let mut p = Problems::default();
+    let mut out = Map::new();
+    if let Some(v) = r.required("caseNo", "/case_no", &mut p) {
+        out.insert("case_no".into(), json!(clean_code(&v)));
+    }
+    if let Some(v) = r
+        .required("version", "/version", &mut p)
+        .and_then(|v| p.integer("/version", &v))
+    {
+        out.insert("version".into(), json!(v));
+    }
+
+    let mut item = Map::new();
+    let mut local = Map::new();
+    if let Some(c) = r.text("itemCode") {
+        local.insert("code".into(), json!(clean_code(&c)));
+    }
+    if let Some(n) = r.text("itemName") {
+        local.insert("name".into(), json!(n));
+    }
+    if local.is_empty() {
+        p.push(
+            "/service_item/local",
+            "field.missing",
+            "'itemCode' or 'itemName' is required",
+        );
+    }
+    item.insert("local".into(), Value::Object(local));
+    if let Some(c) = r.text("implCode") {
+        item.insert("impl_code".into(), json!(clean_code(&c)));
+    }
+    if let Some(k) = r.text("caseKind") {
+        match case_kind(&clean_code(&k)) {
+            Some(k) => item.insert("case_kind".into(), json!(k)),
+            None => {
+                p.push(
+                    "/service_item/case_kind",
+                    "code.unknown",
+                    format!("caseKind '{k}' is not 1, 2 or 9"),
+                );
+                None
+            }
+        };
+    }
+    out.insert("service_item".into(), Value::Object(item));
+
+    if let Some(v) = r.required("areaCode", "/region_code", &mut p) {
+        out.insert("region_code".into(), json!(clean_code(&v)));
+    }
+    match r.object("handleOrg") {
+        Some(org) => {
+            let name = org.required("name", "/handling_org/name", &mut p);
+            let code = org.required("uscc", "/handling_org/credit_code", &mut p);
+            out.insert(
+                "handling_org".into(),
+                json!({"name": name, "credit_code": code.map(|c| clean_code(&c))}),
+            );
+        }
+        None => p.push("/handling_org", "field.missing", "'handleOrg' is required"),
+    }
+    match r.object("applicant") {
+        Some(a) => {
+            let mut ap = Map::new();
+            let kind = match a.text("type").as_deref() {
+                Some("enterprise") => "organization",
+                _ => "person",
+            };
+            ap.insert("kind".into(), json!(kind));
+            if let Some(n) = a.required("name", "/applicant/name", &mut p) {
+                ap.insert("name".into(), json!(n));
+            }
+            let id_type = a
+                .text("certType")
+                .map_or(if kind == "person" { "111" } else { "001" }, |t| {
+                    holder_code_type(&t)
+                });
+            ap.insert("id_type".into(), json!(id_type));
+            if let Some(n) = a.required("certNo", "/applicant/id_number", &mut p) {
+                ap.insert("id_number".into(), json!(clean_code(&n)));
+            }
+            if let Some(m) = a.text("mobile") {
+                ap.insert("phone".into(), json!(m));
+            }
+            if let Some(addr) = a.text("address") {
+                ap.insert("address".into(), json!(addr));
+            }
+            out.insert("applicant".into(), Value::Object(ap));
+        }
+        None => p.push("/applicant", "field.missing", "'applicant' is required"),
+    }
+
+    let mut ts = Map::new();
+    for (key, canon, required) in [
+        ("applyTime", "occurred", true),
+        ("receiveTime", "received", true),
+        ("acceptTime", "accepted", false),
+        ("decideTime", "decided", false),
+        ("finishTime", "completed", false),
+    ] {
+        let path = format!("/timestamps/{canon}");
+        let v = if required {
+            r.required(key, &path, &mut p)
+        } else {
+            r.text(key)
+        };
+        if let Some(t) = v.and_then(|v| p.datetime(&path, &v)) {
+            ts.insert(canon.into(), json!(t));
+        }
+    }
+    out.insert("timestamps".into(), Value::Object(ts));
+
+    let mut limits = Map::new();
+    if let Some(d) = r
+        .text("promiseDays")
+        .and_then(|v| p.integer("/time_limits/promised_days", &v))
+    {
+        limits.insert("promised_days".into(), json!(d));
+    }
+    if let Some(d) = r
+        .text("legalDays")
+        .and_then(|v| p.integer("/time_limits/legal_days", &v))
+    {
+        limits.insert("legal_days".into(), json!(d));
+    }
+    out.insert("time_limits".into(), Value::Object(limits));
+
+    if let Some(s) = r.required("state", "/status", &mut p) {
+        match state(&s) {
+            Some(s) => {
+                out.insert("status".into(), json!(s));
+            }
+            None => p.push(
+                "/status",
+                "code.unknown",
+                format!("state '{s}' is not in the market-regulation code table"),
+            ),
+        }
+    }
+
+    let steps: Vec<Value> = r
+        .array("steps")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let s = JsonFields {
+                obj: s.as_object()?,
+            };
+            let path = format!("/process_steps/{i}");
+            let mut step = Map::new();
+            if let Some(n) = s.required("node", &format!("{path}/name"), &mut p) {
+                step.insert("name".into(), json!(n));
+            }
+            for (k, c) in [
+                ("handler", "actor"),
+                ("action", "action"),
+                ("opinion", "opinion"),
+            ] {
+                if let Some(v) = s.text(k) {
+                    step.insert(c.into(), json!(v));
+                }
+            }
+            if let Some(t) = s
+                .required("time", &format!("{path}/time"), &mut p)
+                .and_then(|t| p.datetime(&format!("{path}/time"), &t))
+            {
+                step.insert("time".into(), json!(t));
+            }
+            Some(Value::Object(step))
+        })
+        .collect();
+    if !steps.is_empty() {
+        out.insert("process_steps".into(), Value::Array(steps));
+    }
+
+    let holds: Vec<Value> = r
+        .array("suspensions")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            let h = JsonFields {
+                obj: h.as_object()?,
+            };
+            let path = format!("/holds/{i}");
+            let mut hold = Map::new();
+            if let Some(v) = h.required("reason", &format!("{path}/reason"), &mut p) {
+                hold.insert("reason".into(), json!(v));
+            }
+            if let Some(t) = h
+                .required("start", &format!("{path}/start"), &mut p)
+                .and_then(|t| p.datetime(&format!("{path}/start"), &t))
+            {
+                hold.insert("start".into(), json!(t));
+            }
+            if let Some(t) = h
+                .text("end")
+                .and_then(|t| p.datetime(&format!("{path}/end"), &t))
+            {
+                hold.insert("end".into(), json!(t));
+            }
+            Some(Value::Object(hold))
+        })
+        .collect();
+    if !holds.is_empty() {
+        out.insert("holds".into(), Value::Array(holds));
+    }
+
+    if let Some(res) = r.object("result") {
+        let mut result = Map::new();
+        if let Some(d) = res.required("decision", "/result/decision", &mut p) {
+            match decision(&d) {
+                Some(d) => {
+                    result.insert("decision".into(), json!(d));
+                }
+                None => p.push(
+                    "/result/decision",
+                    "code.unknown",
+                    format!("decision '{d}' is not in the code table"),
+                ),
+            }
+        }
+        if let Some(t) = res.text("remark") {
+            result.insert("text".into(), json!(t));
+        }
+        let certs: Vec<Value> = res
+            .array("licences")
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                Some(map_licence(
+                    i,
+                    JsonFields {
+                        obj: l.as_object()?,
+                    },
+                    &mut p,
+                ))
+            })
+            .collect();
+        if !certs.is_empty() {
+            result.insert("certificates".into(), Value::Array(certs));
+        }
+        out.insert("result".into(), Value::Object(result));
+    }
+
+    let public = r.bool("isPublic").unwrap_or(false);
+    let mut disclosure = Map::new();
+    disclosure.insert("public".into(), json!(public));
+    if let Some(why) = r.text("notPublicReason") {
+        disclosure.insert("reason_not_public".into(), json!(why));
+    }
+    out.insert("disclosure".into(), Value::Object(disclosure));
+
+    p.into_result(Value::Object(out))
+}
+
+fn map_licence(i: usize, l: JsonFields, p: &mut Problems) -> Value {
+    let base = format!("/result/certificates/{i}");
+    let mut c = Map::new();
+    for (key, canon, clean) in [
+        ("typeCode", "type_code", true),
+        ("typeName", "type_name", false),
+        ("licenceNo", "number", true),
+    ] {
+        if let Some(v) = l.required(key, &format!("{base}/{canon}"), p) {
+            c.insert(canon.into(), json!(if clean { clean_code(&v) } else { v }));
+        }
+    }
+    let holder_code = l
+        .required("holderCode", &format!("{base}/holder/code"), p)
+        .map(|c| clean_code(&c));
+    let code_type = l.text("holderCodeType").map_or_else(
+        // A business licence's holder is an organization unless the source says otherwise.
+        || {
+            if holder_code.as_deref().is_some_and(|c| {
+                c.len() == 18
+                    && c.chars()
+                        .nth(17)
+                        .is_some_and(|x| x.is_ascii_digit() || x == 'X')
+                    && c.chars().take(17).all(|x| x.is_ascii_digit())
+            }) {
+                "111"
+            } else {
+                "001"
+            }
+        },
+        |t| holder_code_type(&t),
+    );
+    c.insert(
+        "holder".into(),
+        json!({"name": l.required("holderName", &format!("{base}/holder/name"), p), "code": holder_code, "code_type": code_type}),
+    );
+    match l.object("issueOrg") {
+        Some(org) => {
+            let name = org.required("name", &format!("{base}/issuing_authority/name"), p);
+            let code = org
+                .required("uscc", &format!("{base}/issuing_authority/credit_code"), p)
+                .map(|c| clean_code(&c));
+            c.insert(
+                "issuing_authority".into(),
+                json!({"name": name, "credit_code": code}),
+            );
+        }
+        None => p.push(
+            &format!("{base}/issuing_authority"),
+            "field.missing",
+            "'issueOrg' is required",
+        ),
+    }
+    for (key, canon) in [("issueDate", "issue_date"), ("validFrom", "valid_from")] {
+        let path = format!("{base}/{canon}");
+        if let Some(d) = l.required(key, &path, p).and_then(|d| p.date(&path, &d)) {
+            c.insert(canon.into(), json!(d));
+        }
+    }
+    // "长期" (long-term) means no end date.
+    if let Some(to) = l.text("validTo").filter(|t| t != "长期") {
+        let path = format!("{base}/valid_until");
+        if let Some(d) = p.date(&path, &to) {
+            c.insert("valid_until".into(), json!(d));
+        }
+    }
+    if let Some(surface) = l.object("surface") {
+        let fields: Map<String, Value> = surface
+            .obj
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.clone(),
+                    json!(match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => return None,
+                    }),
+                ))
+            })
+            .collect();
+        c.insert("surface".into(), Value::Object(fields));
+    }
+    if let Some(id) = l.text("eCertId") {
+        c.insert("identifier".into(), json!(clean_code(&id)));
+    }
+    Value::Object(c)
+}

@@ -1,0 +1,312 @@
+//! A small XML tree reader for the XML-speaking networks (public security's GBK batches, tax's
+//! SOAP envelopes).
+//!
+//! Safety first: a DOCTYPE is refused outright, so there are no entity definitions to expand
+//! (no "billion laughs") and no external entities to fetch; only the five predefined entities
+//! and character references are resolved. Depth is bounded.
+//!
+//! Encodings: the declared encoding must be ASCII-compatible (UTF-8, GBK, GB18030). In those,
+//! the bytes of `<`, `>`, `&`, quotes and newlines never occur inside a multi-byte character
+//! (GBK trail bytes are 0x40..=0xFE), so the document is tokenized on its original bytes and each
+//! element keeps its exact byte range. Text stays in the source encoding until a record is
+//! mapped, so one undecodable field fails only its own record, never the batch.
+
+use encoding_rs::Encoding;
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::PayloadError;
+
+/// Deepest nesting accepted; real batches are 4-6 levels deep.
+pub const MAX_DEPTH: usize = 32;
+
+#[derive(Debug, Clone)]
+enum Piece {
+    /// Text or CDATA bytes in the document's encoding.
+    Raw(Vec<u8>),
+    /// A resolved character or predefined entity reference.
+    Resolved(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Element {
+    /// Local name: any namespace prefix is dropped (SOAP senders use arbitrary prefixes).
+    pub name: String,
+    /// Byte range of the whole element, tags included, in the original document.
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line of the start tag.
+    pub line: usize,
+    pub children: Vec<Element>,
+    text: Vec<Piece>,
+}
+
+/// Text of an element could not be decoded in the document's encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    pub encoding: &'static str,
+}
+
+impl Element {
+    /// An element whose start tag spans `start..end` (the end moves on at its end tag).
+    fn open(qname: &[u8], start: usize, end: usize, line: usize) -> Self {
+        Element {
+            name: local(qname),
+            start,
+            end,
+            line,
+            children: Vec::new(),
+            text: Vec::new(),
+        }
+    }
+
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The element's own text (not its children's), decoded strictly: bytes that are not valid
+    /// in `enc` are an error, never replaced.
+    pub fn text(&self, enc: &'static Encoding) -> Result<String, Undecodable> {
+        let mut out = String::new();
+        for piece in &self.text {
+            match piece {
+                Piece::Raw(bytes) => {
+                    let s = enc
+                        .decode_without_bom_handling_and_without_replacement(bytes)
+                        .ok_or(Undecodable {
+                            encoding: enc.name(),
+                        })?;
+                    out.push_str(&s);
+                }
+                Piece::Resolved(s) => out.push_str(s),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A parsed document: its root element and declared encoding.
+#[derive(Debug)]
+pub struct Document {
+    pub root: Element,
+    pub encoding: &'static Encoding,
+}
+
+fn local(name: &[u8]) -> String {
+    let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
+    String::from_utf8_lossy(local).into_owned()
+}
+
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// Parse a whole document. Errors are about the payload as a whole (not well-formed, DTD,
+/// unsupported encoding); they carry the line where parsing stopped.
+pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bom = bytes.len() - body.len();
+    if body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF") {
+        return Err(PayloadError::new(
+            "payload.encoding",
+            "UTF-16 documents are not accepted; send UTF-8 or GBK",
+        ));
+    }
+    let mut reader = Reader::from_reader(body);
+    reader.config_mut().check_end_names = true;
+    let mut encoding: &'static Encoding = encoding_rs::UTF_8;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let malformed = |pos: usize, why: String| {
+        PayloadError::new(
+            "payload.malformed",
+            format!("line {}: {why}", line_of(body, pos)),
+        )
+    };
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(reader.error_position() as usize, e.to_string()))?;
+        let after = reader.buffer_position() as usize;
+        match event {
+            Event::Decl(decl) => {
+                if let Some(label) = decl.encoding() {
+                    let label = label.map_err(|e| malformed(before, e.to_string()))?;
+                    encoding = Encoding::for_label(&label)
+                        .filter(|e| e.is_ascii_compatible())
+                        .ok_or_else(|| {
+                            PayloadError::new(
+                                "payload.encoding",
+                                format!(
+                                    "declared encoding '{}' is not supported",
+                                    String::from_utf8_lossy(&label)
+                                ),
+                            )
+                        })?;
+                    if bom > 0 && encoding != encoding_rs::UTF_8 {
+                        return Err(PayloadError::new(
+                            "payload.encoding",
+                            "a UTF-8 byte-order mark contradicts the declared encoding",
+                        ));
+                    }
+                }
+            }
+            Event::DocType(_) => {
+                return Err(PayloadError::new(
+                    "payload.dtd_forbidden",
+                    "DOCTYPE declarations are refused (no entity definitions or external entities)",
+                ));
+            }
+            Event::Start(start) | Event::Empty(start) if root.is_some() => {
+                let _ = start;
+                return Err(malformed(before, "content after the root element".into()));
+            }
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(PayloadError::new(
+                        "payload.too_deep",
+                        format!("elements nest deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                stack.push(Element::open(
+                    start.name().as_ref(),
+                    before + bom,
+                    after + bom,
+                    line_of(body, before),
+                ));
+            }
+            Event::Empty(start) => {
+                let el = Element::open(
+                    start.name().as_ref(),
+                    before + bom,
+                    after + bom,
+                    line_of(body, before),
+                );
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::End(_) => {
+                let mut el = stack
+                    .pop()
+                    .ok_or_else(|| malformed(before, "unexpected end tag".into()))?;
+                el.end = after + bom;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push(Piece::Raw(t.into_inner().into_owned()));
+                } else if t.iter().any(|b| !b.is_ascii_whitespace()) {
+                    return Err(malformed(before, "text outside the root element".into()));
+                }
+            }
+            Event::CData(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push(Piece::Raw(t.into_inner().into_owned()));
+                }
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    Ok(None) => {
+                        let name = String::from_utf8_lossy(&r).into_owned();
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| malformed(before, format!("undefined entity &{name};")))?
+                            .to_owned()
+                    }
+                    Err(e) => return Err(malformed(before, e.to_string())),
+                };
+                if let Some(el) = stack.last_mut() {
+                    el.text.push(Piece::Resolved(resolved));
+                }
+            }
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed(
+            body.len(),
+            format!("element <{}> is not closed", stack[0].name),
+        ));
+    }
+    let root = root.ok_or_else(|| {
+        PayloadError::new("payload.malformed", "the document has no root element")
+    })?;
+    Ok(Document { root, encoding })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gbk(s: &str) -> Vec<u8> {
+        encoding_rs::GBK.encode(s).0.into_owned()
+    }
+
+    #[test]
+    fn gbk_text_entities_and_ranges() {
+        let doc = gbk(
+            "<?xml version=\"1.0\" encoding=\"GBK\"?>\n<a><b>西峰区 &amp; &#x73AF;县</b><c/></a>",
+        );
+        let d = parse(&doc).unwrap();
+        assert_eq!(d.encoding, encoding_rs::GBK);
+        let b = d.root.child("b").unwrap();
+        assert_eq!(b.text(d.encoding).unwrap(), "西峰区 & 环县");
+        assert_eq!(b.line, 2);
+        assert_eq!(
+            &doc[b.start..b.end],
+            gbk("<b>西峰区 &amp; &#x73AF;县</b>").as_slice()
+        );
+        assert!(d.root.child("c").is_some());
+    }
+
+    #[test]
+    fn undecodable_text_fails_only_on_read() {
+        let mut doc = b"<?xml version=\"1.0\" encoding=\"GBK\"?><a><b>ok</b><c>".to_vec();
+        doc.extend_from_slice(&[0x81, 0x20]); // lead byte with an invalid trail byte
+        doc.extend_from_slice(b"</c></a>");
+        let d = parse(&doc).unwrap();
+        assert_eq!(d.root.child("b").unwrap().text(d.encoding).unwrap(), "ok");
+        assert!(d.root.child("c").unwrap().text(d.encoding).is_err());
+    }
+
+    #[test]
+    fn dtd_and_unknown_entities_are_refused() {
+        let bomb = br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>"#;
+        assert_eq!(parse(bomb).unwrap_err().code, "payload.dtd_forbidden");
+        assert_eq!(parse(b"<a>&x;</a>").unwrap_err().code, "payload.malformed");
+    }
+
+    #[test]
+    fn malformed_and_deep_documents_are_refused() {
+        assert_eq!(parse(b"<a><b></a>").unwrap_err().code, "payload.malformed");
+        assert_eq!(parse(b"<a>").unwrap_err().code, "payload.malformed");
+        assert_eq!(parse(b"").unwrap_err().code, "payload.malformed");
+        let deep = "<x>".repeat(40) + &"</x>".repeat(40);
+        assert_eq!(parse(deep.as_bytes()).unwrap_err().code, "payload.too_deep");
+        let utf16 = br#"<?xml version="1.0" encoding="UTF-16"?><a/>"#;
+        assert_eq!(parse(utf16).unwrap_err().code, "payload.encoding");
+    }
+
+    #[test]
+    fn namespace_prefixes_are_dropped() {
+        let d =
+            parse(br#"<s:Envelope xmlns:s="x"><s:Body><t:Req xmlns:t="y"/></s:Body></s:Envelope>"#)
+                .unwrap();
+        assert_eq!(d.root.name, "Envelope");
+        assert!(d.root.child("Body").unwrap().child("Req").is_some());
+    }
+}
