@@ -78,7 +78,7 @@ pub fn normalize(
         &mut errors,
         &mut warnings,
     );
-    fill_tier(&mut obj, ctx.regions);
+    let tier_filled = fill_tier(&mut obj, ctx.regions);
 
     let value = Value::Object(obj);
     // When the catalog could not place the item, the fields it fills are missing: saying so
@@ -88,13 +88,16 @@ pub fn normalize(
         "/service_item/basic_code",
         "/service_item/name",
         "/service_item/item_type",
+        "/time_limits",
         "/time_limits/legal_days",
     ];
     errors.extend(
         ctx.schema
             .errors(&value)
             .into_iter()
-            .filter(|e| !(catalog_failed && filled_by_catalog.contains(&e.path.as_str()))),
+            .filter(|e| !(catalog_failed && filled_by_catalog.contains(&e.path.as_str())))
+            // Likewise an unfilled tier: the region check says why.
+            .filter(|e| tier_filled || e.path != "/tier"),
     );
     if !errors.is_empty() {
         return Err(errors);
@@ -198,17 +201,22 @@ fn apply_catalog(
 }
 
 /// Sources rarely send the tier; it follows from the region's level in the region table.
-fn fill_tier(obj: &mut Map<String, Value>, regions: &RegionTable) {
+/// False when the tier is absent and the region (missing, malformed or unknown) cannot give it.
+fn fill_tier(obj: &mut Map<String, Value>, regions: &RegionTable) -> bool {
     if obj.contains_key("tier") {
-        return;
+        return true;
     }
     let level = obj
         .get("region_code")
         .and_then(Value::as_str)
         .and_then(|s| RegionCode::parse(s).ok())
         .and_then(|r| regions.level(&r));
-    if let Some(level) = level {
-        obj.insert("tier".into(), json!(level.tier()));
+    match level {
+        Some(level) => {
+            obj.insert("tier".into(), json!(level.tier()));
+            true
+        }
+        None => false,
     }
 }
 

@@ -225,7 +225,12 @@ fn map_record(mut r: Rec) -> Result<Value, Vec<domain::FieldError>> {
     match r.el.child("SQR") {
         Some(sqr) => {
             let mut a = r.at(sqr);
-            let kind = if a.opt("LX", "/applicant/kind").as_deref() == Some("2") {
+            let kind = if a
+                .opt("LX", "/applicant/kind")
+                .map(|v| clean_code(&v))
+                .as_deref()
+                == Some("2")
+            {
                 "organization"
             } else {
                 "person"
