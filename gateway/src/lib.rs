@@ -1,1 +1,28 @@
+//! exchange-gateway: receives case records from departmental systems, normalizes them to one
+//! canonical schema, stores them durably in PostgreSQL and (in later stages) signs the
+//! certificates they carry and forwards them up the tiers. See ARCHITECTURE.md for the map.
+//!
+//! # Layout
+//! - [`cli`]: the `gateway` command line; each subcommand is a small function.
+//! - [`config`]: defaults → TOML file → `GATEWAY_*` environment.
+//! - [`db`]: the database URL (configured or the embedded private PostgreSQL), pool, migrations.
+//! - [`tls`]: rustls server/client configs and the client certificate → principal id mapping.
+//! - [`server`]: the TLS accept loop feeding hyper and the axum router; graceful shutdown.
+//! - [`api`]: HTTP handlers, authentication, RFC 9457 problems.
+//! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
+//! - [`principals`]: the principal table (role, department, region, status).
+//! - [`pki`]: the development PKI (`gateway pki init`).
+//! - [`client`]: an mTLS HTTP client for tests, tools and peers.
+//! - [`serve`]: wiring it all together for `gateway serve`.
 
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod ingest;
+pub mod pki;
+pub mod principals;
+pub mod serve;
+pub mod server;
+pub mod tls;

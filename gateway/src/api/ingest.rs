@@ -1,0 +1,213 @@
+//! `POST /v1/ingest/{adapter}`: a departmental system pushes a native batch through its own
+//! department's adapter; the answer is a receipt with one outcome per record.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use domain::codes::region::RegionCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::problem::Problem;
+use crate::api::{App, auth};
+use crate::ingest::receipt::{Outcome, Receipt};
+use crate::ingest::store::{self, BatchMeta, QuarantineRow};
+use crate::ingest::{self, Pusher};
+use crate::tls::PeerIdentity;
+
+/// Optional header naming the batch on the client's side; a retry with the same id gets the
+/// stored receipt instead of being processed again.
+pub const CLIENT_BATCH_HEADER: &str = "x-client-batch-id";
+
+fn client_batch_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(v) = headers.get(CLIENT_BATCH_HEADER) else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or_default();
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if !ok {
+        return Err(Problem::new(
+            "request.bad_header",
+            format!("{CLIENT_BATCH_HEADER} must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+/// Database errors the server reported (SQL errors) are bugs; anything else means the database
+/// could not be reached, and the client should retry.
+fn storage_problem(err: anyhow::Error) -> Problem {
+    match err.downcast_ref::<tokio_postgres::Error>() {
+        Some(e) if e.code().is_some() => Problem::internal(e),
+        _ => Problem::unavailable(err),
+    }
+}
+
+pub async fn ingest(
+    State(app): State<Arc<App>>,
+    axum::Extension(peer): axum::Extension<PeerIdentity>,
+    Path(adapter_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Receipt>, Problem> {
+    let started = Instant::now();
+    let adapter = app
+        .adapters
+        .iter()
+        .find(|a| a.id() == adapter_id)
+        .cloned()
+        .ok_or_else(|| {
+            Problem::new(
+                "ingest.unknown_adapter",
+                format!("no adapter '{adapter_id}'"),
+            )
+        })?;
+    let mut db = app.pool.get().await?;
+    let principal = auth::principal(&db, &peer).await?;
+    auth::require_role(&principal, &["system"])?;
+    if principal.department.as_deref() != Some(adapter.department()) {
+        return Err(Problem::new(
+            "auth.department",
+            format!(
+                "principal '{}' belongs to department '{}' and may not push through the '{}' adapter ({})",
+                principal.id,
+                principal.department.as_deref().unwrap_or("-"),
+                adapter.id(),
+                adapter.department()
+            ),
+        ));
+    }
+    let body = body.map_err(|e| Problem::new("request.body_too_large", e.body_text()))?;
+    let client_batch_id = client_batch_id(&headers)?;
+    if let Some(id) = &client_batch_id
+        && let Some(receipt) = store::stored_receipt(&db, &principal.id, id)
+            .await
+            .map_err(storage_problem)?
+    {
+        return Ok(Json(receipt));
+    }
+
+    let now = chrono::Utc::now().with_timezone(&adapters::common::beijing());
+    let meta = BatchMeta {
+        batch_id: Uuid::now_v7(),
+        client_batch_id,
+        adapter: adapter.id().to_owned(),
+        principal_id: principal.id.clone(),
+        department: adapter.department().to_owned(),
+        received_at: now,
+    };
+    let pusher = Pusher {
+        principal_id: principal.id.clone(),
+        department: adapter.department().to_owned(),
+        node_region: app.node_region.clone(),
+    };
+    let (reference, max_records, payload) = (
+        app.reference.clone(),
+        app.config.ingest.max_records_per_batch,
+        body.clone(),
+    );
+    let prepared = tokio::task::spawn_blocking(move || {
+        ingest::prepare(
+            adapter.as_ref(),
+            &payload,
+            &pusher,
+            &reference,
+            now,
+            max_records,
+        )
+    })
+    .await
+    .map_err(Problem::internal)?;
+
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(payload_error) => {
+            // Keep the whole payload for replay, then say why it could not be read.
+            let quarantine_id = Uuid::now_v7();
+            let row = QuarantineRow {
+                id: quarantine_id,
+                position: None,
+                location: None,
+                case_no: None,
+                reason: "payload",
+                errors: json!([{"path": "", "code": payload_error.code, "message": payload_error.message}]),
+                raw: body.to_vec(),
+            };
+            store::insert_quarantine(&db, &meta, &[row])
+                .await
+                .map_err(storage_problem)?;
+            metrics::counter!("gateway_payloads_rejected_total", "adapter" => meta.adapter.clone(), "code" => payload_error.code)
+                .increment(1);
+            return Err(Problem::new(payload_error.code, payload_error.message)
+                .with("quarantine_id", quarantine_id));
+        }
+    };
+
+    authorize_regions(&app, &principal.region_code, &prepared)?;
+
+    let receipt = store::commit(&mut db, &meta, prepared)
+        .await
+        .map_err(storage_problem)?;
+    record_metrics(&receipt, &meta.department, started);
+    tracing::info!(
+        batch_id = %receipt.batch_id, adapter = %receipt.adapter, principal = %receipt.principal,
+        records = receipt.summary.records, accepted = receipt.summary.accepted,
+        duplicate = receipt.summary.duplicate, version_conflict = receipt.summary.version_conflict,
+        rejected = receipt.summary.rejected, "batch committed"
+    );
+    Ok(Json(receipt))
+}
+
+/// A system may push only records of regions in its own subtree. One record outside refuses the
+/// whole batch: a misrouted batch should be fixed at the source, not half stored.
+fn authorize_regions(
+    app: &App,
+    principal_region: &str,
+    prepared: &ingest::Prepared,
+) -> Result<(), Problem> {
+    let Ok(own) = RegionCode::parse(principal_region) else {
+        return Err(Problem::internal(format!(
+            "principal region {principal_region} is not a region code"
+        )));
+    };
+    let outside: Vec<_> = prepared
+        .valid
+        .iter()
+        .filter(|v| !app.reference.regions.is_within(&own, &v.region))
+        .map(|v| json!({"position": v.position, "location": v.location, "region_code": v.region.as_str()}))
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::new(
+        "auth.region",
+        format!(
+            "{} record(s) are for regions outside {own}; nothing was stored",
+            outside.len()
+        ),
+    )
+    .with("records", outside))
+}
+
+fn record_metrics(receipt: &Receipt, department: &str, started: Instant) {
+    let adapter = receipt.adapter.clone();
+    for r in &receipt.records {
+        let outcome = match r.outcome {
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::VersionConflict { .. } => "version_conflict",
+            Outcome::Rejected { .. } => "rejected",
+        };
+        metrics::counter!("gateway_records_total", "adapter" => adapter.clone(), "department" => department.to_owned(), "outcome" => outcome)
+            .increment(1);
+    }
+    metrics::histogram!("gateway_batch_seconds", "adapter" => adapter)
+        .record(started.elapsed().as_secs_f64());
+}

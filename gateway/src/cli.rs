@@ -1,0 +1,326 @@
+//! The `gateway` command line. Every subcommand reads the same configuration (defaults →
+//! `--config` file or ./gateway.toml → `GATEWAY_*` environment), so what `serve` uses is what
+//! `principals` and `db` manage.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::principals::{self, Principal};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Government e-services data exchange gateway: ingest case records from departmental networks, store them in PostgreSQL, serve them over mutual TLS.",
+    long_about = "Government e-services data exchange gateway.\n\n\
+Departmental systems push case records (办件) in their own formats through one adapter per \
+departmental network; the gateway normalizes them to one canonical schema, validates them \
+against the catalog and the national codes, and stores them durably in PostgreSQL.\n\n\
+Configuration: built-in defaults, then --config FILE (or ./gateway.toml), then GATEWAY_* \
+environment variables with __ between nested keys (e.g. GATEWAY_DATABASE__URL). Without a \
+database URL the gateway uses a private PostgreSQL it manages itself (see `gateway db`).\n\n\
+Quick start:\n  gateway pki init          # dev CA, node and client certificates, principals\n  \
+gateway serve             # the exchange listener on https://127.0.0.1:8443",
+    after_help = "Docs: README.md, docs/configuration.md, docs/errors.md, ARCHITECTURE.md"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./gateway.toml when it exists.
+    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the node: start the embedded database if needed, migrate, serve the exchange listener.
+    Serve {
+        /// After binding, write {"exchange": "host:port", "pid": N} to this file.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage the embedded private PostgreSQL (used when no database URL is configured).
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Development PKI.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Manage principals: who a client certificate stands for.
+    #[command(subcommand)]
+    Principals(PrincipalsCommand),
+    /// The adapters this build has.
+    #[command(subcommand)]
+    Adapters(AdaptersCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Initialize (first time) and start the private PostgreSQL; reuse it if already running.
+    Start,
+    /// Stop the private PostgreSQL.
+    Stop,
+    /// Show whether it is initialized and running, its data folder, port and log.
+    Status,
+    /// Print the database URL the gateway uses (contains the password: handle with care).
+    Url,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PkiCommand {
+    /// Create a dev CA, the node's server certificate and client certificates for the dev
+    /// principals, and register those principals in the database.
+    Init {
+        /// Output folder (git-ignored under certs/).
+        #[arg(long, default_value = "certs/dev")]
+        out: PathBuf,
+        /// Replace an existing CA in --out.
+        #[arg(long)]
+        force: bool,
+        /// Only write files; do not touch the database.
+        #[arg(long)]
+        no_register: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrincipalsCommand {
+    /// Register a principal.
+    Add(AddPrincipal),
+    /// Suspend a principal: its requests are refused from the next one on.
+    Suspend { id: String },
+    /// Re-activate a suspended principal.
+    Resume { id: String },
+    /// List principals.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AddPrincipal {
+    /// Principal id, as in the certificate's SAN URI urn:gateway:principal:{id}.
+    pub id: String,
+    /// system | approver | operator | supervisor | peer | public
+    #[arg(long)]
+    pub role: String,
+    /// Department id (required for systems), e.g. market_regulation.
+    #[arg(long)]
+    pub department: Option<String>,
+    /// 12-digit region code: the subtree this principal may act for.
+    #[arg(long)]
+    pub region: String,
+    /// Display name.
+    #[arg(long, default_value = "")]
+    pub name: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdaptersCommand {
+    /// List adapters with their department and native format.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    // Commands other than `serve` log warnings only, in text, to stderr; their output is stdout.
+    let level = if serving {
+        config.log.level.as_str()
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if serving && config.log.format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config, matches!(cli.command, Command::Serve { .. }));
+    match cli.command {
+        Command::Serve { ready_file } => crate::serve::run(config, ready_file).await,
+        Command::Migrate => {
+            crate::db::connect(&config).await?;
+            println!(
+                "migrations applied (latest {})",
+                crate::db::migrate::latest()
+            );
+            Ok(())
+        }
+        Command::Db(cmd) => db(cmd, &config).await,
+        Command::Pki(PkiCommand::Init {
+            out,
+            force,
+            no_register,
+        }) => {
+            let dev = crate::pki::default_principals();
+            crate::pki::init(&out, &config.node.region, &dev, force)?;
+            println!(
+                "wrote CA, node and {} client certificates to {}",
+                dev.len(),
+                out.display()
+            );
+            if !no_register {
+                let pool = crate::db::connect(&config).await?;
+                let db = pool.get().await?;
+                for p in &dev {
+                    principals::add(&db, &to_principal(p.clone()), true).await?;
+                }
+                println!(
+                    "registered principals: {}",
+                    dev.iter()
+                        .map(|p| p.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Principals(cmd) => principals_cmd(cmd, &config).await,
+        Command::Adapters(AdaptersCommand::List { json }) => {
+            let list: Vec<_> = adapters::all()
+                .iter()
+                .map(|a| serde_json::json!({"id": a.id(), "department": a.department(), "format": a.format()}))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for a in &list {
+                    println!(
+                        "{:<20} {:<20} {}",
+                        a["id"].as_str().unwrap_or(""),
+                        a["department"].as_str().unwrap_or(""),
+                        a["format"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn to_principal(p: crate::pki::DevPrincipal) -> Principal {
+    Principal {
+        id: p.id,
+        role: p.role,
+        department: p.department,
+        region_code: p.region,
+        status: "active".into(),
+        display_name: p.name,
+    }
+}
+
+async fn db(cmd: DbCommand, config: &Config) -> anyhow::Result<()> {
+    if config.database.url.is_some() && !matches!(cmd, DbCommand::Url) {
+        anyhow::bail!("database.url is configured: the embedded PostgreSQL is not used");
+    }
+    let pg = crate::db::embedded::pg_config(&config.database.embedded);
+    let name = config.database.embedded.database.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        match cmd {
+            DbCommand::Start => {
+                let s = pgembed::start(&pg)?;
+                pgembed::ensure_database(&pg, &name)?;
+                println!(
+                    "running: pid {:?}, port {}, data {}",
+                    s.pid,
+                    s.port,
+                    s.data_dir.display()
+                );
+            }
+            DbCommand::Stop => {
+                pgembed::stop(&pg)?;
+                println!("stopped");
+            }
+            DbCommand::Status => {
+                let s = pgembed::status(&pg)?;
+                println!(
+                    "initialized: {}\nrunning: {}\npid: {}\nport: {}\ndata: {}\nlog: {}",
+                    s.initialized,
+                    s.running,
+                    s.pid.map_or("-".into(), |p| p.to_string()),
+                    s.port,
+                    s.data_dir.display(),
+                    s.log_file.display()
+                );
+            }
+            DbCommand::Url => println!("{}", pgembed::url(&pg, &name)?),
+        }
+        Ok(())
+    })
+    .await?
+    .or_else(|e| {
+        if let Some(url) = &config.database.url {
+            println!("{url}");
+            return Ok(());
+        }
+        Err(e)
+    })
+}
+
+async fn principals_cmd(cmd: PrincipalsCommand, config: &Config) -> anyhow::Result<()> {
+    let pool = crate::db::connect(config).await?;
+    let db = pool.get().await?;
+    match cmd {
+        PrincipalsCommand::Add(a) => {
+            let p = Principal {
+                id: a.id,
+                role: a.role,
+                department: a.department,
+                region_code: a.region,
+                status: "active".into(),
+                display_name: a.name,
+            };
+            principals::validate(&p, &domain::regions::RegionTable::bundled()?)?;
+            principals::add(&db, &p, false).await?;
+            println!("added {}", p.id);
+        }
+        PrincipalsCommand::Suspend { id } => status(&db, &id, "suspended").await?,
+        PrincipalsCommand::Resume { id } => status(&db, &id, "active").await?,
+        PrincipalsCommand::List { json } => {
+            let list = principals::list(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for p in list {
+                    println!(
+                        "{:<24} {:<10} {:<20} {} {:<9} {}",
+                        p.id,
+                        p.role,
+                        p.department.as_deref().unwrap_or("-"),
+                        p.region_code,
+                        p.status,
+                        p.display_name
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn status(db: &deadpool_postgres::Client, id: &str, status: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        principals::set_status(db, id, status).await?,
+        "no principal '{id}'"
+    );
+    println!("{id}: {status}");
+    Ok(())
+}

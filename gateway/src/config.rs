@@ -1,0 +1,213 @@
+//! Configuration: built-in defaults, then a TOML file, then `GATEWAY_*` environment variables
+//! (nested keys joined by `__`, e.g. `GATEWAY_DATABASE__URL`). See `docs/configuration.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    /// Folder of the node's PKI files (`gateway pki init --out`); the certificate paths below
+    /// default to files in it.
+    pub pki_dir: PathBuf,
+    pub exchange: ExchangeConfig,
+    pub database: DatabaseConfig,
+    pub ingest: IngestConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's 12-digit region code; it must be in the region table.
+    pub region: String,
+    pub name: String,
+}
+
+/// The exchange listener: HTTPS with client certificates required (systems and peer nodes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub listen: SocketAddr,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// CA certificate(s) that client certificates must chain to.
+    pub client_ca: Option<PathBuf>,
+    /// A TLS handshake or the request headers must arrive within this many seconds.
+    pub handshake_timeout_secs: u64,
+    /// In-flight requests get this long to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…`. When absent, the embedded private PostgreSQL is used (started if needed).
+    pub url: Option<String>,
+    pub embedded: EmbeddedConfig,
+    pub pool_size: usize,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub pool_wait_secs: u64,
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Default: /var/lib/exchange-gateway/pg as root, /var/tmp/exchange-gateway-<uid>/pg otherwise.
+    pub base_dir: Option<PathBuf>,
+    pub port: u16,
+    pub database: String,
+    /// PostgreSQL binaries; default: the newest /usr/lib/postgresql/*/bin.
+    pub bin_dir: Option<PathBuf>,
+    /// OS user that runs PostgreSQL; default `postgres` when the gateway runs as root.
+    pub os_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_body_bytes: usize,
+    pub max_records_per_batch: usize,
+    /// Credit-code prefixes of genuine pilot-era codes whose check digit fails: warn, not reject.
+    pub legacy_credit_prefixes: Vec<String>,
+    /// How far ahead of the gateway's clock a source timestamp may be.
+    pub max_clock_skew_secs: i64,
+    /// A catalog file to use instead of the bundled `schemas/catalog/catalog.json`.
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (default, one object per line) or `text`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `gateway=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node: NodeConfig::default(),
+            pki_dir: PathBuf::from("certs/dev"),
+            exchange: ExchangeConfig::default(),
+            database: DatabaseConfig::default(),
+            ingest: IngestConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        // The dev network's default node: Qingyang city (庆阳市).
+        NodeConfig {
+            region: "621000000000".into(),
+            name: "庆阳市政务数据交换节点".into(),
+        }
+    }
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        ExchangeConfig {
+            listen: "127.0.0.1:8443".parse().expect("valid address"),
+            cert: None,
+            key: None,
+            client_ca: None,
+            handshake_timeout_secs: 10,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            embedded: EmbeddedConfig::default(),
+            pool_size: 16,
+            pool_wait_secs: 5,
+            statement_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            base_dir: None,
+            port: 55432,
+            database: "gateway".into(),
+            bin_dir: None,
+            os_user: None,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_records_per_batch: 5_000,
+            legacy_credit_prefixes: Vec::new(),
+            max_clock_skew_secs: 300,
+            catalog: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given; missing is an error) or `gateway.toml` in the working
+    /// folder (if present), then `GATEWAY_*` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.exists(),
+                    "config file {} does not exist",
+                    path.display()
+                );
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("gateway.toml")),
+        }
+        let config: Config = fig.merge(Env::prefixed("GATEWAY_").split("__")).extract()?;
+        Ok(config)
+    }
+
+    pub fn server_cert(&self) -> PathBuf {
+        self.exchange
+            .cert
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("node.crt"))
+    }
+    pub fn server_key(&self) -> PathBuf {
+        self.exchange
+            .key
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("node.key"))
+    }
+    pub fn client_ca(&self) -> PathBuf {
+        self.exchange
+            .client_ca
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("ca.crt"))
+    }
+}

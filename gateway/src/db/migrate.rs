@@ -1,0 +1,65 @@
+//! Schema migrations: SQL files embedded in the binary, applied in order, each in its own
+//! transaction, under an advisory lock so several gateway processes starting together apply
+//! each migration once.
+
+use tokio_postgres::Client;
+
+/// (version, name, SQL). Append only: never edit a migration that has shipped.
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+
+/// Arbitrary constant identifying the migration lock among advisory locks.
+const LOCK_KEY: i64 = 0x6567_775f_6d69_6772; // "egw_migr"
+
+pub async fn run(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
+    let result = apply(client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await?;
+    result
+}
+
+async fn apply(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS {
+        let done = client
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[&version],
+            )
+            .await?
+            .is_some();
+        if done {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| anyhow::anyhow!("migration {version} ({name}) failed: {e}"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied migration");
+        applied.push(version);
+    }
+    Ok(applied)
+}
+
+/// The newest migration this binary knows, for readiness checks.
+pub fn latest() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}

@@ -1,0 +1,65 @@
+//! PostgreSQL: where the database is (a configured URL, or the embedded private server), the
+//! connection pool, and schema migrations.
+
+pub mod embedded;
+pub mod migrate;
+
+use std::time::Duration;
+
+use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use tokio_postgres::NoTls;
+
+use crate::config::Config;
+
+/// The database URL: the configured one, or the embedded server's (started if it is not running).
+pub async fn resolve_url(config: &Config) -> anyhow::Result<String> {
+    if let Some(url) = &config.database.url {
+        return Ok(url.clone());
+    }
+    let embedded = config.database.embedded.clone();
+    tokio::task::spawn_blocking(move || embedded::start_and_url(&embedded)).await?
+}
+
+/// A pool with bounded waits, so an overloaded or absent database becomes a clear 503, not a hang.
+pub fn pool(url: &str, config: &Config) -> anyhow::Result<Pool> {
+    let mut pg: tokio_postgres::Config = url.parse()?;
+    pg.connect_timeout(Duration::from_secs(5));
+    pg.application_name("exchange-gateway");
+    pg.options(format!(
+        "-c statement_timeout={}",
+        config.database.statement_timeout_ms
+    ));
+    let manager = deadpool_postgres::Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let wait = Duration::from_secs(config.database.pool_wait_secs);
+    let pool = Pool::builder(manager)
+        .config(PoolConfig {
+            max_size: config.database.pool_size,
+            timeouts: Timeouts {
+                wait: Some(wait),
+                create: Some(Duration::from_secs(5)),
+                recycle: Some(Duration::from_secs(5)),
+            },
+            ..PoolConfig::default()
+        })
+        .runtime(Runtime::Tokio1)
+        .build()?;
+    Ok(pool)
+}
+
+/// Resolve, connect and migrate: what every command that touches the database starts with.
+pub async fn connect(config: &Config) -> anyhow::Result<Pool> {
+    let url = resolve_url(config).await?;
+    let pool = pool(&url, config)?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+    migrate::run(&mut client).await?;
+    Ok(pool)
+}

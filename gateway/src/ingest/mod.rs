@@ -1,0 +1,170 @@
+//! Ingest: a native batch in, a receipt out, and in between nothing lost.
+//!
+//! 1. [`prepare`] (CPU, off the async threads): the adapter splits the batch into records and
+//!    maps each to a draft; `domain::normalize` stamps, catalog-maps and validates it; valid
+//!    records get a record id and a content hash.
+//! 2. The caller checks authorization on the normalized records (region subtree).
+//! 3. [`store::commit`] writes the whole outcome in one transaction: accepted records (bulk
+//!    `INSERT … SELECT FROM UNNEST`), case heads, forwarding-outbox rows, quarantined records
+//!    with their raw bytes, and the batch receipt. Only after COMMIT is anything acknowledged.
+
+pub mod receipt;
+pub mod store;
+
+use chrono::{DateTime, FixedOffset};
+use domain::FieldError;
+use domain::catalog::Catalog;
+use domain::codes::region::RegionCode;
+use domain::normalize::{Context, Stamp, normalize};
+use domain::regions::RegionTable;
+use domain::schema::JsonSchema;
+use uuid::Uuid;
+
+use adapters::{Adapter, PayloadError};
+
+/// Reference data a node validates against; shared read-only by every request.
+pub struct Reference {
+    pub catalog: Catalog,
+    pub regions: RegionTable,
+    pub schema: JsonSchema,
+    pub legacy_credit_prefixes: Vec<String>,
+    pub max_clock_skew: chrono::Duration,
+}
+
+/// A record that passed every check, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    pub position: usize,
+    pub location: String,
+    pub raw: Vec<u8>,
+    pub record_id: Uuid,
+    pub source_system: String,
+    pub case_no: String,
+    pub version: i64,
+    pub department: String,
+    pub region: RegionCode,
+    pub item_code: String,
+    pub status: String,
+    pub occurred_at: DateTime<FixedOffset>,
+    pub ingested_at: DateTime<FixedOffset>,
+    /// SHA-256 of the RFC 8785 form of the body without `ingested_at`: equal hashes mean the
+    /// same canonical content, whenever and wherever it was pushed.
+    pub content_hash: Vec<u8>,
+    pub body: serde_json::Value,
+    pub warnings: Vec<FieldError>,
+}
+
+/// A record that failed decoding, mapping or validation.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    pub position: usize,
+    pub location: String,
+    pub raw: Vec<u8>,
+    pub case_no: Option<String>,
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub valid: Vec<Valid>,
+    pub invalid: Vec<Invalid>,
+}
+
+impl Prepared {
+    pub fn len(&self) -> usize {
+        self.valid.len() + self.invalid.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Who pushed, as the gateway decides it.
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    pub principal_id: String,
+    pub department: String,
+    pub node_region: RegionCode,
+}
+
+/// Content identity of a canonical body: the hash of its RFC 8785 form without `ingested_at`.
+pub fn content_hash(body: &serde_json::Value) -> Vec<u8> {
+    let mut content = body.clone();
+    if let Some(obj) = content.as_object_mut() {
+        obj.remove("ingested_at");
+    }
+    let canonical =
+        vc::jcs::canonicalize(&content).expect("a canonical record has only JCS-safe values");
+    ring::digest::digest(&ring::digest::SHA256, &canonical)
+        .as_ref()
+        .to_vec()
+}
+
+/// Decode and normalize a whole batch. Blocking (CPU-bound): call from `spawn_blocking`.
+pub fn prepare(
+    adapter: &dyn Adapter,
+    payload: &[u8],
+    pusher: &Pusher,
+    reference: &Reference,
+    now: DateTime<FixedOffset>,
+    max_records: usize,
+) -> Result<Prepared, PayloadError> {
+    let records = adapter.decode(payload)?;
+    if records.len() > max_records {
+        return Err(PayloadError::new(
+            "payload.too_many_records",
+            format!(
+                "{} records in one batch; the limit is {max_records}",
+                records.len()
+            ),
+        ));
+    }
+    let stamp = Stamp {
+        department: pusher.department.clone(),
+        system: pusher.principal_id.clone(),
+        node_region: pusher.node_region.clone(),
+        ingested_at: now,
+    };
+    let ctx = Context {
+        catalog: &reference.catalog,
+        regions: &reference.regions,
+        schema: &reference.schema,
+        legacy_credit_prefixes: &reference.legacy_credit_prefixes,
+        max_clock_skew: reference.max_clock_skew,
+    };
+    let mut out = Prepared::default();
+    for rec in records {
+        let normalized = rec.draft.and_then(|draft| normalize(draft, &stamp, &ctx));
+        match normalized {
+            Ok(n) => {
+                let r = &n.record;
+                out.valid.push(Valid {
+                    position: rec.position,
+                    location: rec.location,
+                    raw: rec.raw,
+                    record_id: Uuid::now_v7(),
+                    source_system: r.source.system.clone(),
+                    case_no: r.case_no.clone(),
+                    version: r.version,
+                    department: r.source.department.clone(),
+                    region: r.region_code.clone(),
+                    item_code: r.service_item.basic_code.to_string(),
+                    status: r.status.as_str().to_owned(),
+                    occurred_at: r.timestamps.occurred,
+                    ingested_at: r.ingested_at,
+                    content_hash: content_hash(&n.body),
+                    body: n.body,
+                    warnings: n.warnings,
+                });
+            }
+            Err(errors) => out.invalid.push(Invalid {
+                position: rec.position,
+                location: rec.location,
+                raw: rec.raw,
+                case_no: rec.case_no,
+                errors,
+            }),
+        }
+    }
+    Ok(out)
+}

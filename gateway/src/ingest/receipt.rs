@@ -1,0 +1,86 @@
+//! The answer to a push: one entry per record, in batch order, saying what happened to it.
+//! Stored with the batch, so asking again (same client batch id) gives the same answer.
+
+use domain::FieldError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Receipt {
+    pub batch_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_batch_id: Option<String>,
+    pub adapter: String,
+    pub principal: String,
+    pub received_at: String,
+    pub summary: Summary,
+    pub records: Vec<RecordOutcome>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub records: usize,
+    pub accepted: usize,
+    pub duplicate: usize,
+    pub version_conflict: usize,
+    pub rejected: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecordOutcome {
+    pub position: usize,
+    /// Where the record is in the source (`records[3]`, `BJXX #4 (line 17)`).
+    pub location: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Stored. `current` is false when a higher version of the case was already held, so this
+    /// one went to history.
+    Accepted {
+        record_id: Uuid,
+        current: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<FieldError>,
+    },
+    /// The same source, case number, version and canonical content is already stored.
+    Duplicate { record_id: Uuid },
+    /// Same source, case number and version as a stored record, different content: refused and
+    /// quarantined; the source must send a new version.
+    VersionConflict {
+        existing_record_id: Uuid,
+        quarantine_id: Uuid,
+        errors: Vec<FieldError>,
+    },
+    /// Failed validation: quarantined with its raw bytes for replay.
+    Rejected {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine_id: Option<Uuid>,
+        errors: Vec<FieldError>,
+    },
+}
+
+impl Summary {
+    pub fn count(records: &[RecordOutcome]) -> Summary {
+        let mut s = Summary {
+            records: records.len(),
+            ..Summary::default()
+        };
+        for r in records {
+            match r.outcome {
+                Outcome::Accepted { .. } => s.accepted += 1,
+                Outcome::Duplicate { .. } => s.duplicate += 1,
+                Outcome::VersionConflict { .. } => s.version_conflict += 1,
+                Outcome::Rejected { .. } => s.rejected += 1,
+            }
+        }
+        s
+    }
+}

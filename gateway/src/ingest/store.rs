@@ -1,0 +1,418 @@
+//! One transaction per batch. Rows are written in bulk (`INSERT … SELECT FROM UNNEST`), in key
+//! order so concurrent batches touching the same cases lock them in the same order and never
+//! deadlock. The unique key (source_system, case_no, version) decides duplicates and conflicts
+//! even between concurrent pushes: `ON CONFLICT DO NOTHING` waits for the other transaction and
+//! the follow-up read sees what it committed.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, FixedOffset};
+use deadpool_postgres::{Client, GenericClient, Transaction};
+use domain::FieldError;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
+use super::{Invalid, Prepared, Valid};
+
+/// The batch as a whole: who sent it, through which adapter, when.
+#[derive(Debug, Clone)]
+pub struct BatchMeta {
+    pub batch_id: Uuid,
+    pub client_batch_id: Option<String>,
+    pub adapter: String,
+    pub principal_id: String,
+    pub department: String,
+    pub received_at: DateTime<FixedOffset>,
+}
+
+type Key = (String, String, i64);
+
+fn key(v: &Valid) -> Key {
+    (v.source_system.clone(), v.case_no.clone(), v.version)
+}
+
+/// A receipt stored earlier for this principal's client batch id.
+pub async fn stored_receipt(
+    db: &Client,
+    principal_id: &str,
+    client_batch_id: &str,
+) -> anyhow::Result<Option<Receipt>> {
+    let row = db
+        .query_opt(
+            "SELECT receipt FROM ingest_batches WHERE principal_id = $1 AND client_batch_id = $2",
+            &[&principal_id, &client_batch_id],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => Some(serde_json::from_value(r.get(0))?),
+        None => None,
+    })
+}
+
+/// Write the batch's whole outcome atomically and return its receipt. When another request
+/// with the same client batch id committed first, its receipt is returned and nothing is written.
+pub async fn commit(
+    db: &mut Client,
+    meta: &BatchMeta,
+    prepared: Prepared,
+) -> anyhow::Result<Receipt> {
+    let Prepared { mut valid, invalid } = prepared;
+    valid.sort_by(|a, b| key(a).cmp(&key(b)));
+
+    let tx = db.transaction().await?;
+
+    // First occurrence of each key is inserted; repeats within the batch are judged against it.
+    let mut first: HashMap<Key, usize> = HashMap::new();
+    let mut primaries = Vec::new();
+    let mut repeats = Vec::new();
+    for (i, v) in valid.iter().enumerate() {
+        if first.contains_key(&key(v)) {
+            repeats.push(i);
+        } else {
+            first.insert(key(v), i);
+            primaries.push(i);
+        }
+    }
+    let inserted = insert_records(&tx, meta, primaries.iter().map(|&i| &valid[i])).await?;
+    let missing: Vec<&Valid> = primaries
+        .iter()
+        .map(|&i| &valid[i])
+        .filter(|v| !inserted.contains(&v.record_id))
+        .collect();
+    let existing = existing_records(&tx, &missing).await?;
+
+    // What the store holds for each key now: (record id, content hash).
+    let stored = |v: &Valid| -> (Uuid, Vec<u8>) {
+        let p = &valid[first[&key(v)]];
+        if inserted.contains(&p.record_id) {
+            (p.record_id, p.content_hash.clone())
+        } else {
+            existing[&key(p)].clone()
+        }
+    };
+
+    let mut outcomes: Vec<RecordOutcome> = Vec::with_capacity(valid.len() + invalid.len());
+    let mut accepted: Vec<&Valid> = Vec::new();
+    let mut conflicts: Vec<(&Valid, Uuid, Uuid, FieldError)> = Vec::new();
+    for v in &valid {
+        let (stored_id, stored_hash) = stored(v);
+        let outcome = if stored_id == v.record_id {
+            accepted.push(v);
+            continue; // `current` is known only after the heads are updated
+        } else if stored_hash == v.content_hash {
+            Outcome::Duplicate {
+                record_id: stored_id,
+            }
+        } else {
+            let quarantine_id = Uuid::now_v7();
+            let error = FieldError::new(
+                "/version",
+                "record.version_conflict",
+                format!(
+                    "case {} version {} was already received with different content (record {stored_id}); send a new version",
+                    v.case_no, v.version
+                ),
+            );
+            conflicts.push((v, stored_id, quarantine_id, error.clone()));
+            Outcome::VersionConflict {
+                existing_record_id: stored_id,
+                quarantine_id,
+                errors: vec![error],
+            }
+        };
+        outcomes.push(outcome_for(v, outcome));
+    }
+
+    let current = update_heads(&tx, &accepted).await?;
+    for v in &accepted {
+        let outcome = Outcome::Accepted {
+            record_id: v.record_id,
+            current: current.contains(&v.record_id),
+            warnings: v.warnings.clone(),
+        };
+        outcomes.push(outcome_for(v, outcome));
+    }
+    let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
+    tx.execute(
+        "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
+        &[&ids],
+    )
+    .await?;
+
+    let mut quarantine = Vec::new();
+    for inv in &invalid {
+        let id = Uuid::now_v7();
+        quarantine.push(QuarantineRow::rejected(inv, id));
+        outcomes.push(RecordOutcome {
+            position: inv.position,
+            location: inv.location.clone(),
+            case_no: inv.case_no.clone(),
+            version: None,
+            outcome: Outcome::Rejected {
+                quarantine_id: Some(id),
+                errors: inv.errors.clone(),
+            },
+        });
+    }
+    for (v, _, id, error) in &conflicts {
+        quarantine.push(QuarantineRow {
+            id: *id,
+            position: Some(v.position as i32),
+            location: Some(v.location.clone()),
+            case_no: Some(v.case_no.clone()),
+            reason: "version_conflict",
+            errors: serde_json::json!([error]),
+            raw: v.raw.clone(),
+        });
+    }
+    insert_quarantine(&tx, meta, &quarantine).await?;
+
+    outcomes.sort_by_key(|o| o.position);
+    let receipt = Receipt {
+        batch_id: meta.batch_id,
+        client_batch_id: meta.client_batch_id.clone(),
+        adapter: meta.adapter.clone(),
+        principal: meta.principal_id.clone(),
+        received_at: meta.received_at.to_rfc3339(),
+        summary: Summary::count(&outcomes),
+        records: outcomes,
+    };
+    let s = &receipt.summary;
+    let counts = [
+        s.records,
+        s.accepted,
+        s.duplicate,
+        s.version_conflict,
+        s.rejected,
+    ]
+    .map(|n| n as i32);
+    let inserted_batch = tx
+        .execute(
+            "INSERT INTO ingest_batches (batch_id, client_batch_id, principal_id, adapter, received_at,
+                records, accepted, duplicates, conflicts, rejected, receipt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &meta.batch_id,
+                &meta.client_batch_id,
+                &meta.principal_id,
+                &meta.adapter,
+                &meta.received_at,
+                &counts[0],
+                &counts[1],
+                &counts[2],
+                &counts[3],
+                &counts[4],
+                &serde_json::to_value(&receipt)?,
+            ],
+        )
+        .await;
+    match inserted_batch {
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            // A retry of the same client batch raced us and won: answer what it stored.
+            drop(tx);
+            let client_batch_id = meta.client_batch_id.as_deref().unwrap_or_default();
+            return stored_receipt(db, &meta.principal_id, client_batch_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("batch id conflict without a stored receipt"));
+        }
+        other => {
+            other?;
+        }
+    }
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
+    RecordOutcome {
+        position: v.position,
+        location: v.location.clone(),
+        case_no: Some(v.case_no.clone()),
+        version: Some(v.version),
+        outcome,
+    }
+}
+
+/// Insert records, skipping keys already stored; returns the ids that were inserted.
+async fn insert_records<'a>(
+    tx: &Transaction<'_>,
+    meta: &BatchMeta,
+    rows: impl Iterator<Item = &'a Valid>,
+) -> anyhow::Result<HashSet<Uuid>> {
+    let rows: Vec<&Valid> = rows.collect();
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let col = |f: fn(&Valid) -> String| rows.iter().map(|v| f(v)).collect::<Vec<String>>();
+    let ids: Vec<Uuid> = rows.iter().map(|v| v.record_id).collect();
+    let versions: Vec<i64> = rows.iter().map(|v| v.version).collect();
+    let occurred: Vec<DateTime<FixedOffset>> = rows.iter().map(|v| v.occurred_at).collect();
+    let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|v| v.ingested_at).collect();
+    let hashes: Vec<&[u8]> = rows.iter().map(|v| v.content_hash.as_slice()).collect();
+    let bodies: Vec<&serde_json::Value> = rows.iter().map(|v| &v.body).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
+                item_code, status, occurred_at, ingested_at, batch_id, content_hash, body)
+             SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, $11, u.hash, u.body
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::timestamptz[], $10::timestamptz[], $12::bytea[], $13::jsonb[])
+                  AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, hash, body)
+             ON CONFLICT (source_system, case_no, version) DO NOTHING
+             RETURNING record_id",
+        )
+        .await?;
+    let inserted = tx
+        .query(
+            &stmt,
+            &[
+                &ids,
+                &col(|v| v.source_system.clone()),
+                &col(|v| v.case_no.clone()),
+                &versions,
+                &col(|v| v.department.clone()),
+                &col(|v| v.region.to_string()),
+                &col(|v| v.item_code.clone()),
+                &col(|v| v.status.clone()),
+                &occurred,
+                &ingested,
+                &meta.batch_id,
+                &hashes,
+                &bodies,
+            ],
+        )
+        .await?;
+    Ok(inserted.iter().map(|r| r.get::<_, Uuid>(0)).collect())
+}
+
+/// (record id, content hash) of stored records with the keys of `rows`.
+async fn existing_records(
+    tx: &Transaction<'_>,
+    rows: &[&Valid],
+) -> anyhow::Result<HashMap<Key, (Uuid, Vec<u8>)>> {
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let systems: Vec<&str> = rows.iter().map(|v| v.source_system.as_str()).collect();
+    let cases: Vec<&str> = rows.iter().map(|v| v.case_no.as_str()).collect();
+    let versions: Vec<i64> = rows.iter().map(|v| v.version).collect();
+    let found = tx
+        .query(
+            "SELECT c.source_system, c.case_no, c.version, c.record_id, c.content_hash
+             FROM case_records c
+             JOIN UNNEST($1::text[], $2::text[], $3::int8[]) AS k(sys, case_no, ver)
+               ON c.source_system = k.sys AND c.case_no = k.case_no AND c.version = k.ver",
+            &[&systems, &cases, &versions],
+        )
+        .await?;
+    Ok(found
+        .iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2)), (r.get(3), r.get(4))))
+        .collect())
+}
+
+/// Make each case's head its highest version; returns which of `accepted` are now current.
+async fn update_heads(tx: &Transaction<'_>, accepted: &[&Valid]) -> anyhow::Result<Vec<Uuid>> {
+    if accepted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One candidate per case (its highest version in this batch): a statement may not update
+    // the same head twice.
+    let mut best: HashMap<(&str, &str), &Valid> = HashMap::new();
+    for v in accepted {
+        let e = best
+            .entry((v.source_system.as_str(), v.case_no.as_str()))
+            .or_insert(v);
+        if v.version > e.version {
+            *e = v;
+        }
+    }
+    let mut heads: Vec<&Valid> = best.into_values().collect();
+    heads.sort_by(|a, b| key(a).cmp(&key(b)));
+    let systems: Vec<&str> = heads.iter().map(|v| v.source_system.as_str()).collect();
+    let cases: Vec<&str> = heads.iter().map(|v| v.case_no.as_str()).collect();
+    let versions: Vec<i64> = heads.iter().map(|v| v.version).collect();
+    let ids: Vec<Uuid> = heads.iter().map(|v| v.record_id).collect();
+    tx.execute(
+        "INSERT INTO case_heads (source_system, case_no, version, record_id)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::uuid[])
+         ON CONFLICT (source_system, case_no) DO UPDATE
+           SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
+           WHERE case_heads.version < EXCLUDED.version",
+        &[&systems, &cases, &versions, &ids],
+    )
+    .await?;
+    let rows = tx
+        .query(
+            "SELECT record_id FROM case_heads WHERE record_id = ANY($1::uuid[])",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// A quarantined record (or, with no position, a whole undecodable payload).
+pub struct QuarantineRow {
+    pub id: Uuid,
+    pub position: Option<i32>,
+    pub location: Option<String>,
+    pub case_no: Option<String>,
+    pub reason: &'static str,
+    pub errors: serde_json::Value,
+    pub raw: Vec<u8>,
+}
+
+impl QuarantineRow {
+    fn rejected(inv: &Invalid, id: Uuid) -> Self {
+        QuarantineRow {
+            id,
+            position: Some(inv.position as i32),
+            location: Some(inv.location.clone()),
+            case_no: inv.case_no.clone(),
+            reason: "rejected",
+            errors: serde_json::json!(inv.errors),
+            raw: inv.raw.clone(),
+        }
+    }
+}
+
+pub async fn insert_quarantine(
+    db: &impl GenericClient,
+    meta: &BatchMeta,
+    rows: &[QuarantineRow],
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let positions: Vec<Option<i32>> = rows.iter().map(|r| r.position).collect();
+    let locations: Vec<Option<&str>> = rows.iter().map(|r| r.location.as_deref()).collect();
+    let cases: Vec<Option<&str>> = rows.iter().map(|r| r.case_no.as_deref()).collect();
+    let reasons: Vec<&str> = rows.iter().map(|r| r.reason).collect();
+    let errors: Vec<&serde_json::Value> = rows.iter().map(|r| &r.errors).collect();
+    let raws: Vec<&[u8]> = rows.iter().map(|r| r.raw.as_slice()).collect();
+    db.execute(
+        "INSERT INTO quarantine (id, batch_id, adapter, principal_id, department, position, source_location,
+            case_no, reason, errors, raw, received_at)
+         SELECT u.id, $2, $3, $4, $5, u.pos, u.loc, u.case_no, u.reason, u.errors, u.raw, $6
+         FROM UNNEST($1::uuid[], $7::int4[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::bytea[])
+              AS u(id, pos, loc, case_no, reason, errors, raw)",
+        &[
+            &ids,
+            &meta.batch_id,
+            &meta.adapter,
+            &meta.principal_id,
+            &meta.department,
+            &meta.received_at,
+            &positions,
+            &locations,
+            &cases,
+            &reasons,
+            &errors,
+            &raws,
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Development PKI (`gateway pki init`): a CA, the node's server certificate and client
+//! certificates for a few departmental systems and staff, in a folder git ignores. Keys are
+//! generated here and never committed. Production nodes get their certificates from the
+//! network's CA instead; the gateway only needs the three PEM files named in the config.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::Context;
+use rcgen::string::Ia5String;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::tls::{NODE_URI_PREFIX, PRINCIPAL_URI_PREFIX};
+
+/// A principal to issue a client certificate for and register.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DevPrincipal {
+    pub id: String,
+    pub role: String,
+    pub department: Option<String>,
+    pub region: String,
+    pub name: String,
+}
+
+fn p(id: &str, role: &str, department: Option<&str>, region: &str, name: &str) -> DevPrincipal {
+    DevPrincipal {
+        id: id.into(),
+        role: role.into(),
+        department: department.map(Into::into),
+        region: region.into(),
+        name: name.into(),
+    }
+}
+
+/// The dev network's principals under Qingyang city (621000000000): systems of two departments
+/// in two counties and at the city, plus an approver and an operator.
+pub fn default_principals() -> Vec<DevPrincipal> {
+    vec![
+        p(
+            "xifeng-amr-system",
+            "system",
+            Some("market_regulation"),
+            "621002000000",
+            "西峰区市场监管业务系统",
+        ),
+        p(
+            "huanxian-psb-system",
+            "system",
+            Some("public_security"),
+            "621022000000",
+            "环县公安人口管理系统",
+        ),
+        p(
+            "qingyang-psb-system",
+            "system",
+            Some("public_security"),
+            "621000000000",
+            "庆阳市公安业务系统",
+        ),
+        p(
+            "xifeng-approver",
+            "approver",
+            None,
+            "621002000000",
+            "西峰区政务服务中心审批员",
+        ),
+        p(
+            "qingyang-operator",
+            "operator",
+            None,
+            "621000000000",
+            "庆阳市交换网络运维",
+        ),
+    ]
+}
+
+fn dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "CN");
+    dn.push(DnType::OrganizationName, "exchange-gateway dev network");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn validity(params: &mut CertificateParams, days: i64) {
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(days);
+}
+
+fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn uri(s: String) -> anyhow::Result<SanType> {
+    Ok(SanType::URI(Ia5String::try_from(s)?))
+}
+
+/// Create `out/` with `ca.crt`/`ca.key`, `node.crt`/`node.key` and `clients/{id}.crt|key`, and
+/// `principals.json` listing who the client certificates are for. Refuses to overwrite an
+/// existing CA unless `force`.
+pub fn init(
+    out: &Path,
+    node_region: &str,
+    principals: &[DevPrincipal],
+    force: bool,
+) -> anyhow::Result<()> {
+    if out.join("ca.key").exists() && !force {
+        anyhow::bail!(
+            "{} already holds a CA; pass --force to replace it (existing certificates stop working)",
+            out.display()
+        );
+    }
+    fs::create_dir_all(out.join("clients"))?;
+
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name = dn(&format!("exchange-gateway dev CA {node_region}"));
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    validity(&mut ca, 3 * 365);
+    let ca_cert = ca.self_signed(&ca_key)?;
+    fs::write(out.join("ca.crt"), ca_cert.pem())?;
+    write_secret(&out.join("ca.key"), &ca_key.serialize_pem())?;
+    let issuer = Issuer::from_params(&ca, &ca_key);
+
+    // The node's certificate serves the exchange listener and, as a client, its parent.
+    let node_key = KeyPair::generate()?;
+    let mut node = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])?;
+    node.subject_alt_names
+        .push(uri(format!("{NODE_URI_PREFIX}{node_region}"))?);
+    node.distinguished_name = dn(&format!("node {node_region}"));
+    node.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    validity(&mut node, 365);
+    fs::write(
+        out.join("node.crt"),
+        node.signed_by(&node_key, &issuer)?.pem(),
+    )?;
+    write_secret(&out.join("node.key"), &node_key.serialize_pem())?;
+
+    for principal in principals {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .subject_alt_names
+            .push(uri(format!("{PRINCIPAL_URI_PREFIX}{}", principal.id))?);
+        params.distinguished_name = dn(&principal.id);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        validity(&mut params, 365);
+        let dir = out.join("clients");
+        fs::write(
+            dir.join(format!("{}.crt", principal.id)),
+            params.signed_by(&key, &issuer)?.pem(),
+        )?;
+        write_secret(
+            &dir.join(format!("{}.key", principal.id)),
+            &key.serialize_pem(),
+        )?;
+    }
+    fs::write(
+        out.join("principals.json"),
+        serde_json::to_string_pretty(principals)? + "\n",
+    )?;
+    Ok(())
+}

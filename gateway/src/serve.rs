@@ -1,0 +1,103 @@
+//! `gateway serve`: load reference data, connect (starting the embedded database if needed),
+//! migrate, bind the exchange listener and serve until SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::catalog::Catalog;
+use domain::codes::region::RegionCode;
+use domain::regions::RegionTable;
+use domain::schema::JsonSchema;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::api::{self, App};
+use crate::config::Config;
+use crate::ingest::Reference;
+use crate::server::{self, Listener};
+
+pub fn load_reference(config: &Config) -> anyhow::Result<Reference> {
+    let catalog = match &config.ingest.catalog {
+        Some(path) => Catalog::from_json(
+            &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => Catalog::bundled()?,
+    };
+    Ok(Reference {
+        catalog,
+        regions: RegionTable::bundled()?,
+        schema: JsonSchema::case_record(),
+        legacy_credit_prefixes: config.ingest.legacy_credit_prefixes.clone(),
+        max_clock_skew: chrono::Duration::seconds(config.ingest.max_clock_skew_secs),
+    })
+}
+
+/// Prometheus recorder for this process. Latencies are histograms with fixed buckets (not
+/// summaries), so they can be aggregated across processes.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+        )?
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let reference = load_reference(&config)?;
+    let node_region = RegionCode::parse(&config.node.region).context("node.region")?;
+    anyhow::ensure!(
+        reference.regions.get(&node_region).is_some(),
+        "node.region {node_region} is not in the region table"
+    );
+    let tls = crate::tls::server_config(
+        &config.server_cert(),
+        &config.server_key(),
+        &config.client_ca(),
+    )
+    .context("exchange listener TLS (run `gateway pki init` for a development PKI)")?;
+    let pool = crate::db::connect(&config).await?;
+    let metrics = install_metrics()?;
+    let config = Arc::new(config);
+    let app = Arc::new(App {
+        pool,
+        reference: Arc::new(reference),
+        adapters: adapters::all(),
+        node_region,
+        config: config.clone(),
+        metrics: Some(metrics),
+    });
+    let tcp = TcpListener::bind(config.exchange.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.exchange.listen))?;
+    let listener = Listener {
+        tcp,
+        tls: Arc::new(tls),
+        router: api::router(app),
+        handshake_timeout: Duration::from_secs(config.exchange.handshake_timeout_secs),
+        shutdown_grace: Duration::from_secs(config.exchange.shutdown_grace_secs),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(exchange = %addr, node = %config.node.region, "listening");
+    if let Some(path) = ready_file {
+        // Written after binding, so scripts and tests know the port (listen may be port 0).
+        let ready = serde_json::json!({"exchange": addr.to_string(), "pid": std::process::id()});
+        std::fs::write(&path, ready.to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    listener.serve(server::shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
