@@ -107,43 +107,6 @@ impl Problems {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_times_get_the_beijing_offset() {
-        assert_eq!(
-            datetime("2026-11-20 09:30:00").unwrap(),
-            "2026-11-20T09:30:00+08:00"
-        );
-        assert_eq!(
-            datetime("20261120093000").unwrap(),
-            "2026-11-20T09:30:00+08:00"
-        );
-        assert_eq!(
-            datetime("2026-11-20T01:30:00Z").unwrap(),
-            "2026-11-20T01:30:00+00:00"
-        );
-        assert!(datetime("2026-02-30 09:00:00").is_err());
-        assert!(datetime("yesterday").is_err());
-    }
-
-    #[test]
-    fn dates_in_local_formats() {
-        assert_eq!(date("2017年10月26日").unwrap(), "2017-10-26");
-        assert_eq!(date("20171026").unwrap(), "2017-10-26");
-        assert_eq!(date(" 2017-10-26 ").unwrap(), "2017-10-26");
-        assert!(date("2017-13-01").is_err());
-    }
-
-    #[test]
-    fn full_width_and_spaces_are_cleaned() {
-        assert_eq!(clean_code("６２１００２　０００ ０００"), "621002000000");
-        assert_eq!(clean_code("ＭＡ７１"), "MA71");
-    }
-}
-
 /// Map the applicant certificate kinds departmental systems write to GB/T 36903 holder code
 /// types: 111 resident identity number, 001 unified social credit code, 414 passport, 990 other.
 pub fn holder_code_type(s: &str) -> &'static str {
@@ -201,5 +164,42 @@ impl<'a> JsonFields<'a> {
             serde_json::Value::Number(n) => n.as_i64().map(|n| n != 0),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_get_the_beijing_offset() {
+        assert_eq!(
+            datetime("2026-11-20 09:30:00").unwrap(),
+            "2026-11-20T09:30:00+08:00"
+        );
+        assert_eq!(
+            datetime("20261120093000").unwrap(),
+            "2026-11-20T09:30:00+08:00"
+        );
+        assert_eq!(
+            datetime("2026-11-20T01:30:00Z").unwrap(),
+            "2026-11-20T01:30:00+00:00"
+        );
+        assert!(datetime("2026-02-30 09:00:00").is_err());
+        assert!(datetime("yesterday").is_err());
+    }
+
+    #[test]
+    fn dates_in_local_formats() {
+        assert_eq!(date("2017年10月26日").unwrap(), "2017-10-26");
+        assert_eq!(date("20171026").unwrap(), "2017-10-26");
+        assert_eq!(date(" 2017-10-26 ").unwrap(), "2017-10-26");
+        assert!(date("2017-13-01").is_err());
+    }
+
+    #[test]
+    fn full_width_and_spaces_are_cleaned() {
+        assert_eq!(clean_code("６２１００２　０００ ０００"), "621002000000");
+        assert_eq!(clean_code("ＭＡ７１"), "MA71");
     }
 }

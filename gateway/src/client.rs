@@ -42,7 +42,15 @@ impl Response {
 impl ExchangeClient {
     /// `base` is `https://host:port`; the server must present a certificate for `host` from `ca`.
     pub fn new(base: &str, ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Self> {
-        let config = crate::tls::client_config(ca, cert, key)?;
+        Self::with_config(base, crate::tls::client_config(ca, cert, key)?)
+    }
+
+    /// A client that presents no certificate.
+    pub fn anonymous(base: &str, ca: &Path) -> anyhow::Result<Self> {
+        Self::with_config(base, crate::tls::client_config_anonymous(ca)?)
+    }
+
+    fn with_config(base: &str, config: rustls::ClientConfig) -> anyhow::Result<Self> {
         let rest = base
             .strip_prefix("https://")
             .context("the base URL must start with https://")?;

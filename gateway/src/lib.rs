@@ -15,6 +15,10 @@
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
 //! - [`serve`]: wiring it all together for `gateway serve`.
 
+// `Problem` is the error answer of a request: it is built once per failed request, so its size
+// does not matter and boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod api;
 pub mod cli;
 pub mod client;

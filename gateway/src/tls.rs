@@ -67,6 +67,16 @@ pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Clien
     Ok(config)
 }
 
+/// Client side without a client certificate (public routes; and tests that must be refused).
+pub fn client_config_anonymous(ca: &Path) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// The SAN URIs of a DER certificate that start with `prefix`, prefix removed.
 pub fn san_uris_with_prefix(der: &[u8], prefix: &str) -> Vec<String> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {

@@ -1,1 +1,298 @@
+//! End-to-end test harness: every test talks to the real `gateway` binary over real mutual TLS,
+//! backed by a real PostgreSQL.
+//!
+//! - [`cluster`]: one PostgreSQL server per test run, started by the binary's own
+//!   `gateway db start` (so that command is exercised too) under /var/tmp.
+//! - [`Node`]: a fresh database, a fresh dev PKI (`gateway pki init`), and a `gateway serve`
+//!   process on a free port; dropped at the end of the test (process killed, database dropped).
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use gateway::client::ExchangeClient;
+
+/// The `gateway` binary: `$GATEWAY_BIN`, or the one cargo built next to this test executable.
+pub fn gateway_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("GATEWAY_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/gateway
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("gateway");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --bin gateway` first (the README's test command does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Repository root (fixtures live there).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(repo().join("adapters/fixtures").join(path))
+        .unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+pub struct Cluster {
+    pub base_dir: PathBuf,
+    pub port: u16,
+    /// URL of the cluster's `gateway` database, used to create and drop per-test databases.
+    pub admin_url: String,
+}
+
+fn cluster_env(cmd: &mut Command, base_dir: &Path, port: u16) {
+    cmd.env("GATEWAY_DATABASE__EMBEDDED__BASE_DIR", base_dir)
+        .env("GATEWAY_DATABASE__EMBEDDED__PORT", port.to_string())
+        .env_remove("GATEWAY_DATABASE__URL")
+        .env_remove("GATEWAY_CONFIG");
+}
+
+/// The run's PostgreSQL, started (or reused) with `gateway db start`.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let base_dir = PathBuf::from(
+            std::env::var("E2E_PG_DIR")
+                .unwrap_or_else(|_| "/var/tmp/exchange-gateway-e2e/pg".into()),
+        );
+        let port: u16 = std::env::var("E2E_PG_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(55439);
+        let run = |sub: &str| {
+            let mut cmd = Command::new(gateway_bin());
+            cmd.args(["db", sub]);
+            cluster_env(&mut cmd, &base_dir, port);
+            let out = cmd.output().expect("run gateway db");
+            assert!(
+                out.status.success(),
+                "gateway db {sub} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        run("start");
+        let admin_url = run("url").trim().to_owned();
+        Cluster {
+            base_dir,
+            port,
+            admin_url,
+        }
+    })
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&cluster().admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test cluster");
+    tokio::spawn(conn);
+    client
+}
+
+/// A running gateway node with its own database and PKI.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub db_name: String,
+    pub db_url: String,
+    pub addr: std::net::SocketAddr,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn pki(&self) -> PathBuf {
+        self.dir.path().join("pki")
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// A `gateway` command with this node's configuration in its environment.
+    pub fn command(&self) -> Command {
+        node_command(self.dir.path(), &self.db_url)
+    }
+
+    /// Run a CLI command against this node; panics with its output when it fails.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command().args(args).output().expect("run gateway");
+        assert!(
+            out.status.success(),
+            "gateway {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// An mTLS client presenting the dev client certificate of `principal`.
+    pub fn client(&self, principal: &str) -> ExchangeClient {
+        let clients = self.pki().join("clients");
+        ExchangeClient::new(
+            &self.base_url(),
+            &self.pki().join("ca.crt"),
+            &clients.join(format!("{principal}.crt")),
+            &clients.join(format!("{principal}.key")),
+        )
+        .expect("client")
+    }
+
+    /// A direct connection to the node's database, for asserting what was stored.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.db_url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+
+    /// What the process wrote to stderr so far (its JSON log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Start a node: fresh database, `gateway pki init`, `gateway serve` on a free port.
+    pub async fn start() -> Node {
+        let db_name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
+        admin()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {db_name}"))
+            .await
+            .expect("create database");
+        let db_url = replace_database(&cluster().admin_url, &db_name);
+        let dir = tempfile::Builder::new()
+            .prefix("gateway-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let out = node_command(dir.path(), &db_url)
+            .args(["pki", "init", "--out"])
+            .arg(dir.path().join("pki"))
+            .output()
+            .expect("pki init");
+        assert!(
+            out.status.success(),
+            "pki init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let ready = dir.path().join("ready.json");
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let mut child = node_command(dir.path(), &db_url)
+            .args(["serve", "--ready-file"])
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn gateway serve");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                break v["exchange"].as_str().unwrap().parse().unwrap();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+                panic!("gateway serve exited with {status}:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway serve did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Node {
+            dir,
+            db_name,
+            db_url,
+            addr,
+            child: Some(child),
+        }
+    }
+
+    /// Stop the process (SIGTERM, then wait).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+        // Drop the database from a thread with its own runtime: Drop cannot await.
+        let (url, name) = (cluster().admin_url.clone(), self.db_name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn node_command(dir: &Path, db_url: &str) -> Command {
+    let mut cmd = Command::new(gateway_bin());
+    cmd.env("GATEWAY_DATABASE__URL", db_url)
+        .env("GATEWAY_PKI_DIR", dir.join("pki"))
+        .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_LOG__LEVEL", "info")
+        .env_remove("GATEWAY_CONFIG")
+        .current_dir(dir);
+    cmd
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+/// Encode UTF-8 text as GBK (for fixtures edited in a test).
+pub fn gbk(text: &str) -> Vec<u8> {
+    encoding_rs::GBK.encode(text).0.into_owned()
+}
+
+/// Decode GBK bytes.
+pub fn from_gbk(bytes: &[u8]) -> String {
+    encoding_rs::GBK.decode(bytes).0.into_owned()
+}

@@ -58,19 +58,17 @@ pub async fn commit(
     prepared: Prepared,
 ) -> anyhow::Result<Receipt> {
     let Prepared { mut valid, invalid } = prepared;
-    valid.sort_by(|a, b| key(a).cmp(&key(b)));
+    valid.sort_by_key(key);
 
     let tx = db.transaction().await?;
 
-    // First occurrence of each key is inserted; repeats within the batch are judged against it.
+    // The first occurrence of each key is inserted; later ones in the same batch are judged
+    // against whatever the store then holds for that key, like any re-push.
     let mut first: HashMap<Key, usize> = HashMap::new();
     let mut primaries = Vec::new();
-    let mut repeats = Vec::new();
     for (i, v) in valid.iter().enumerate() {
-        if first.contains_key(&key(v)) {
-            repeats.push(i);
-        } else {
-            first.insert(key(v), i);
+        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(key(v)) {
+            e.insert(i);
             primaries.push(i);
         }
     }
@@ -329,7 +327,7 @@ async fn update_heads(tx: &Transaction<'_>, accepted: &[&Valid]) -> anyhow::Resu
         }
     }
     let mut heads: Vec<&Valid> = best.into_values().collect();
-    heads.sort_by(|a, b| key(a).cmp(&key(b)));
+    heads.sort_by_key(|v| key(v));
     let systems: Vec<&str> = heads.iter().map(|v| v.source_system.as_str()).collect();
     let cases: Vec<&str> = heads.iter().map(|v| v.case_no.as_str()).collect();
     let versions: Vec<i64> = heads.iter().map(|v| v.version).collect();

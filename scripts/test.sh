@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds once (one profile, one target dir), runs
+# format and lint checks and every test (unit, golden fixtures, end-to-end against the real
+# binary, real PostgreSQL and real mTLS), then stops the test PostgreSQL it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-debian.sh
+
+export E2E_PG_DIR="${E2E_PG_DIR:-/var/tmp/exchange-gateway-e2e/pg}"
+export E2E_PG_PORT="${E2E_PG_PORT:-55439}"
+stop_test_db() {
+  GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__PORT="$E2E_PG_PORT" \
+    target/debug/gateway db stop >/dev/null 2>&1 || true
+}
+trap stop_test_db EXIT
+
+cargo fmt --all -- --check
+cargo build --workspace --all-targets
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace

@@ -1,0 +1,629 @@
+//! Issue 2's acceptance: a real node (the `gateway` binary, PostgreSQL, mTLS) ingesting the
+//! adapters' fixtures. Every assertion is on what the client was told *and* what was stored.
+
+use e2e::{Node, fixture, from_gbk, gbk};
+use serde_json::{Value, json};
+
+const MR: &str = "/v1/ingest/market-regulation";
+const PS: &str = "/v1/ingest/public-security";
+const XIFENG_AMR: &str = "xifeng-amr-system";
+const HUANXIAN_PSB: &str = "huanxian-psb-system";
+
+async fn push(node: &Node, principal: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let resp = node
+        .client(principal)
+        .post(path, "application/octet-stream", body)
+        .await
+        .expect("request");
+    (resp.status.as_u16(), resp.json().expect("JSON answer"))
+}
+
+fn outcomes(receipt: &Value) -> Vec<&str> {
+    receipt["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect()
+}
+
+fn mr_batch(records: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({"sender": "test", "records": records})).unwrap()
+}
+
+fn mr_records() -> Vec<Value> {
+    let batch: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    batch["records"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn valid_batch_is_stored_exactly_as_the_golden_canonical_records() {
+    let node = Node::start().await;
+    let (status, receipt) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(
+        receipt["summary"],
+        json!({"records": 3, "accepted": 3, "duplicate": 0, "version_conflict": 0, "rejected": 0})
+    );
+    assert!(
+        receipt["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["current"] == true)
+    );
+
+    // Stored bodies equal the adapter's golden output, with this node's stamp.
+    let golden: Vec<Value> =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.expected.json")).unwrap();
+    let db = node.db().await;
+    for (i, expected) in golden.into_iter().enumerate() {
+        let id: uuid::Uuid = receipt["records"][i]["record_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let row = db
+            .query_one(
+                "SELECT body, source_system, region_code FROM case_records WHERE record_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        let mut body: Value = row.get(0);
+        assert_eq!(
+            body["source"],
+            json!({"department": "market_regulation", "system": XIFENG_AMR, "node_region": "621000000000"})
+        );
+        assert_eq!(row.get::<_, String>(1), XIFENG_AMR);
+        assert_eq!(
+            row.get::<_, String>(2),
+            expected["region_code"].as_str().unwrap()
+        );
+        let stamped = body["ingested_at"].as_str().unwrap().to_owned();
+        assert!(chrono::DateTime::parse_from_rfc3339(&stamped).is_ok());
+        body["ingested_at"] = expected["ingested_at"].clone();
+        body["source"] = expected["source"].clone();
+        assert_eq!(body, expected);
+    }
+    assert_eq!(node.count("SELECT count(*) FROM case_heads").await, 3);
+    assert_eq!(
+        node.count("SELECT count(*) FROM outbox WHERE kind = 'record' AND sent_at IS NULL")
+            .await,
+        3
+    );
+    // The receipt is stored with its batch.
+    let stored: Value = db
+        .query_one(
+            "SELECT receipt FROM ingest_batches WHERE batch_id = $1",
+            &[&receipt["batch_id"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, receipt);
+}
+
+#[tokio::test]
+async fn re_push_is_idempotent_and_concurrent_pushes_store_once() {
+    let node = Node::start().await;
+    let batch = fixture("market-regulation/batch-valid.json");
+    let (_, first) = push(&node, XIFENG_AMR, MR, batch.clone()).await;
+    let (status, second) = push(&node, XIFENG_AMR, MR, batch.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(outcomes(&second), ["duplicate"; 3]);
+    for i in 0..3 {
+        assert_eq!(
+            second["records"][i]["record_id"],
+            first["records"][i]["record_id"]
+        );
+    }
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 3);
+    assert_eq!(node.count("SELECT count(*) FROM outbox").await, 3);
+
+    // Eight concurrent pushes of new cases: each case stored once, the rest duplicates.
+    let records: Vec<Value> = mr_records()
+        .into_iter()
+        .map(|mut r| {
+            r["caseNo"] = json!(format!("{}-C", r["caseNo"].as_str().unwrap()));
+            r
+        })
+        .collect();
+    let body = mr_batch(records);
+    let client = std::sync::Arc::new(node.client(XIFENG_AMR));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, body) = (client.clone(), body.clone());
+            tokio::spawn(async move {
+                let resp = client.post(MR, "application/json", body).await.unwrap();
+                (resp.status.as_u16(), resp.json().unwrap())
+            })
+        })
+        .collect();
+    let mut answers: Vec<(u16, Value)> = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let accepted: usize = answers
+        .iter()
+        .map(|(s, r)| {
+            assert_eq!(*s, 200, "{r}");
+            r["summary"]["accepted"].as_u64().unwrap() as usize
+        })
+        .sum();
+    let duplicates: usize = answers
+        .iter()
+        .map(|(_, r)| r["summary"]["duplicate"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!((accepted, duplicates), (3, 21));
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 6);
+    assert_eq!(node.count("SELECT count(*) FROM outbox").await, 6);
+}
+
+#[tokio::test]
+async fn changed_content_under_the_same_version_is_a_quarantined_conflict() {
+    let node = Node::start().await;
+    let mut records = mr_records();
+    let (_, first) = push(&node, XIFENG_AMR, MR, mr_batch(vec![records[1].clone()])).await;
+    let original_id = first["records"][0]["record_id"].clone();
+    records[1]["applicant"]["address"] = json!("甘肃省庆阳市西峰区董志镇北庄村");
+    let (status, receipt) = push(&node, XIFENG_AMR, MR, mr_batch(vec![records[1].clone()])).await;
+    assert_eq!(status, 200);
+    let r = &receipt["records"][0];
+    assert_eq!(r["outcome"], "version_conflict");
+    assert_eq!(r["existing_record_id"], original_id);
+    assert_eq!(r["errors"][0]["code"], "record.version_conflict");
+    // Stored content unchanged; the conflicting record kept with its raw bytes.
+    let db = node.db().await;
+    let body: Value = db
+        .query_one("SELECT body FROM case_records", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        body["applicant"]["address"],
+        "甘肃省庆阳市西峰区董志镇南佐村"
+    );
+    let q = db
+        .query_one("SELECT reason, raw, case_no FROM quarantine", &[])
+        .await
+        .unwrap();
+    assert_eq!(q.get::<_, String>(0), "version_conflict");
+    let raw: Value = serde_json::from_slice(&q.get::<_, Vec<u8>>(1)).unwrap();
+    assert_eq!(raw, records[1]);
+    assert_eq!(q.get::<_, String>(2), "SCJG-XF-20261120-0007");
+}
+
+#[tokio::test]
+async fn a_lower_version_after_a_higher_one_goes_to_history() {
+    let node = Node::start().await;
+    let base = mr_records()[1].clone(); // version 2 in the fixture
+    let with_version = |v: i64, state: &str| {
+        let mut r = base.clone();
+        r["version"] = json!(v);
+        r["state"] = json!(state);
+        r
+    };
+    let (_, v2) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        mr_batch(vec![with_version(2, "HANDLING")]),
+    )
+    .await;
+    let (_, v1) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        mr_batch(vec![with_version(1, "ACCEPTED")]),
+    )
+    .await;
+    assert_eq!(v1["records"][0]["outcome"], "accepted");
+    assert_eq!(v1["records"][0]["current"], false);
+    let head: uuid::Uuid = node
+        .db()
+        .await
+        .query_one("SELECT record_id FROM case_heads", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        head.to_string(),
+        v2["records"][0]["record_id"].as_str().unwrap()
+    );
+
+    // Versions 4 and 3 in one batch: 4 becomes current, 3 is history.
+    let (_, both) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        mr_batch(vec![
+            with_version(4, "HANDLING"),
+            with_version(3, "HANDLING"),
+        ]),
+    )
+    .await;
+    assert_eq!(both["records"][0]["current"], true);
+    assert_eq!(both["records"][1]["current"], false);
+    let db = node.db().await;
+    let head = db
+        .query_one("SELECT version FROM case_heads", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(head, 4);
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 4);
+}
+
+fn errors_of(record: &Value) -> Vec<(String, String)> {
+    record["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_records_are_rejected_with_paths_and_quarantined_while_good_ones_are_stored() {
+    let node = Node::start().await;
+    let payload = fixture("market-regulation/batch-mixed.json");
+    let (status, receipt) = push(&node, XIFENG_AMR, MR, payload.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        outcomes(&receipt),
+        [
+            "accepted", "rejected", "rejected", "rejected", "rejected", "rejected"
+        ]
+    );
+    let recs = &receipt["records"];
+    assert_eq!(
+        errors_of(&recs[1]),
+        [(
+            "/applicant/id_number".into(),
+            "id_number.check_digit".into()
+        )]
+    );
+    assert_eq!(
+        errors_of(&recs[2]),
+        [(
+            "/service_item/basic_code".into(),
+            "service_item.unknown".into()
+        )]
+    );
+    assert_eq!(
+        errors_of(&recs[3]),
+        [(
+            "/service_item/basic_code".into(),
+            "service_item.suspended".into()
+        )]
+    );
+    assert!(
+        errors_of(&recs[4]).contains(&("/timestamps/occurred".into(), "datetime.format".into()))
+    );
+    assert_eq!(recs[1]["location"], "records[1]");
+    assert_eq!(recs[1]["case_no"], "SCJG-XF-20261122-0100");
+
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 1);
+    let db = node.db().await;
+    let rows = db.query("SELECT position, raw, errors, reason, adapter, principal_id FROM quarantine ORDER BY position", &[]).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    let batch: Value = serde_json::from_slice(&payload).unwrap();
+    for row in &rows {
+        let pos: i32 = row.get(0);
+        let raw: Value = serde_json::from_slice(&row.get::<_, Vec<u8>>(1)).unwrap();
+        assert_eq!(
+            raw, batch["records"][pos as usize],
+            "raw bytes of record {pos}"
+        );
+        assert_eq!(row.get::<_, Value>(2), recs[pos as usize]["errors"]);
+        assert_eq!(
+            (
+                row.get::<_, String>(3),
+                row.get::<_, String>(4),
+                row.get::<_, String>(5)
+            ),
+            (
+                "rejected".into(),
+                "market-regulation".into(),
+                XIFENG_AMR.into()
+            )
+        );
+        assert!(recs[pos as usize]["quarantine_id"].as_str().is_some());
+    }
+}
+
+#[tokio::test]
+async fn gbk_xml_batches_are_decoded_and_bad_bytes_fail_only_their_record() {
+    let node = Node::start().await;
+    let (status, receipt) = push(
+        &node,
+        HUANXIAN_PSB,
+        PS,
+        fixture("public-security/batch-valid.gbk.xml"),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(outcomes(&receipt), ["accepted", "accepted"]);
+    let name: String = node.db().await
+        .query_one("SELECT body->'applicant'->>'name' FROM case_records WHERE case_no = 'GA-HX-JZZ-20261117-0042'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "李秀兰");
+
+    let (_, mixed) = push(
+        &node,
+        HUANXIAN_PSB,
+        PS,
+        fixture("public-security/batch-mixed.gbk.xml"),
+    )
+    .await;
+    assert_eq!(outcomes(&mixed), ["accepted", "rejected", "rejected"]);
+    assert_eq!(
+        errors_of(&mixed["records"][1]),
+        [("/applicant/name".into(), "encoding.invalid".into())]
+    );
+    assert_eq!(
+        errors_of(&mixed["records"][2]),
+        [(
+            "/handling_org/credit_code".into(),
+            "credit_code.check_digit".into()
+        )]
+    );
+    // The quarantined raw bytes are the record's own GBK bytes.
+    let raw: Vec<u8> = node
+        .db()
+        .await
+        .query_one("SELECT raw FROM quarantine WHERE position = 2", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let text = from_gbk(&raw);
+    assert!(
+        text.starts_with("<BJXX>")
+            && text.contains("王志强")
+            && text.contains("116210220139200115"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn undecodable_payload_is_a_problem_and_kept_whole() {
+    let node = Node::start().await;
+    let resp = node
+        .client(XIFENG_AMR)
+        .post(MR, "application/json", b"{\"records\": [".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 400);
+    assert_eq!(resp.content_type(), "application/problem+json");
+    let problem = resp.json().unwrap();
+    assert_eq!(problem["code"], "payload.malformed");
+    assert_eq!(problem["status"], 400);
+    let id: uuid::Uuid = problem["quarantine_id"].as_str().unwrap().parse().unwrap();
+    let row = node
+        .db()
+        .await
+        .query_one(
+            "SELECT raw, position, reason FROM quarantine WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Vec<u8>>(0), b"{\"records\": [");
+    assert_eq!(row.get::<_, Option<i32>>(1), None);
+    assert_eq!(row.get::<_, String>(2), "payload");
+
+    let doctype = node
+        .client(HUANXIAN_PSB)
+        .post(PS, "application/xml", br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(doctype.json().unwrap()["code"], "payload.dtd_forbidden");
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 0);
+}
+
+#[tokio::test]
+async fn a_client_batch_id_makes_retries_return_the_same_receipt() {
+    let node = Node::start().await;
+    let client = node.client(XIFENG_AMR);
+    let body = fixture("market-regulation/batch-valid.json");
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-client-batch-id", "xf-2026-11-25-0001"),
+    ];
+    let a = client
+        .send(http::Method::POST, MR, &headers, body.clone())
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let b = client
+        .send(http::Method::POST, MR, &headers, body)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["client_batch_id"], "xf-2026-11-25-0001");
+    assert_eq!(node.count("SELECT count(*) FROM ingest_batches").await, 1);
+}
+
+#[tokio::test]
+async fn pushing_through_another_departments_adapter_is_refused() {
+    let node = Node::start().await;
+    let resp = node
+        .client(XIFENG_AMR)
+        .post(
+            PS,
+            "application/xml",
+            fixture("public-security/batch-valid.gbk.xml"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 403);
+    assert_eq!(resp.content_type(), "application/problem+json");
+    assert_eq!(resp.json().unwrap()["code"], "auth.department");
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 0);
+    assert_eq!(node.count("SELECT count(*) FROM quarantine").await, 0);
+}
+
+#[tokio::test]
+async fn pushing_records_outside_the_principals_region_is_refused_whole() {
+    let node = Node::start().await;
+    // Huan county's system sends a batch in which one record is for Xifeng district.
+    let text = from_gbk(&fixture("public-security/batch-valid.gbk.xml"));
+    let foreign = gbk(&text.replacen(
+        "<XZQHDM>621022100000</XZQHDM>",
+        "<XZQHDM>621002100000</XZQHDM>",
+        1,
+    ));
+    let resp = node
+        .client(HUANXIAN_PSB)
+        .post(PS, "application/xml", foreign.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 403);
+    let problem = resp.json().unwrap();
+    assert_eq!(problem["code"], "auth.region");
+    assert_eq!(problem["records"][0]["position"], 0);
+    assert_eq!(problem["records"][0]["region_code"], "621002100000");
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 0);
+
+    // The city's system may push for any county of the city.
+    let (status, receipt) = push(&node, "qingyang-psb-system", PS, foreign).await;
+    assert_eq!(status, 200);
+    assert_eq!(outcomes(&receipt), ["accepted", "accepted"]);
+}
+
+#[tokio::test]
+async fn a_suspended_principal_is_refused_until_resumed() {
+    let node = Node::start().await;
+    node.cli(&["principals", "suspend", XIFENG_AMR]);
+    let resp = node
+        .client(XIFENG_AMR)
+        .post(
+            MR,
+            "application/json",
+            fixture("market-regulation/batch-valid.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 403);
+    assert_eq!(resp.json().unwrap()["code"], "auth.principal_inactive");
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 0);
+
+    node.cli(&["principals", "resume", XIFENG_AMR]);
+    let (status, _) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed = String::from_utf8(node.cli(&["principals", "list", "--json"]).stdout).unwrap();
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == XIFENG_AMR && p["status"] == "active")
+    );
+}
+
+#[tokio::test]
+async fn no_client_certificate_or_an_untrusted_one_fails_the_handshake() {
+    let node = Node::start().await;
+    let anonymous =
+        gateway::client::ExchangeClient::anonymous(&node.base_url(), &node.pki().join("ca.crt"))
+            .unwrap();
+    assert!(
+        anonymous.get("/healthz").await.is_err(),
+        "a request without a client certificate must fail"
+    );
+
+    // A certificate from another CA (a second dev PKI) is not trusted.
+    let other = node.dir.path().join("other-pki");
+    node.cli(&[
+        "pki",
+        "init",
+        "--no-register",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    let stranger = gateway::client::ExchangeClient::new(
+        &node.base_url(),
+        &node.pki().join("ca.crt"),
+        &other.join("clients/xifeng-amr-system.crt"),
+        &other.join("clients/xifeng-amr-system.key"),
+    )
+    .unwrap();
+    assert!(
+        stranger
+            .post(
+                MR,
+                "application/json",
+                fixture("market-regulation/batch-valid.json")
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(node.count("SELECT count(*) FROM case_records").await, 0);
+
+    // The same principal with the node's own CA gets in.
+    assert_eq!(
+        node.client(XIFENG_AMR)
+            .get("/healthz")
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_adapters_answer_problem_json() {
+    let node = Node::start().await;
+    let client = node.client(XIFENG_AMR);
+    let r = client
+        .post(
+            "/v1/ingest/no-such-adapter",
+            "application/json",
+            b"{}".to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (404, json!("ingest.unknown_adapter"))
+    );
+    let r = client.get("/nope").await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.content_type()),
+        (404, "application/problem+json")
+    );
+    let r = client.get(MR).await.unwrap();
+    assert_eq!(r.status.as_u16(), 405);
+    let ready = client.get("/readyz").await.unwrap().json().unwrap();
+    assert_eq!(ready["status"], "ready");
+}
