@@ -107,6 +107,8 @@ pub struct Node {
     pub dir: tempfile::TempDir,
     pub db_name: String,
     pub db_url: String,
+    /// True when the node finds its database through the embedded settings, not a URL.
+    pub embedded: bool,
     pub addr: std::net::SocketAddr,
     child: Option<Child>,
 }
@@ -122,7 +124,15 @@ impl Node {
 
     /// A `gateway` command with this node's configuration in its environment.
     pub fn command(&self) -> Command {
-        node_command(self.dir.path(), &self.db_url)
+        node_command(self.dir.path(), &self.database())
+    }
+
+    fn database(&self) -> Database {
+        if self.embedded {
+            Database::Embedded(self.db_name.clone())
+        } else {
+            Database::Url(self.db_url.clone())
+        }
     }
 
     /// Run a CLI command against this node; panics with its output when it fails.
@@ -174,20 +184,43 @@ impl Node {
 
     /// Start a node: fresh database, `gateway pki init`, `gateway serve` on a free port.
     pub async fn start() -> Node {
+        Self::start_with(false).await
+    }
+
+    /// Like [`Node::start`], but with no database URL: the gateway finds (and if needed starts)
+    /// the embedded PostgreSQL itself and creates its database there.
+    pub async fn start_embedded() -> Node {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(embedded: bool) -> Node {
         let db_name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
-        admin()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {db_name}"))
-            .await
-            .expect("create database");
+        if !embedded {
+            let sql = format!("CREATE DATABASE {db_name}");
+            admin()
+                .await
+                .batch_execute(&sql)
+                .await
+                .expect("create database");
+        }
         let db_url = replace_database(&cluster().admin_url, &db_name);
         let dir = tempfile::Builder::new()
             .prefix("gateway-e2e-")
             .tempdir()
             .expect("temp dir");
-        let out = node_command(dir.path(), &db_url)
+        let mut node = Node {
+            dir,
+            db_name,
+            db_url,
+            embedded,
+            addr: ([127, 0, 0, 1], 0).into(),
+            child: None,
+        };
+        let pki = node.pki();
+        let out = node
+            .command()
             .args(["pki", "init", "--out"])
-            .arg(dir.path().join("pki"))
+            .arg(pki)
             .output()
             .expect("pki init");
         assert!(
@@ -195,10 +228,23 @@ impl Node {
             "pki init: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        node.spawn().await;
+        node
+    }
 
-        let ready = dir.path().join("ready.json");
-        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let mut child = node_command(dir.path(), &db_url)
+    /// Start `gateway serve` (again) and wait until it has bound its listener.
+    pub async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let ready = self.dir.path().join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let log_path = self.dir.path().join("serve.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap();
+        let mut child = self
+            .command()
             .args(["serve", "--ready-file"])
             .arg(&ready)
             .stdout(Stdio::null())
@@ -206,15 +252,14 @@ impl Node {
             .spawn()
             .expect("spawn gateway serve");
         let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
+        self.addr = loop {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
                 break v["exchange"].as_str().unwrap().parse().unwrap();
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-                panic!("gateway serve exited with {status}:\n{log}");
+                panic!("gateway serve exited with {status}:\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
@@ -222,12 +267,14 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        Node {
-            dir,
-            db_name,
-            db_url,
-            addr,
-            child: Some(child),
+        self.child = Some(child);
+    }
+
+    /// SIGKILL the process: no shutdown, no cleanup, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
         }
     }
 
@@ -271,10 +318,25 @@ impl Drop for Node {
     }
 }
 
-fn node_command(dir: &Path, db_url: &str) -> Command {
+enum Database {
+    Url(String),
+    /// The run's cluster through the embedded settings, with this database name.
+    Embedded(String),
+}
+
+fn node_command(dir: &Path, database: &Database) -> Command {
     let mut cmd = Command::new(gateway_bin());
-    cmd.env("GATEWAY_DATABASE__URL", db_url)
-        .env("GATEWAY_PKI_DIR", dir.join("pki"))
+    match database {
+        Database::Url(url) => {
+            cmd.env("GATEWAY_DATABASE__URL", url);
+        }
+        Database::Embedded(name) => {
+            let c = cluster();
+            cluster_env(&mut cmd, &c.base_dir, c.port);
+            cmd.env("GATEWAY_DATABASE__EMBEDDED__DATABASE", name);
+        }
+    }
+    cmd.env("GATEWAY_PKI_DIR", dir.join("pki"))
         .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
         .env("GATEWAY_LOG__LEVEL", "info")
         .env_remove("GATEWAY_CONFIG")
