@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,7 +189,14 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("gateway.toml")),
         }
-        let config: Config = fig.merge(Env::prefixed("GATEWAY_").split("__")).extract()?;
+        // GATEWAY_CONFIG (the file, read by the command line) and GATEWAY_LOG (a tracing filter)
+        // are not configuration keys.
+        let env = Env::prefixed("GATEWAY_")
+            .split("__")
+            .ignore(&["config", "log"]);
+        let env = EnvText(env);
+        // Lossy: numbers and booleans are read from the text the environment holds.
+        let config: Config = fig.merge(env).extract_lossy()?;
         Ok(config)
     }
 
@@ -209,5 +217,49 @@ impl Config {
             .client_ca
             .clone()
             .unwrap_or_else(|| self.pki_dir.join("ca.crt"))
+    }
+}
+
+/// `GATEWAY_*` variables with `__` between nested keys. Unlike figment's `Env`, a scalar is kept
+/// as the text that was set: `Env` reads `GATEWAY_NODE__REGION=621002000000` as a number, which a
+/// string key refuses. `extract_lossy` reads numbers and booleans from the text where a key
+/// needs one; arrays and tables (`[...]`, `{...}`) are still parsed.
+struct EnvText(Env);
+
+impl Provider for EnvText {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, text) in self.0.iter() {
+            let value = match text.parse::<Value>() {
+                Ok(v @ (Value::Array(..) | Value::Dict(..))) => v,
+                _ => Value::from(text),
+            };
+            insert_dotted(&mut dict, key.as_str(), value);
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Insert `value` at `a.b.c`, creating (or replacing non-table values with) tables on the way.
+fn insert_dotted(dict: &mut Dict, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_dotted(inner, rest, value);
+            }
+        }
     }
 }

@@ -84,7 +84,10 @@ pub async fn ingest(
             ),
         ));
     }
-    let body = body.map_err(|e| Problem::new("request.body_too_large", e.body_text()))?;
+    let body = body.map_err(|e| match e.status().as_u16() {
+        413 => Problem::new("request.body_too_large", e.body_text()),
+        _ => Problem::new("request.body_unreadable", e.body_text()),
+    })?;
     let client_batch_id = client_batch_id(&headers)?;
     if let Some(id) = &client_batch_id
         && let Some(receipt) = store::stored_receipt(&db, &principal.id, id)

@@ -32,6 +32,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("auth.region", 403, "Records outside the principal's region"),
     ("ingest.unknown_adapter", 404, "No such adapter"),
     ("request.body_too_large", 413, "Request body too large"),
+    ("request.body_unreadable", 400, "The request body could not be read"),
     ("request.bad_header", 400, "Malformed request header"),
     ("payload.malformed", 400, "The payload cannot be read"),
     (
