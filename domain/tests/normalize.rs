@@ -1,4 +1,4 @@
-//! `normalize` end to end: a draft built from `schemas/examples/business-licence-two-certificates.json`
+//! `normalize` end to end: a draft built from `schemas/examples/case-record-business-licence-two-certificates.json`
 //! (minus what the gateway decides), stamped and checked against the bundled catalog, region
 //! table and schema. Every rejection is asserted as the exact list of (path, code) pairs.
 //!
@@ -60,7 +60,7 @@ fn stamp() -> Stamp {
 
 fn example() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../schemas/examples/business-licence-two-certificates.json");
+        .join("../schemas/examples/case-record-business-licence-two-certificates.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 

@@ -38,6 +38,18 @@ pub enum VcError {
     /// The Ed25519 signature does not verify over the document and proof options.
     #[error("signature verification failed")]
     BadSignature,
+    /// A credential to sign lacks a part the gateway's credential shape requires.
+    #[error("malformed credential: {0}")]
+    CredentialMalformed(String),
+    /// The credential's `issuer.id` is not the DID of the key that signs it.
+    #[error("issuer does not control the signing key: {0}")]
+    IssuerMismatch(String),
+    /// A trust bundle was signed by a key other than the expected root key.
+    #[error("trust bundle is not signed by the root key: {0}")]
+    TrustRoot(String),
+    /// A trust bundle's content is malformed or inconsistent (after its proof verified).
+    #[error("invalid trust bundle: {0}")]
+    TrustBundle(String),
 }
 
 impl VcError {
@@ -54,6 +66,10 @@ impl VcError {
             VcError::ContextMismatch => "proof.context",
             VcError::VerificationMethod(_) => "proof.verification_method",
             VcError::BadSignature => "proof.signature",
+            VcError::CredentialMalformed(_) => "credential.malformed",
+            VcError::IssuerMismatch(_) => "credential.issuer_mismatch",
+            VcError::TrustRoot(_) => "trust.root_mismatch",
+            VcError::TrustBundle(_) => "trust.bundle_invalid",
         }
     }
 }

@@ -4,8 +4,10 @@
 //! with a W3C Data Integrity proof using the `eddsa-jcs-2022` cryptosuite: the credential
 //! is canonicalized with RFC 8785 (JCS), hashed together with the proof options, and signed
 //! with Ed25519. Keys are named by `did:key` identifiers so a verifier needs no lookup for
-//! them. This crate does that and nothing else: no I/O, no network, no clocks except
-//! [`ProofOptions::created_now`].
+//! them. On top of that it fixes the electronic certificate (电子证照) credential, the signed
+//! trust bundle naming the network's nodes and keys, and the verification rules the API and
+//! the offline verifier share. No I/O, no network, no clocks except
+//! [`ProofOptions::created_now`]: callers pass the time.
 //!
 //! ```
 //! use vc::{ProofOptions, SigningKey, add_proof, verify_proof};
@@ -26,17 +28,29 @@
 //! - [`keys`]: [`SigningKey`], an Ed25519 key (ring) loaded from PKCS#8 v2 or a seed.
 //! - [`data_integrity`]: the eddsa-jcs-2022 cryptosuite, [`add_proof`] and [`verify_proof`];
 //!   its tests replay the specification's published test vector step by step.
+//! - [`ecert`]: the electronic certificate credential: [`build_credential`], [`sign`], the
+//!   bundled JSON-LD context, identifier serials minted by a node.
+//! - [`trust`]: the [`TrustBundle`] (nodes, their keys, the status base URL), signed by the
+//!   province root key: [`sign_bundle`], [`verify_bundle`], [`TrustBundle::key_status_at`].
+//! - [`verify`]: [`verify_credential`] → [`Verdict`]: signature, issuer trusted, validity
+//!   period, not revoked.
 //! - `error`: [`VcError`], with a stable [`VcError::code`] per failure kind.
 
 pub mod data_integrity;
 pub mod did_key;
+pub mod ecert;
 mod error;
 pub mod jcs;
 pub mod keys;
 pub mod multibase;
+pub mod trust;
+pub mod verify;
 
 pub use data_integrity::{ProofOptions, VerifiedProof, add_proof, verify_proof};
 pub use did_key::resolve_verification_method;
+pub use ecert::{IssueInput, StatusPurpose, build_credential, issue, mint_serial, sign};
 pub use error::VcError;
 pub use keys::SigningKey;
 pub use multibase::{ed25519_to_multibase, multibase_to_ed25519};
+pub use trust::{KeyStatus, KeyTrust, TrustBundle, sign_bundle, verify_bundle};
+pub use verify::{CheckResult, Checks, StatusLookup, Verdict, VerifyError, verify_credential};
