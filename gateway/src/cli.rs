@@ -55,6 +55,45 @@ pub enum Command {
     /// The adapters this build has.
     #[command(subcommand)]
     Adapters(AdaptersCommand),
+    /// Verify a certificate credential file offline. Exit 0 valid, 1 not valid, 2 usage or I/O
+    /// error. Without --trust the issuer cannot be checked, so the answer is "not valid" but the
+    /// signature verdict is still given.
+    Verify {
+        /// The credential (JSON).
+        file: PathBuf,
+        /// Trust bundle (JSON) listing the network's nodes and signing keys.
+        #[arg(long)]
+        trust: Option<PathBuf>,
+        /// Province root key the bundle must be signed by (did:key). Default: the node's
+        /// configured trust root.
+        #[arg(long)]
+        root: Option<String>,
+        /// Treat every skipped check as a failure.
+        #[arg(long)]
+        strict: bool,
+        /// Print the verdict as JSON ({"valid", "checks", "errors"}).
+        #[arg(long)]
+        json: bool,
+        /// Verify as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Inspect or check a trust bundle.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustCommand {
+    /// Print the nodes and keys a bundle lists.
+    Show { file: PathBuf },
+    /// Check a bundle's signature against the province root key; exit 1 if it does not verify.
+    Verify {
+        file: PathBuf,
+        /// did:key of the province root.
+        #[arg(long)]
+        root: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,6 +190,41 @@ fn init_logging(config: &Config, serving: bool) {
     }
 }
 
+/// Run a command; most report failure as an error, `verify` decides its own exit code.
+pub async fn main(cli: Cli) -> std::process::ExitCode {
+    if let Command::Verify { .. } = &cli.command {
+        let Command::Verify {
+            file,
+            trust,
+            root,
+            strict,
+            json,
+            at,
+        } = cli.command
+        else {
+            unreachable!()
+        };
+        let config_file = cli.config.clone();
+        let default_root = move || Config::load(config_file.as_deref())?.trust_root();
+        let args = crate::offline::VerifyArgs {
+            file,
+            trust,
+            root,
+            strict,
+            json,
+            at,
+        };
+        return crate::offline::verify(args, default_root);
+    }
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config, matches!(cli.command, Command::Serve { .. }));
@@ -171,7 +245,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_register,
         }) => {
             let dev = crate::pki::default_principals();
-            crate::pki::init(&out, &config.node.region, &dev, force)?;
+            let regions = domain::regions::RegionTable::bundled()?;
+            let region = domain::codes::region::RegionCode::parse(&config.node.region)?;
+            let level = regions.level(&region).ok_or_else(|| {
+                anyhow::anyhow!("node.region {region} is not in the region table")
+            })?;
+            let host = match config.exchange.listen.ip() {
+                ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_owned(),
+                ip => ip.to_string(),
+            };
+            let node = crate::pki::NodeSpec {
+                region: config.node.region.clone(),
+                name: config.node.name.clone(),
+                tier: level.tier(),
+                exchange_url: format!("https://{host}:{}", config.exchange.listen.port()),
+            };
+            crate::pki::init(&out, &node, &dev, force)?;
             println!(
                 "wrote CA, node and {} client certificates to {}",
                 dev.len(),
@@ -194,6 +283,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Principals(cmd) => principals_cmd(cmd, &config).await,
+        Command::Verify { .. } => unreachable!("handled in main"),
+        Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
+        Command::Trust(TrustCommand::Verify { file, root }) => {
+            let bundle = crate::offline::load_bundle(&file, &root)?;
+            println!(
+                "{}: signed by {root}, version {}, {} node(s)",
+                file.display(),
+                bundle.version,
+                bundle.nodes.len()
+            );
+            Ok(())
+        }
         Command::Adapters(AdaptersCommand::List { json }) => {
             let list: Vec<_> = adapters::all()
                 .iter()

@@ -19,6 +19,7 @@ pub struct Config {
     pub exchange: ExchangeConfig,
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
+    pub certificates: CertificatesConfig,
     pub log: LogConfig,
 }
 
@@ -83,6 +84,20 @@ pub struct IngestConfig {
     pub catalog: Option<PathBuf>,
 }
 
+/// Signing certificates (电子证照) and trusting other nodes' signatures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CertificatesConfig {
+    /// The node's Ed25519 signing key (PKCS#8 DER). Default: `<pki_dir>/signing-key.pk8`.
+    pub signing_key: Option<PathBuf>,
+    /// The network's trust bundle, signed by the province root. Default:
+    /// `<pki_dir>/trust-bundle.json`.
+    pub trust_bundle: Option<PathBuf>,
+    /// The province root key (`did:key:z6Mk…`) the bundle must be signed by. Default: the
+    /// contents of `<pki_dir>/trust-root.did`.
+    pub trust_root: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -100,6 +115,7 @@ impl Default for Config {
             exchange: ExchangeConfig::default(),
             database: DatabaseConfig::default(),
             ingest: IngestConfig::default(),
+            certificates: CertificatesConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -212,6 +228,33 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.pki_dir.join("node.key"))
     }
+    pub fn signing_key(&self) -> PathBuf {
+        self.certificates
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("signing-key.pk8"))
+    }
+    pub fn trust_bundle(&self) -> PathBuf {
+        self.certificates
+            .trust_bundle
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("trust-bundle.json"))
+    }
+    /// The configured trust root, or the one `gateway pki init` wrote next to the bundle.
+    pub fn trust_root(&self) -> anyhow::Result<String> {
+        if let Some(root) = &self.certificates.trust_root {
+            return Ok(root.clone());
+        }
+        let path = self.pki_dir.join("trust-root.did");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "no certificates.trust_root configured and cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        Ok(text.trim().to_owned())
+    }
+
     pub fn client_ca(&self) -> PathBuf {
         self.exchange
             .client_ca

@@ -10,9 +10,11 @@
 //! - [`server`]: the TLS accept loop feeding hyper and the axum router; graceful shutdown.
 //! - [`api`]: HTTP handlers, authentication, RFC 9457 problems.
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
+//! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
 //! - [`principals`]: the principal table (role, department, region, status).
 //! - [`pki`]: the development PKI (`gateway pki init`).
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
+//! - [`offline`]: `gateway verify` and `gateway trust` (no network, no database).
 //! - [`serve`]: wiring it all together for `gateway serve`.
 
 // `Problem` is the error answer of a request: it is built once per failed request, so its size
@@ -20,11 +22,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod certificates;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
 pub mod ingest;
+pub mod offline;
 pub mod pki;
 pub mod principals;
 pub mod serve;

@@ -6,12 +6,5 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     // Exactly one crypto provider: ring. Installed first so nothing picks another one.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = gateway::cli::Cli::parse();
-    match gateway::cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    gateway::cli::main(gateway::cli::Cli::parse()).await
 }

@@ -104,15 +104,29 @@ fn uri(s: String) -> anyhow::Result<SanType> {
     Ok(SanType::URI(Ia5String::try_from(s)?))
 }
 
-/// Create `out/` with `ca.crt`/`ca.key`, `node.crt`/`node.key` and `clients/{id}.crt|key`, and
-/// `principals.json` listing who the client certificates are for. Refuses to overwrite an
-/// existing CA unless `force`.
+/// The node a dev PKI is for.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub region: String,
+    pub name: String,
+    /// GB/T 39046 tier of the node's region (2 province ... 5 township).
+    pub tier: u8,
+    /// Where the node's exchange listener is reached, e.g. `https://localhost:8443`.
+    pub exchange_url: String,
+}
+
+/// Create `out/` with `ca.crt`/`ca.key`, `node.crt`/`node.key`, `clients/{id}.crt|key`,
+/// `principals.json`, and the certificate-signing material: the node's Ed25519 signing key
+/// (`signing-key.pk8`), a dev province root key (`root-key.pk8`, `trust-root.did`) and a trust
+/// bundle listing the node's key signed by that root (`trust-bundle.json`). Refuses to
+/// overwrite an existing CA unless `force`.
 pub fn init(
     out: &Path,
-    node_region: &str,
+    spec: &NodeSpec,
     principals: &[DevPrincipal],
     force: bool,
 ) -> anyhow::Result<()> {
+    let node_region = spec.region.as_str();
     if out.join("ca.key").exists() && !force {
         anyhow::bail!(
             "{} already holds a CA; pass --force to replace it (existing certificates stop working)",
@@ -179,6 +193,47 @@ pub fn init(
     fs::write(
         out.join("principals.json"),
         serde_json::to_string_pretty(principals)? + "\n",
+    )?;
+    signing_material(out, spec)
+}
+
+fn write_secret_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// The node's signing key, a dev province root, and a bundle trusting the former, signed by the
+/// latter. In a real network the province issues the bundle (issue 6 propagates it).
+fn signing_material(out: &Path, node: &NodeSpec) -> anyhow::Result<()> {
+    let (signing, signing_pk8) = vc::SigningKey::generate()?;
+    let (root, root_pk8) = vc::SigningKey::generate()?;
+    write_secret_bytes(&out.join("signing-key.pk8"), &signing_pk8)?;
+    write_secret_bytes(&out.join("root-key.pk8"), &root_pk8)?;
+    fs::write(out.join("trust-root.did"), root.did() + "\n")?;
+
+    let now = chrono::Utc::now();
+    let mut bundle = vc::trust::TrustBundle::new(1, now, node.exchange_url.clone());
+    bundle.nodes.push(vc::trust::TrustedNode {
+        region: domain::codes::region::RegionCode::parse(&node.region)?,
+        tier: node.tier,
+        name: node.name.clone(),
+        urls: vc::trust::NodeUrls {
+            exchange: node.exchange_url.clone(),
+            web: None,
+        },
+        keys: vec![vc::trust::NodeKey {
+            did: signing.did(),
+            verification_method: None,
+            valid_from: now - chrono::Duration::hours(1),
+            valid_until: None,
+            status: vc::trust::KeyStatus::Active,
+        }],
+    });
+    let signed = vc::trust::sign_bundle(&bundle, &root)?;
+    fs::write(
+        out.join("trust-bundle.json"),
+        serde_json::to_string_pretty(&signed)? + "\n",
     )?;
     Ok(())
 }

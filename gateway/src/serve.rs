@@ -68,6 +68,8 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         &config.client_ca(),
     )
     .context("exchange listener TLS (run `gateway pki init` for a development PKI)")?;
+    let issuer = crate::certificates::Issuer::load(&config, &node_region)
+        .context("certificate signing (run `gateway pki init` for a development PKI)")?;
     let pool = crate::db::connect(&config).await?;
     let metrics = install_metrics()?;
     let config = Arc::new(config);
@@ -78,6 +80,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         node_region,
         config: config.clone(),
         metrics: Some(metrics),
+        issuer: Arc::new(issuer),
     });
     let tcp = TcpListener::bind(config.exchange.listen)
         .await

@@ -155,7 +155,7 @@ pub async fn ingest(
 
     authorize_regions(&app, &principal.region_code, &prepared)?;
 
-    let receipt = store::commit(&mut db, &meta, prepared)
+    let receipt = store::commit(&mut db, &meta, prepared, &app.issuer)
         .await
         .map_err(storage_problem)?;
     record_metrics(&receipt, &meta.department, started);

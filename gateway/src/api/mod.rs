@@ -2,6 +2,7 @@
 //! `ingest` (or later modules), and answer JSON or problem+json.
 
 pub mod auth;
+pub mod certificates;
 pub mod health;
 pub mod ingest;
 pub mod problem;
@@ -27,12 +28,15 @@ pub struct App {
     pub node_region: RegionCode,
     pub config: Arc<Config>,
     pub metrics: Option<PrometheusHandle>,
+    pub issuer: Arc<crate::certificates::Issuer>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
     let max_body = app.config.ingest.max_body_bytes;
     Router::new()
         .route("/v1/ingest/{adapter}", post(ingest::ingest))
+        .route("/v1/certificates/verify", post(certificates::verify))
+        .route("/v1/certificates/{id}", get(certificates::get))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -32,7 +32,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("auth.region", 403, "Records outside the principal's region"),
     ("ingest.unknown_adapter", 404, "No such adapter"),
     ("request.body_too_large", 413, "Request body too large"),
-    ("request.body_unreadable", 400, "The request body could not be read"),
+    (
+        "request.body_unreadable",
+        400,
+        "The request body could not be read",
+    ),
     ("request.bad_header", 400, "Malformed request header"),
     ("payload.malformed", 400, "The payload cannot be read"),
     (
@@ -55,6 +59,21 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "payload.too_many_records",
         413,
         "Too many records in one batch",
+    ),
+    (
+        "request.bad_json",
+        400,
+        "The request body is not the JSON expected",
+    ),
+    (
+        "certificate.bad_identifier",
+        400,
+        "Malformed certificate identifier",
+    ),
+    (
+        "certificate.not_found",
+        404,
+        "No such certificate on this node",
     ),
     ("route.not_found", 404, "No such route"),
     (

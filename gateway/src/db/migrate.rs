@@ -5,8 +5,14 @@
 use tokio_postgres::Client;
 
 /// (version, name, SQL). Append only: never edit a migration that has shipped.
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (
+        2,
+        "certificates",
+        include_str!("../../migrations/0002_certificates.sql"),
+    ),
+];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
 const LOCK_KEY: i64 = 0x6567_775f_6d69_6772; // "egw_migr"

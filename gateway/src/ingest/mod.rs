@@ -44,6 +44,9 @@ pub struct Valid {
     pub department: String,
     pub region: RegionCode,
     pub item_code: String,
+    pub item: domain::codes::item::BasicCode,
+    /// The certificates the record issues (its `result.certificates`).
+    pub certificates: Vec<domain::record::Certificate>,
     pub status: String,
     pub occurred_at: DateTime<FixedOffset>,
     pub ingested_at: DateTime<FixedOffset>,
@@ -149,6 +152,8 @@ pub fn prepare(
                     department: r.source.department.clone(),
                     region: r.region_code.clone(),
                     item_code: r.service_item.basic_code.to_string(),
+                    item: r.service_item.basic_code.clone(),
+                    certificates: r.certificates().to_vec(),
                     status: r.status.as_str().to_owned(),
                     occurred_at: r.timestamps.occurred,
                     ingested_at: r.ingested_at,

@@ -49,6 +49,9 @@ pub enum Outcome {
         current: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<FieldError>,
+        /// One entry per certificate in the record's result, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        certificates: Vec<IssuedCertificate>,
     },
     /// The same source, case number, version and canonical content is already stored.
     Duplicate { record_id: Uuid },
@@ -65,6 +68,33 @@ pub enum Outcome {
         quarantine_id: Option<Uuid>,
         errors: Vec<FieldError>,
     },
+}
+
+/// What happened to one certificate of an accepted record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IssuedCertificate {
+    /// Index in the record's `result.certificates`.
+    pub position: usize,
+    /// GB/T 36904 identifier (the credential's id is `urn:ecert:` + this).
+    pub identifier: String,
+    /// The certificate's current credential version after this batch.
+    pub version: i32,
+    /// Set when this batch signed a new credential version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<Uuid>,
+    pub outcome: CertificateOutcome,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateOutcome {
+    /// A new credential (version) was signed and stored.
+    Issued,
+    /// The stored current version already has this content: nothing new was signed.
+    Unchanged,
+    /// The record went to history and a later case version holds a different version of the
+    /// certificate: nothing was signed.
+    Superseded,
 }
 
 impl Summary {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
 use super::{Invalid, Prepared, Valid};
+use crate::certificates::Issuer;
 
 /// The batch as a whole: who sent it, through which adapter, when.
 #[derive(Debug, Clone)]
@@ -56,6 +57,7 @@ pub async fn commit(
     db: &mut Client,
     meta: &BatchMeta,
     prepared: Prepared,
+    issuer: &Issuer,
 ) -> anyhow::Result<Receipt> {
     let Prepared { mut valid, invalid } = prepared;
     valid.sort_by_key(key);
@@ -122,12 +124,21 @@ pub async fn commit(
         outcomes.push(outcome_for(v, outcome));
     }
 
-    let current = update_heads(&tx, &accepted).await?;
+    let current: HashSet<Uuid> = update_heads(&tx, &accepted).await?.into_iter().collect();
+    let mut certificates = crate::certificates::issue::issue(
+        &tx,
+        issuer,
+        &accepted,
+        &current,
+        meta.received_at.with_timezone(&chrono::Utc),
+    )
+    .await?;
     for v in &accepted {
         let outcome = Outcome::Accepted {
             record_id: v.record_id,
             current: current.contains(&v.record_id),
             warnings: v.warnings.clone(),
+            certificates: certificates.remove(&v.record_id).unwrap_or_default(),
         };
         outcomes.push(outcome_for(v, outcome));
     }

@@ -1,0 +1,346 @@
+//! Issuing the certificates of a batch's accepted records, inside the batch transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use domain::codes::cert_id::CertIdentifier;
+use domain::record::Certificate;
+use uuid::Uuid;
+use vc::ecert::IssueInput;
+
+use super::Issuer;
+use crate::ingest::Valid;
+use crate::ingest::receipt::{CertificateOutcome, IssuedCertificate};
+
+/// (issuing authority credit code, type code, certificate number).
+type CertKey = (String, String, String);
+
+fn cert_key(c: &Certificate) -> CertKey {
+    (
+        c.issuing_authority.credit_code.to_string(),
+        c.type_code.clone(),
+        c.number.clone(),
+    )
+}
+
+/// What decides whether a certificate changed: its data, where it applies and for which item,
+/// not which case version carried it.
+fn content_hash(v: &Valid, c: &Certificate) -> Vec<u8> {
+    let content = serde_json::json!({"certificate": c, "jurisdiction": v.region.as_str(), "item": v.item.as_str()});
+    let bytes = vc::jcs::canonicalize(&content).expect("certificate data is JCS-safe");
+    ring::digest::digest(&ring::digest::SHA256, &bytes)
+        .as_ref()
+        .to_vec()
+}
+
+struct Known {
+    identifier: String,
+    version: i32,
+    status_index: i64,
+    hash: Option<Vec<u8>>,
+}
+
+/// Issue, sign and store every certificate of `accepted`. `current` holds the record ids that
+/// are their case's head: a record that went to history never re-issues a certificate a later
+/// version already holds (its outcome is `superseded`). Returns, per record id, one entry per
+/// certificate in the record's order.
+pub async fn issue(
+    tx: &Transaction<'_>,
+    issuer: &Issuer,
+    accepted: &[&Valid],
+    current: &HashSet<Uuid>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<HashMap<Uuid, Vec<IssuedCertificate>>> {
+    let mut out: HashMap<Uuid, Vec<IssuedCertificate>> = HashMap::new();
+    let occurrences: Vec<(&Valid, usize, &Certificate)> = accepted
+        .iter()
+        .flat_map(|v| {
+            v.certificates
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (*v, i, c))
+        })
+        .collect();
+    if occurrences.is_empty() {
+        return Ok(out);
+    }
+    let mut keys: Vec<CertKey> = occurrences.iter().map(|(_, _, c)| cert_key(c)).collect();
+    keys.sort();
+    keys.dedup();
+
+    let mut known = lock_existing(tx, &keys).await?;
+    let missing: Vec<&CertKey> = keys.iter().filter(|k| !known.contains_key(*k)).collect();
+    if !missing.is_empty() {
+        // First sight of these certificates: choose identifiers and create their rows.
+        let firsts: Vec<(&Valid, &Certificate)> = missing
+            .iter()
+            .map(|k| {
+                let (v, _, c) = occurrences
+                    .iter()
+                    .find(|(_, _, c)| &cert_key(c) == *k)
+                    .expect("key from occurrences");
+                (*v, *c)
+            })
+            .collect();
+        create(tx, issuer, &firsts).await?;
+        known = lock_existing(tx, &keys).await?;
+    }
+
+    // Sign what is new or changed, in batch order so later case versions win within a batch.
+    let mut rows = Vec::new();
+    for (v, position, c) in occurrences {
+        let k = known
+            .get_mut(&cert_key(c))
+            .expect("every certificate has a row now");
+        let hash = content_hash(v, c);
+        let is_current = current.contains(&v.record_id);
+        let mut issued_id = None;
+        let outcome = if k.hash.as_deref() == Some(hash.as_slice()) {
+            CertificateOutcome::Unchanged
+        } else if k.hash.is_some() && !is_current {
+            CertificateOutcome::Superseded
+        } else {
+            let identifier = CertIdentifier::parse(&k.identifier)?;
+            let input = IssueInput {
+                certificate: c.clone(),
+                identifier,
+                record_id: v.record_id,
+                related_item_code: v.item.clone(),
+                jurisdiction: v.region.clone(),
+                node_region: issuer.node_region.clone(),
+                issuer_name: issuer.name.clone(),
+                status_base_url: issuer.status_base_url().to_owned(),
+                revocation_index: k.status_index as u64,
+                suspension_index: k.status_index as u64,
+            };
+            let credential = vc::ecert::issue(&input, &issuer.key, now)?;
+            k.version += 1;
+            k.hash = Some(hash.clone());
+            let credential_id = Uuid::now_v7();
+            issued_id = Some(credential_id);
+            rows.push(NewVersion {
+                credential_id,
+                identifier: k.identifier.clone(),
+                version: k.version,
+                record_id: v.record_id,
+                hash,
+                credential,
+            });
+            CertificateOutcome::Issued
+        };
+        out.entry(v.record_id).or_default().push(IssuedCertificate {
+            position,
+            identifier: k.identifier.clone(),
+            version: k.version,
+            credential_id: issued_id,
+            outcome,
+        });
+    }
+    store_versions(tx, issuer, &rows, now).await?;
+    Ok(out)
+}
+
+struct NewVersion {
+    credential_id: Uuid,
+    identifier: String,
+    version: i32,
+    record_id: Uuid,
+    hash: Vec<u8>,
+    credential: serde_json::Value,
+}
+
+/// The rows of these certificates, locked for the rest of the transaction so concurrent
+/// batches issue versions one after another.
+async fn lock_existing(
+    tx: &Transaction<'_>,
+    keys: &[CertKey],
+) -> anyhow::Result<HashMap<CertKey, Known>> {
+    let authorities: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let types: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let numbers: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+    let rows = tx
+        .query(
+            "SELECT c.authority_code, c.type_code, c.number, c.identifier, c.current_version, c.status_index, v.content_hash
+             FROM certificates c
+             JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(a, t, n)
+               ON c.authority_code = k.a AND c.type_code = k.t AND c.number = k.n
+             LEFT JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
+             ORDER BY c.identifier
+             FOR UPDATE OF c",
+            &[&authorities, &types, &numbers],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let key = (r.get(0), r.get(1), r.get(2));
+            let known = Known {
+                identifier: r.get(3),
+                version: r.get(4),
+                status_index: r.get(5),
+                hash: r.get(6),
+            };
+            (key, known)
+        })
+        .collect())
+}
+
+/// Create certificate rows with their identifiers and status-list indices. A row another
+/// transaction created meanwhile wins (its identifier is used). A source identifier that already
+/// names another certificate is not reused: this node mints one instead.
+async fn create(
+    tx: &Transaction<'_>,
+    issuer: &Issuer,
+    firsts: &[(&Valid, &Certificate)],
+) -> anyhow::Result<()> {
+    let left = create_rows(tx, issuer, firsts, true).await?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    let left = create_rows(tx, issuer, &left, false).await?;
+    anyhow::ensure!(
+        left.is_empty(),
+        "could not create {} certificate rows",
+        left.len()
+    );
+    Ok(())
+}
+
+/// One attempt; returns the certificates that still have no row.
+async fn create_rows<'a>(
+    tx: &Transaction<'_>,
+    issuer: &Issuer,
+    firsts: &[(&'a Valid, &'a Certificate)],
+    use_supplied: bool,
+) -> anyhow::Result<Vec<(&'a Valid, &'a Certificate)>> {
+    let seqs = tx
+        .query(
+            "SELECT nextval('certificate_serial_seq'), nextval('status_index_seq') FROM generate_series(1, $1::int)",
+            &[&(firsts.len() as i32)],
+        )
+        .await?;
+    let mut cols = CertColumns::default();
+    for ((v, c), seq) in firsts.iter().zip(&seqs) {
+        let supplied = c
+            .identifier
+            .as_deref()
+            .and_then(|s| CertIdentifier::parse(s).ok())
+            .filter(|id| use_supplied && vc::ecert::identifier_matches(c, id));
+        let (identifier, minted) = match supplied {
+            Some(id) => (id, false),
+            None => (
+                vc::ecert::mint_identifier(c, &issuer.node_region, seq.get::<_, i64>(0) as u64)?,
+                true,
+            ),
+        };
+        cols.push(v, c, identifier.to_string(), minted, seq.get(1));
+    }
+    let inserted = tx
+        .execute(
+            "INSERT INTO certificates (identifier, authority_code, type_code, number, holder_code, holder_name,
+                region_code, minted, current_version, status_index)
+             SELECT u.id, u.a, u.t, u.n, u.hc, u.hn, u.r, u.m, 0, u.s
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::bool[], $9::int8[]) AS u(id, a, t, n, hc, hn, r, m, s)
+             ON CONFLICT DO NOTHING",
+            &[
+                &cols.identifier,
+                &cols.authority,
+                &cols.type_code,
+                &cols.number,
+                &cols.holder_code,
+                &cols.holder_name,
+                &cols.region,
+                &cols.minted,
+                &cols.status_index,
+            ],
+        )
+        .await?;
+    if inserted as usize == firsts.len() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<CertKey> = firsts.iter().map(|(_, c)| cert_key(c)).collect();
+    let found = lock_existing(tx, &keys).await?;
+    Ok(firsts
+        .iter()
+        .filter(|(_, c)| !found.contains_key(&cert_key(c)))
+        .copied()
+        .collect())
+}
+
+#[derive(Default)]
+struct CertColumns {
+    identifier: Vec<String>,
+    authority: Vec<String>,
+    type_code: Vec<String>,
+    number: Vec<String>,
+    holder_code: Vec<String>,
+    holder_name: Vec<String>,
+    region: Vec<String>,
+    minted: Vec<bool>,
+    status_index: Vec<i64>,
+}
+
+impl CertColumns {
+    fn push(
+        &mut self,
+        v: &Valid,
+        c: &Certificate,
+        identifier: String,
+        minted: bool,
+        status_index: i64,
+    ) {
+        self.identifier.push(identifier);
+        self.authority
+            .push(c.issuing_authority.credit_code.to_string());
+        self.type_code.push(c.type_code.clone());
+        self.number.push(c.number.clone());
+        self.holder_code.push(c.holder.code.clone());
+        self.holder_name.push(c.holder.name.clone());
+        self.region.push(v.region.to_string());
+        self.minted.push(minted);
+        self.status_index.push(status_index);
+    }
+}
+
+/// Store the signed credential versions, move each certificate's current version, and queue
+/// them for forwarding.
+async fn store_versions(
+    tx: &Transaction<'_>,
+    issuer: &Issuer,
+    rows: &[NewVersion],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.credential_id).collect();
+    let identifiers: Vec<&str> = rows.iter().map(|r| r.identifier.as_str()).collect();
+    let versions: Vec<i32> = rows.iter().map(|r| r.version).collect();
+    let records: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
+    let hashes: Vec<&[u8]> = rows.iter().map(|r| r.hash.as_slice()).collect();
+    let credentials: Vec<&serde_json::Value> = rows.iter().map(|r| &r.credential).collect();
+    tx.execute(
+        "INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash, signing_key,
+            issued_at, credential)
+         SELECT u.id, u.ident, u.ver, u.rec, u.hash, $6, $7, u.cred
+         FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::jsonb[])
+              AS u(id, ident, ver, rec, hash, cred)",
+        &[&ids, &identifiers, &versions, &records, &hashes, &issuer.key.did(), &now, &credentials],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE certificates c SET current_version = u.ver
+         FROM (SELECT ident, max(ver) AS ver FROM UNNEST($1::text[], $2::int4[]) AS x(ident, ver) GROUP BY ident) u
+         WHERE c.identifier = u.ident",
+        &[&identifiers, &versions],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO outbox (kind, ref_id) SELECT 'certificate', unnest($1::uuid[])",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
+}

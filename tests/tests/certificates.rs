@@ -1,0 +1,417 @@
+//! Issue 3's acceptance: certificates in pushed records are issued as signed W3C credentials in
+//! the batch transaction, keyed so nothing is minted twice, and verify online (API) and offline
+//! (`gateway verify`) with the node's trust bundle; tampering, untrusted keys and dates outside
+//! the validity period fail.
+
+use std::process::Command;
+
+use domain::codes::cert_id::CertIdentifier;
+use domain::schema::JsonSchema;
+use e2e::{Node, fixture, from_gbk, gbk, repo};
+use serde_json::{Value, json};
+
+const MR: &str = "/v1/ingest/market-regulation";
+const PS: &str = "/v1/ingest/public-security";
+
+async fn push(node: &Node, principal: &str, path: &str, body: Vec<u8>) -> Value {
+    let resp = node
+        .client(principal)
+        .post(path, "application/octet-stream", body)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    resp.json().unwrap()
+}
+
+fn certificate_schema() -> JsonSchema {
+    JsonSchema::compile(
+        &std::fs::read_to_string(repo().join("schemas/certificate.v1.schema.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn credential(node: &Node, identifier: &str) -> Value {
+    node.db()
+        .await
+        .query_one(
+            "SELECT v.credential FROM certificates c JOIN credential_versions v
+               ON v.identifier = c.identifier AND v.version = c.current_version WHERE c.identifier = $1",
+            &[&identifier],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn issued(receipt: &Value, record: usize) -> Vec<Value> {
+    receipt["records"][record]["certificates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn certificates_are_issued_with_correct_identifiers_and_validate_against_the_schema() {
+    let node = Node::start().await;
+    let receipt = push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    // A licence has an original and a copy: both issue, each with its own identifier.
+    let certs = issued(&receipt, 0);
+    assert_eq!(certs.len(), 2, "{receipt}");
+    assert!(
+        certs
+            .iter()
+            .all(|c| c["outcome"] == "issued" && c["version"] == 1)
+    );
+    assert_ne!(certs[0]["identifier"], certs[1]["identifier"]);
+    let schema = certificate_schema();
+    for c in &certs {
+        let id = CertIdentifier::parse(c["identifier"].as_str().unwrap())
+            .expect("a valid GB/T 36904 identifier");
+        assert_eq!(id.type_code(), "11100000000018934N001");
+        assert_eq!(id.authority().as_str(), "116210020138700018");
+        assert!(
+            id.serial().starts_with("621000000000"),
+            "minted serials start with the node's region: {id}"
+        );
+        let cred = credential(&node, id.as_ref()).await;
+        let errors = schema.errors(&cred);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cred["id"], format!("urn:ecert:{id}"));
+        assert_eq!(cred["issuer"]["node"], "urn:gateway:node:621000000000");
+        assert_eq!(
+            cred["credentialSubject"]["caseRecordId"],
+            receipt["records"][0]["record_id"]
+        );
+    }
+    assert_eq!(
+        node.count("SELECT count(*) FROM credential_versions").await,
+        2
+    );
+
+    // GBK XML through the other adapter: the residence permit.
+    let ps = push(
+        &node,
+        "huanxian-psb-system",
+        PS,
+        fixture("public-security/batch-valid.gbk.xml"),
+    )
+    .await;
+    let permit = issued(&ps, 0);
+    assert_eq!(permit.len(), 1);
+    let cred = credential(&node, permit[0]["identifier"].as_str().unwrap()).await;
+    assert_eq!(cred["credentialSubject"]["holder"]["name"], "李秀兰");
+    assert_eq!(cred["validUntil"], "2027-11-19T23:59:59+08:00");
+}
+
+#[tokio::test]
+async fn a_re_push_mints_nothing_and_a_changed_certificate_is_a_new_version_of_the_same_identifier()
+{
+    let node = Node::start().await;
+    let batch = fixture("market-regulation/batch-valid.json");
+    let first = push(&node, "xifeng-amr-system", MR, batch.clone()).await;
+    let again = push(&node, "xifeng-amr-system", MR, batch).await;
+    assert_eq!(again["records"][0]["outcome"], "duplicate");
+    assert_eq!(node.count("SELECT count(*) FROM certificates").await, 2);
+    assert_eq!(
+        node.count("SELECT count(*) FROM credential_versions").await,
+        2
+    );
+
+    // Version 2 of the case: same licence, one surface field changed; the copy unchanged.
+    let mut record: Value = serde_json::from_slice::<Value>(&fixture(
+        "market-regulation/batch-valid.json",
+    ))
+    .unwrap()["records"][0]
+        .clone();
+    record["version"] = json!(2);
+    record["result"]["licences"][0]["surface"]["注册资本"] = json!("壹仟万元整");
+    let v2 = push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        serde_json::to_vec(&json!({"records": [record]})).unwrap(),
+    )
+    .await;
+    let certs = issued(&v2, 0);
+    assert_eq!(certs[0]["identifier"], issued(&first, 0)[0]["identifier"]);
+    assert_eq!(
+        (certs[0]["outcome"].clone(), certs[0]["version"].clone()),
+        (json!("issued"), json!(2))
+    );
+    assert_eq!(
+        (certs[1]["outcome"].clone(), certs[1]["version"].clone()),
+        (json!("unchanged"), json!(1))
+    );
+    assert_eq!(node.count("SELECT count(*) FROM certificates").await, 2);
+    assert_eq!(
+        node.count("SELECT count(*) FROM credential_versions").await,
+        3,
+        "the old version is kept"
+    );
+    let current = credential(&node, certs[0]["identifier"].as_str().unwrap()).await;
+    assert_eq!(
+        current["credentialSubject"]["surface"]["注册资本"],
+        "壹仟万元整"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_source_identifier_is_kept() {
+    let node = Node::start().await;
+    let id = CertIdentifier::mint(
+        "11100000000013338W011",
+        &domain::codes::credit::CreditCode::parse("116210220139200114").unwrap(),
+        "HX2026JZZ42",
+        1,
+    )
+    .unwrap()
+    .to_string();
+    let text = from_gbk(&fixture("public-security/batch-valid.gbk.xml"));
+    let with_id = text.replacen("</ZMXX>", &format!("</ZMXX><ZZBS>{id}</ZZBS>"), 1);
+    let receipt = push(&node, "huanxian-psb-system", PS, gbk(&with_id)).await;
+    assert_eq!(issued(&receipt, 0)[0]["identifier"], id.as_str());
+    let minted: bool = node
+        .db()
+        .await
+        .query_one("SELECT minted FROM certificates", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!minted);
+}
+
+#[tokio::test]
+async fn credentials_verify_online_and_one_changed_byte_fails() {
+    let node = Node::start().await;
+    let receipt = push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    let id = issued(&receipt, 0)[0]["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approver = node.client("xifeng-approver");
+
+    let looked_up = approver
+        .get(&format!("/v1/certificates/urn:ecert:{id}"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(looked_up["valid"], true, "{looked_up}");
+    assert_eq!(
+        looked_up["checks"],
+        json!({"signature": "pass", "issuer_trusted": "pass", "in_validity_period": "pass", "not_revoked": "pass"})
+    );
+    assert_eq!(looked_up["identifier"], id.as_str());
+    let cred = looked_up["credential"].clone();
+
+    let verify = |body: Vec<u8>| {
+        let approver = node.client("xifeng-approver");
+        async move {
+            approver
+                .post("/v1/certificates/verify", "application/json", body)
+                .await
+                .unwrap()
+                .json()
+                .unwrap()
+        }
+    };
+    let ok: Value = verify(serde_json::to_vec(&cred).unwrap()).await;
+    assert_eq!(ok["valid"], true, "{ok}");
+
+    let mut tampered = cred.clone();
+    tampered["credentialSubject"]["certificateNumber"] = json!("91621002MA7100001J");
+    let bad: Value = verify(serde_json::to_vec(&tampered).unwrap()).await;
+    assert_eq!(
+        (bad["valid"].clone(), bad["checks"]["signature"].clone()),
+        (json!(false), json!("fail"))
+    );
+
+    // Malformed identifiers are refused with 400 wherever they are taken.
+    let r = approver
+        .get("/v1/certificates/1.2.156.3005.2.NOTANID")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (400, json!("certificate.bad_identifier"))
+    );
+    let mut bad_id = cred.clone();
+    bad_id["id"] = json!("urn:ecert:1.2.156.3005.2.X");
+    let r = approver
+        .post(
+            "/v1/certificates/verify",
+            "application/json",
+            serde_json::to_vec(&bad_id).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 400);
+    // An unknown but well-formed identifier is a 404.
+    let unknown = CertIdentifier::mint(
+        "11100000000018934N001",
+        &domain::codes::credit::CreditCode::parse("116210020138700018").unwrap(),
+        "NOSUCH1",
+        1,
+    )
+    .unwrap();
+    let r = approver
+        .get(&format!("/v1/certificates/{unknown}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (404, json!("certificate.not_found"))
+    );
+    // Departmental systems do not look certificates up.
+    let r = node
+        .client("xifeng-amr-system")
+        .get(&format!("/v1/certificates/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 403);
+}
+
+fn verify_offline(node: &Node, file: &std::path::Path, extra: &[&str]) -> (i32, Value) {
+    let mut cmd = Command::new(e2e::gateway_bin());
+    cmd.arg("verify")
+        .arg(file)
+        .arg("--json")
+        .args(extra)
+        .env_remove("GATEWAY_CONFIG")
+        .current_dir(node.dir.path());
+    let out = cmd.output().unwrap();
+    let verdict = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), verdict)
+}
+
+#[tokio::test]
+async fn credentials_verify_offline_with_the_trust_bundle() {
+    let node = Node::start().await;
+    let receipt = push(
+        &node,
+        "huanxian-psb-system",
+        PS,
+        fixture("public-security/batch-valid.gbk.xml"),
+    )
+    .await;
+    let id = issued(&receipt, 0)[0]["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cred = credential(&node, &id).await;
+    let dir = node.dir.path();
+    let file = dir.join("permit.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&cred).unwrap()).unwrap();
+    let pki = node.pki();
+    let root = std::fs::read_to_string(pki.join("trust-root.did")).unwrap();
+    let trust = [
+        "--trust",
+        pki.join("trust-bundle.json")
+            .to_str()
+            .unwrap()
+            .to_owned()
+            .leak(),
+        "--root",
+        root.trim().to_owned().leak(),
+    ];
+
+    let (code, v) = verify_offline(&node, &file, &trust);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["checks"],
+        json!({"signature": "pass", "issuer_trusted": "pass", "in_validity_period": "pass", "not_revoked": "skipped"})
+    );
+    // Strict: the status check that could not be made offline now fails.
+    assert_eq!(
+        verify_offline(&node, &file, &[&trust[..], &["--strict"]].concat()).0,
+        1
+    );
+    // Without a bundle the issuer cannot be trusted: not valid, but the signature verdict is given.
+    let (code, v) = verify_offline(&node, &file, &[]);
+    assert_eq!(
+        (
+            code,
+            v["checks"]["signature"].clone(),
+            v["checks"]["issuer_trusted"].clone()
+        ),
+        (1, json!("pass"), json!("skipped"))
+    );
+    // Outside the validity period (the permit is valid until 2027-11-19).
+    let (code, v) = verify_offline(
+        &node,
+        &file,
+        &[&trust[..], &["--at", "2028-01-01T00:00:00Z"]].concat(),
+    );
+    assert_eq!(
+        (code, v["checks"]["in_validity_period"].clone()),
+        (1, json!("fail"))
+    );
+    // One changed byte.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("李秀兰", "李秀芝", 1);
+    let tampered = dir.join("tampered.json");
+    std::fs::write(&tampered, text).unwrap();
+    let (code, v) = verify_offline(&node, &tampered, &trust);
+    assert_eq!((code, v["checks"]["signature"].clone()), (1, json!("fail")));
+    // A bundle from another network (another root, another node key) does not trust the issuer.
+    let other = dir.join("other-pki");
+    node.cli(&[
+        "pki",
+        "init",
+        "--no-register",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    let other_root = std::fs::read_to_string(other.join("trust-root.did")).unwrap();
+    let (code, v) = verify_offline(
+        &node,
+        &file,
+        &[
+            "--trust",
+            other.join("trust-bundle.json").to_str().unwrap(),
+            "--root",
+            other_root.trim(),
+        ],
+    );
+    assert_eq!(
+        (
+            code,
+            v["checks"]["signature"].clone(),
+            v["checks"]["issuer_trusted"].clone()
+        ),
+        (1, json!("pass"), json!("fail"))
+    );
+    // A bundle checked against the wrong root is refused as a usage/I/O error.
+    let (code, _) = verify_offline(
+        &node,
+        &file,
+        &[
+            "--trust",
+            pki.join("trust-bundle.json").to_str().unwrap(),
+            "--root",
+            other_root.trim(),
+        ],
+    );
+    assert_eq!(code, 2);
+    // A file that is not JSON.
+    std::fs::write(dir.join("junk.json"), b"junk").unwrap();
+    assert_eq!(verify_offline(&node, &dir.join("junk.json"), &trust).0, 2);
+}
