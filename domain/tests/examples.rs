@@ -12,7 +12,10 @@ fn every_example_validates_and_reads_back() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         // Other kinds of example (credential-*, trust-bundle-*) are checked by their own crates.
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if !(name.starts_with("case-record-") && name.ends_with(".json")) {
             continue;
         }
