@@ -52,6 +52,11 @@ pub enum Command {
     /// Manage principals: who a client certificate stands for.
     #[command(subcommand)]
     Principals(PrincipalsCommand),
+    /// Manage staff accounts (approvers, operators, supervisors) who log in on the web listener.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Push a native batch file (or many) to a node's exchange listener, with a progress bar.
+    Push(crate::push::PushArgs),
     /// The adapters this build has.
     #[command(subcommand)]
     Adapters(AdaptersCommand),
@@ -156,6 +161,33 @@ pub struct AddPrincipal {
     /// Display name.
     #[arg(long, default_value = "")]
     pub name: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add an account; the password (at least 10 characters) is read from standard input.
+    Add {
+        username: String,
+        /// approver | operator | supervisor
+        #[arg(long)]
+        role: String,
+        /// 12-digit region code the account acts for.
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Suspend an account and end its sessions.
+    Suspend { username: String },
+    /// Re-activate an account.
+    Resume { username: String },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -283,6 +315,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Principals(cmd) => principals_cmd(cmd, &config).await,
+        Command::Users(cmd) => users_cmd(cmd, &config).await,
+        Command::Push(args) => crate::push::run(args, &config).await,
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
         Command::Trust(TrustCommand::Verify { file, root }) => {
@@ -423,5 +457,49 @@ async fn status(db: &deadpool_postgres::Client, id: &str, status: &str) -> anyho
         "no principal '{id}'"
     );
     println!("{id}: {status}");
+    Ok(())
+}
+
+async fn users_cmd(cmd: UsersCommand, config: &Config) -> anyhow::Result<()> {
+    let pool = crate::db::connect(config).await?;
+    let db = pool.get().await?;
+    match cmd {
+        UsersCommand::Add { username, role, region, department, name } => {
+            let regions = domain::regions::RegionTable::bundled()?;
+            let code = domain::codes::region::RegionCode::parse(&region)?;
+            anyhow::ensure!(regions.get(&code).is_some(), "region {code} is not in the region table");
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let account = crate::accounts::Account {
+                username: username.clone(),
+                role,
+                department,
+                region_code: region,
+                status: "active".into(),
+                display_name: name,
+            };
+            crate::accounts::add(&db, &account, password).await?;
+            println!("added {username}");
+        }
+        UsersCommand::Suspend { username } => {
+            anyhow::ensure!(crate::accounts::set_status(&db, &username, "suspended").await?, "no user '{username}'");
+            println!("{username}: suspended");
+        }
+        UsersCommand::Resume { username } => {
+            anyhow::ensure!(crate::accounts::set_status(&db, &username, "active").await?, "no user '{username}'");
+            println!("{username}: active");
+        }
+        UsersCommand::List { json } => {
+            let list = crate::accounts::list(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for a in list {
+                    println!("{:<20} {:<10} {} {:<9} {}", a.username, a.role, a.region_code, a.status, a.display_name);
+                }
+            }
+        }
+    }
     Ok(())
 }

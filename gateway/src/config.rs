@@ -17,6 +17,7 @@ pub struct Config {
     /// default to files in it.
     pub pki_dir: PathBuf,
     pub exchange: ExchangeConfig,
+    pub web: WebConfig,
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub certificates: CertificatesConfig,
@@ -40,10 +41,28 @@ pub struct ExchangeConfig {
     pub key: Option<PathBuf>,
     /// CA certificate(s) that client certificates must chain to.
     pub client_ca: Option<PathBuf>,
+    /// Folder of the per-role intermediate CA certificates (`{role}.crt`); a client
+    /// certificate's issuing intermediate must be its principal's role's.
+    pub role_cas: Option<PathBuf>,
     /// A TLS handshake or the request headers must arrive within this many seconds.
     pub handshake_timeout_secs: u64,
     /// In-flight requests get this long to finish on shutdown.
     pub shutdown_grace_secs: u64,
+}
+
+/// The web listener: HTTPS, client certificates optional (staff accounts log in; public routes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8444".parse().expect("valid address"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +132,7 @@ impl Default for Config {
             node: NodeConfig::default(),
             pki_dir: PathBuf::from("certs/dev"),
             exchange: ExchangeConfig::default(),
+            web: WebConfig::default(),
             database: DatabaseConfig::default(),
             ingest: IngestConfig::default(),
             certificates: CertificatesConfig::default(),
@@ -138,6 +158,7 @@ impl Default for ExchangeConfig {
             cert: None,
             key: None,
             client_ca: None,
+            role_cas: None,
             handshake_timeout_secs: 10,
             shutdown_grace_secs: 20,
         }
@@ -253,6 +274,10 @@ impl Config {
             )
         })?;
         Ok(text.trim().to_owned())
+    }
+
+    pub fn role_cas(&self) -> PathBuf {
+        self.exchange.role_cas.clone().unwrap_or_else(|| self.pki_dir.join("roles"))
     }
 
     pub fn client_ca(&self) -> PathBuf {

@@ -12,8 +12,11 @@
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
 //! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
 //! - [`principals`]: the principal table (role, department, region, status).
+//! - [`accounts`]: staff accounts (argon2id) and login sessions for the web listener.
+//! - [`audit`]: the audit trail of shared-data lookups (purpose required, written first).
 //! - [`pki`]: the development PKI (`gateway pki init`).
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
+//! - [`push`]: `gateway push`, batch files to a node with a progress bar and idempotent retries.
 //! - [`offline`]: `gateway verify` and `gateway trust` (no network, no database).
 //! - [`serve`]: wiring it all together for `gateway serve`.
 
@@ -21,7 +24,9 @@
 // does not matter and boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod accounts;
 pub mod api;
+pub mod audit;
 pub mod certificates;
 pub mod cli;
 pub mod client;
@@ -31,6 +36,7 @@ pub mod ingest;
 pub mod offline;
 pub mod pki;
 pub mod principals;
+pub mod push;
 pub mod serve;
 pub mod server;
 pub mod tls;

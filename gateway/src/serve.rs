@@ -82,25 +82,38 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         metrics: Some(metrics),
         issuer: Arc::new(issuer),
     });
-    let tcp = TcpListener::bind(config.exchange.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.exchange.listen))?;
-    let listener = Listener {
+    let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);
+    let web_tls = crate::tls::server_config_optional_client(&config.server_cert(), &config.server_key(), &config.client_ca())?;
+    let bind = |addr: std::net::SocketAddr| async move {
+        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+    };
+    let listener = |tcp, tls, router| Listener {
         tcp,
         tls: Arc::new(tls),
-        router: api::router(app),
+        router,
+        role_cas: role_cas.clone(),
         handshake_timeout: Duration::from_secs(config.exchange.handshake_timeout_secs),
         shutdown_grace: Duration::from_secs(config.exchange.shutdown_grace_secs),
     };
-    let addr = listener.local_addr()?;
-    tracing::info!(exchange = %addr, node = %config.node.region, "listening");
+    let exchange = listener(bind(config.exchange.listen).await?, tls, api::exchange_router(app.clone()));
+    let web = listener(bind(config.web.listen).await?, web_tls, api::web_router(app));
+    let (exchange_addr, web_addr) = (exchange.local_addr()?, web.local_addr()?);
+    tracing::info!(exchange = %exchange_addr, web = %web_addr, node = %config.node.region, "listening");
     if let Some(path) = ready_file {
-        // Written after binding, so scripts and tests know the port (listen may be port 0).
-        let ready = serde_json::json!({"exchange": addr.to_string(), "pid": std::process::id()});
-        std::fs::write(&path, ready.to_string())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        // Written after binding, so scripts and tests know the ports (listen may be port 0).
+        let ready = serde_json::json!({"exchange": exchange_addr.to_string(), "web": web_addr.to_string(), "pid": std::process::id()});
+        std::fs::write(&path, ready.to_string()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    listener.serve(server::shutdown_signal()).await;
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::join!(exchange.serve(stopped(stop_rx.clone())), web.serve(stopped(stop_rx)));
     tracing::info!("stopped");
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct Listener {
     pub tcp: TcpListener,
     pub tls: Arc<rustls::ServerConfig>,
     pub router: Router,
+    /// Decides the role of each client certificate's issuing CA.
+    pub role_cas: Arc<crate::tls::RoleCas>,
     pub handshake_timeout: Duration,
     pub shutdown_grace: Duration,
 }
@@ -63,6 +65,7 @@ impl Listener {
             let (acceptor, router, builder) =
                 (acceptor.clone(), self.router.clone(), builder.clone());
             let (watcher, timeout) = (graceful.watcher(), self.handshake_timeout);
+            let role_cas = self.role_cas.clone();
             tokio::spawn(async move {
                 let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
@@ -76,7 +79,7 @@ impl Listener {
                         return;
                     }
                 };
-                let identity = PeerIdentity::from_certs(tls.get_ref().1.peer_certificates());
+                let identity = PeerIdentity::from_certs(tls.get_ref().1.peer_certificates(), &role_cas);
                 let service =
                     hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                         req.extensions_mut().insert(identity.clone());

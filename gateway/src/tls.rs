@@ -14,6 +14,8 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 pub const PRINCIPAL_URI_PREFIX: &str = "urn:gateway:principal:";
 pub const NODE_URI_PREFIX: &str = "urn:gateway:node:";
+/// SAN URI of a role's intermediate CA (informational; the role is decided by verification).
+pub const ROLE_CA_URI_PREFIX: &str = "urn:gateway:role-ca:";
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -54,6 +56,56 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> anyhow::Resul
         .context("server certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Server side of the web listener: client certificates are verified when presented, but
+/// optional (staff may log in with an account instead; public routes need neither).
+pub fn server_config_optional_client(cert: &Path, key: &Path, client_ca: &Path) -> anyhow::Result<ServerConfig> {
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca)?), provider())
+        .allow_unauthenticated()
+        .build()
+        .context("cannot build the client-certificate verifier")?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .context("server certificate and key do not match")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The intermediate CA of each role. A client certificate's role is the role of the
+/// intermediate it verifies under; the principal it names must have that role.
+pub struct RoleCas {
+    verifiers: Vec<(String, Arc<dyn rustls::server::danger::ClientCertVerifier>)>,
+}
+
+impl RoleCas {
+    /// Load `{dir}/{role}.crt` for every role that has one.
+    pub fn load(dir: &Path) -> anyhow::Result<RoleCas> {
+        let mut verifiers = Vec::new();
+        for role in crate::pki::CA_ROLES {
+            let path = dir.join(format!("{role}.crt"));
+            if !path.exists() {
+                continue;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&path)?), provider())
+                .build()
+                .with_context(|| format!("role CA {}", path.display()))?;
+            verifiers.push(((*role).to_owned(), verifier));
+        }
+        anyhow::ensure!(!verifiers.is_empty(), "no role CA certificates in {}", dir.display());
+        Ok(RoleCas { verifiers })
+    }
+
+    /// The role whose intermediate issued `leaf` (verified, not read from the certificate).
+    pub fn role_of(&self, leaf: &CertificateDer<'_>) -> Option<String> {
+        let now = rustls::pki_types::UnixTime::now();
+        self.verifiers
+            .iter()
+            .find(|(_, v)| v.verify_client_cert(leaf, &[], now).is_ok())
+            .map(|(role, _)| role.clone())
+    }
 }
 
 /// Client side: trust `ca`, present `cert`/`key`.
@@ -98,20 +150,26 @@ pub fn san_uris_with_prefix(der: &[u8], prefix: &str) -> Vec<String> {
 }
 
 /// Who is on the other end of a connection, as far as TLS can tell.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PeerIdentity {
+    /// Whether the client presented a (verified) certificate at all.
+    pub has_certificate: bool,
     /// The principal id from the client certificate, if it names exactly one.
     pub principal_id: Option<String>,
+    /// The role of the intermediate CA that issued the certificate.
+    pub ca_role: Option<String>,
 }
 
 impl PeerIdentity {
-    pub fn from_certs(certs: Option<&[CertificateDer<'_>]>) -> Self {
-        let ids = certs
-            .and_then(|c| c.first())
-            .map(|leaf| san_uris_with_prefix(leaf, PRINCIPAL_URI_PREFIX))
-            .unwrap_or_default();
+    pub fn from_certs(certs: Option<&[CertificateDer<'_>]>, role_cas: &RoleCas) -> Self {
+        let Some(leaf) = certs.and_then(|c| c.first()) else {
+            return PeerIdentity::default();
+        };
+        let ids = san_uris_with_prefix(leaf, PRINCIPAL_URI_PREFIX);
         PeerIdentity {
+            has_certificate: true,
             principal_id: (ids.len() == 1).then(|| ids[0].clone()),
+            ca_role: role_cas.role_of(leaf),
         }
     }
 }

@@ -109,7 +109,10 @@ pub struct Node {
     pub db_url: String,
     /// True when the node finds its database through the embedded settings, not a URL.
     pub embedded: bool,
+    /// The exchange listener (mTLS required).
     pub addr: std::net::SocketAddr,
+    /// The web listener (client certificates optional).
+    pub web_addr: std::net::SocketAddr,
     child: Option<Child>,
 }
 
@@ -120,6 +123,54 @@ impl Node {
 
     pub fn base_url(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
+    }
+
+    pub fn web_url(&self) -> String {
+        format!("https://localhost:{}", self.web_addr.port())
+    }
+
+    /// A client of the web listener presenting `principal`'s certificate.
+    pub fn web_client(&self, principal: &str) -> ExchangeClient {
+        let clients = self.pki().join("clients");
+        ExchangeClient::new(
+            &self.web_url(),
+            &self.pki().join("ca.crt"),
+            &clients.join(format!("{principal}.crt")),
+            &clients.join(format!("{principal}.key")),
+        )
+        .expect("client")
+    }
+
+    /// A client of the web listener without a certificate (public, or with a session cookie).
+    pub fn anonymous_web(&self) -> ExchangeClient {
+        ExchangeClient::anonymous(&self.web_url(), &self.pki().join("ca.crt")).expect("client")
+    }
+
+    /// Create a staff account with `gateway users add` (password on stdin).
+    pub fn add_user(&self, username: &str, role: &str, region: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(["users", "add", username, "--role", role, "--region", region])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gateway users add");
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "users add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Log in on the web listener; returns the `Cookie` header value of the session.
+    pub async fn login(&self, username: &str, password: &str) -> Option<String> {
+        let body = serde_json::json!({"username": username, "password": password}).to_string();
+        let resp = self.anonymous_web().post("/v1/session", "application/json", body.into_bytes()).await.unwrap();
+        if !resp.status.is_success() {
+            return None;
+        }
+        let set = resp.headers.get("set-cookie")?.to_str().ok()?;
+        Some(set.split(';').next()?.to_owned())
     }
 
     /// A `gateway` command with this node's configuration in its environment.
@@ -214,6 +265,7 @@ impl Node {
             db_url,
             embedded,
             addr: ([127, 0, 0, 1], 0).into(),
+            web_addr: ([127, 0, 0, 1], 0).into(),
             child: None,
         };
         let pki = node.pki();
@@ -252,11 +304,11 @@ impl Node {
             .spawn()
             .expect("spawn gateway serve");
         let deadline = Instant::now() + Duration::from_secs(60);
-        self.addr = loop {
+        (self.addr, self.web_addr) = loop {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                break v["exchange"].as_str().unwrap().parse().unwrap();
+                break (v["exchange"].as_str().unwrap().parse().unwrap(), v["web"].as_str().unwrap().parse().unwrap());
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("gateway serve exited with {status}:\n{}", self.log());
@@ -338,6 +390,7 @@ fn node_command(dir: &Path, database: &Database) -> Command {
     }
     cmd.env("GATEWAY_PKI_DIR", dir.join("pki"))
         .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_WEB__LISTEN", "127.0.0.1:0")
         .env("GATEWAY_LOG__LEVEL", "info")
         .env_remove("GATEWAY_CONFIG")
         .current_dir(dir);

@@ -205,10 +205,11 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
         .as_str()
         .unwrap()
         .to_owned();
-    let approver = node.client("xifeng-approver");
+    let approver = node.web_client("xifeng-approver");
+    const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C"; // 审批核验
 
     let looked_up = approver
-        .get(&format!("/v1/certificates/urn:ecert:{id}"))
+        .get(&format!("/v1/certificates/urn:ecert:{id}?{WHY}"))
         .await
         .unwrap()
         .json()
@@ -222,7 +223,7 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
     let cred = looked_up["credential"].clone();
 
     let verify = |body: Vec<u8>| {
-        let approver = node.client("xifeng-approver");
+        let approver = node.web_client("xifeng-approver");
         async move {
             approver
                 .post("/v1/certificates/verify", "application/json", body)
@@ -245,7 +246,7 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
 
     // Malformed identifiers are refused with 400 wherever they are taken.
     let r = approver
-        .get("/v1/certificates/1.2.156.3005.2.NOTANID")
+        .get(&format!("/v1/certificates/1.2.156.3005.2.NOTANID?{WHY}"))
         .await
         .unwrap();
     assert_eq!(
@@ -272,7 +273,7 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
     )
     .unwrap();
     let r = approver
-        .get(&format!("/v1/certificates/{unknown}"))
+        .get(&format!("/v1/certificates/{unknown}?{WHY}"))
         .await
         .unwrap();
     assert_eq!(
@@ -282,7 +283,7 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
     // Departmental systems do not look certificates up.
     let r = node
         .client("xifeng-amr-system")
-        .get(&format!("/v1/certificates/{id}"))
+        .get(&format!("/v1/certificates/{id}?{WHY}"))
         .await
         .unwrap();
     assert_eq!(r.status.as_u16(), 403);

@@ -1,14 +1,132 @@
-//! Who is calling: the principal named by the client certificate, looked up on every request
-//! so a suspension takes effect at once.
+//! Who is calling, and may they use this route on this listener.
+//!
+//! A caller is either the principal named by a client certificate (looked up on every request,
+//! so suspension is immediate; its issuing intermediate CA must be its role's) or, on the web
+//! listener only, a staff account with a live session cookie. Each route has a [`Policy`]: the
+//! roles allowed on each listener.
 
+use http::HeaderMap;
+
+use crate::accounts;
 use crate::api::problem::Problem;
 use crate::principals::{self, Principal};
 use crate::tls::PeerIdentity;
 
-pub async fn principal(
-    db: &deadpool_postgres::Client,
-    peer: &PeerIdentity,
-) -> Result<Principal, Problem> {
+/// Which listener a request came in on (set by the router as an extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// mTLS required: departmental systems and peer nodes.
+    Exchange,
+    /// Server TLS; certificates optional: staff (certificate or account) and the public.
+    Web,
+}
+
+impl Listener {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Exchange => "exchange",
+            Listener::Web => "web",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    Certificate,
+    Account,
+}
+
+impl CallerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallerKind::Certificate => "certificate",
+            CallerKind::Account => "account",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: String,
+    pub kind: CallerKind,
+    pub role: String,
+    pub department: Option<String>,
+    pub region_code: String,
+}
+
+impl Caller {
+    /// An unauthenticated caller on the web listener (public routes only).
+    pub fn public() -> Caller {
+        Caller {
+            id: "public".into(),
+            kind: CallerKind::Account,
+            role: "public".into(),
+            department: None,
+            region_code: String::new(),
+        }
+    }
+}
+
+/// Roles allowed on each listener for one route.
+pub struct Policy {
+    pub exchange: &'static [&'static str],
+    pub web: &'static [&'static str],
+}
+
+impl Policy {
+    pub fn check(&self, caller: &Caller, listener: Listener) -> Result<(), Problem> {
+        let allowed = match listener {
+            Listener::Exchange => self.exchange,
+            Listener::Web => self.web,
+        };
+        if allowed.contains(&caller.role.as_str()) {
+            return Ok(());
+        }
+        Err(Problem::new(
+            "auth.role",
+            format!(
+                "'{}' (role {}) may not use this route on the {} listener{}",
+                caller.id,
+                caller.role,
+                listener.as_str(),
+                if allowed.is_empty() { String::new() } else { format!("; it is for {}", allowed.join(", ")) }
+            ),
+        ))
+    }
+}
+
+/// Authenticate: the certificate's principal, else (web listener) the session's account.
+pub async fn caller(db: &deadpool_postgres::Client, peer: &PeerIdentity, headers: &HeaderMap, listener: Listener) -> Result<Caller, Problem> {
+    if peer.has_certificate {
+        let p = principal(db, peer).await?;
+        return Ok(Caller {
+            id: p.id,
+            kind: CallerKind::Certificate,
+            role: p.role,
+            department: p.department,
+            region_code: p.region_code,
+        });
+    }
+    if listener == Listener::Web
+        && let Some(token) = accounts::cookie_token(headers)
+    {
+        if let Some(a) = accounts::session(db, &token).await? {
+            return Ok(Caller {
+                id: a.username,
+                kind: CallerKind::Account,
+                role: a.role,
+                department: a.department,
+                region_code: a.region_code,
+            });
+        }
+        return Err(Problem::new("auth.required", "the session has expired or ended; log in again"));
+    }
+    Err(Problem::new("auth.required", "log in (POST /v1/session) or present a client certificate"))
+}
+
+/// The active principal named by the client certificate, issued by its role's intermediate CA.
+pub async fn principal(db: &deadpool_postgres::Client, peer: &PeerIdentity) -> Result<Principal, Problem> {
     let Some(id) = &peer.principal_id else {
         return Err(Problem::new(
             "auth.no_principal",
@@ -17,17 +135,19 @@ pub async fn principal(
     };
     let principal = principals::get(db, id)
         .await
-        .map_err(Problem::unavailable)?
-        .ok_or_else(|| {
-            Problem::new(
-                "auth.unknown_principal",
-                format!("principal '{id}' is not registered on this node"),
-            )
-        })?;
+        ?
+        .ok_or_else(|| Problem::new("auth.unknown_principal", format!("principal '{id}' is not registered on this node")))?;
     if principal.status != "active" {
+        return Err(Problem::new("auth.principal_inactive", format!("principal '{id}' is {}", principal.status)));
+    }
+    if peer.ca_role.as_deref() != Some(principal.role.as_str()) {
         return Err(Problem::new(
-            "auth.principal_inactive",
-            format!("principal '{id}' is {}", principal.status),
+            "auth.wrong_ca",
+            format!(
+                "principal '{id}' has role {} but its certificate was issued by {}",
+                principal.role,
+                peer.ca_role.as_deref().map_or("no role CA".to_owned(), |r| format!("the {r} CA"))
+            ),
         ));
     }
     Ok(principal)
@@ -40,12 +160,7 @@ pub fn require_role(p: &Principal, roles: &[&str]) -> Result<(), Problem> {
     } else {
         Err(Problem::new(
             "auth.role",
-            format!(
-                "principal '{}' has role '{}'; this route needs {}",
-                p.id,
-                p.role,
-                roles.join(" or ")
-            ),
+            format!("principal '{}' has role '{}'; this route needs {}", p.id, p.role, roles.join(" or ")),
         ))
     }
 }

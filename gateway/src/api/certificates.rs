@@ -6,14 +6,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use domain::codes::region::RegionCode;
+use http::HeaderMap;
 use domain::codes::cert_id::CertIdentifier;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vc::verify::{StatusLookup, Verdict, verify_credential};
 
 use crate::api::problem::Problem;
-use crate::api::{App, auth};
+use crate::api::App;
+use crate::api::auth::{self, Listener, Policy};
+use crate::audit::{self, Purpose};
 use crate::tls::PeerIdentity;
 
 #[derive(Debug, Deserialize)]
@@ -58,7 +63,7 @@ async fn own_status(
             &[&identifier],
         )
         .await
-        .map_err(Problem::unavailable)?
+        ?
         .is_some();
     // No certificate can be revoked or suspended yet (status changes arrive with issue 7).
     Ok(held.then(|| StatusLookup::known(false, false)))
@@ -72,18 +77,36 @@ fn answer(verdict: Verdict, extra: Value) -> Json<Value> {
     Json(body)
 }
 
-/// `GET /v1/certificates/{id}`: the current credential of a certificate this node holds, with
-/// its verdict.
+/// Looking certificates up: approvers and supervisors on the web listener, peer nodes (routed
+/// queries) on the exchange listener.
+pub const LOOKUP: Policy = Policy { exchange: &["peer"], web: &["approver", "supervisor"] };
+/// Verifying a presented credential: anyone on the web listener (no login needed to check a
+/// file), systems and peers on the exchange listener.
+pub const VERIFY: Policy = Policy { exchange: &["system", "peer"], web: &["public", "approver", "supervisor", "operator"] };
+
+#[derive(Debug, Deserialize)]
+pub struct LookupQuery {
+    #[serde(default)]
+    pub strict: bool,
+    pub purpose: Option<String>,
+}
+
+/// `GET /v1/certificates/{id}?purpose=…`: the current credential of a certificate this node
+/// holds, with its verdict. Audited.
 pub async fn get(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
+    axum::Extension(listener): axum::Extension<Listener>,
     Path(id): Path<String>,
-    Query(opts): Query<VerifyOptions>,
+    query: Result<Query<LookupQuery>, QueryRejection>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let identifier = parse_identifier(&id)?;
+    let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let principal = auth::principal(&db, &peer).await?;
-    auth::require_role(&principal, &["approver", "supervisor", "peer"])?;
+    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    LOOKUP.check(&caller, listener)?;
+    let identifier = parse_identifier(&id)?;
+    let purpose = Purpose { purpose: q.purpose.clone() }.required()?;
     let row = db
         .query_opt(
             "SELECT v.credential, v.version FROM certificates c
@@ -92,51 +115,101 @@ pub async fn get(
             &[&identifier.to_string()],
         )
         .await
-        .map_err(Problem::unavailable)?
-        .ok_or_else(|| Problem::new("certificate.not_found", format!("no certificate {identifier} on this node")))?;
+        ?;
+    let entry = audit::Entry {
+        action: "certificate.lookup",
+        target: identifier.to_string(),
+        purpose: &purpose,
+        results: usize::from(row.is_some()),
+    };
+    audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
+    let row = row.ok_or_else(|| Problem::new("certificate.not_found", format!("no certificate {identifier} on this node")))?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
     let status = own_status(&app, &db, &credential).await?;
-    let verdict = verify_credential(
-        &credential,
-        Some(&app.issuer.trust),
-        chrono::Utc::now(),
-        status,
-        opts.strict,
-    );
+    let verdict = verify_credential(&credential, Some(&app.issuer.trust), chrono::Utc::now(), status, q.strict);
     metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
-    Ok(answer(
-        verdict,
-        json!({"identifier": identifier.to_string(), "version": version, "credential": credential}),
-    ))
+    Ok(answer(verdict, json!({"identifier": identifier.to_string(), "version": version, "credential": credential})))
 }
 
-/// `POST /v1/certificates/verify`: verify a presented credential (the body).
+#[derive(Debug, Deserialize)]
+pub struct HolderQuery {
+    pub holder_code: Option<String>,
+    pub purpose: Option<String>,
+}
+
+/// `GET /v1/certificates?holder_code=…&purpose=…`: the current credentials of a holder (by
+/// identity number or credit code) within the caller's region. Audited.
+pub async fn by_holder(
+    State(app): State<Arc<App>>,
+    axum::Extension(peer): axum::Extension<PeerIdentity>,
+    axum::Extension(listener): axum::Extension<Listener>,
+    query: Result<Query<HolderQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
+    let db = app.pool.get().await?;
+    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    LOOKUP.check(&caller, listener)?;
+    let holder = q
+        .holder_code
+        .as_deref()
+        .map(adapters::common::clean_code)
+        .filter(|h| (1..=64).contains(&h.len()))
+        .ok_or_else(|| Problem::new("request.bad_query", "holder_code (an identity number or credit code) is required"))?;
+    let purpose = Purpose { purpose: q.purpose.clone() }.required()?;
+    let scope = RegionCode::parse(&caller.region_code).map_err(Problem::internal)?;
+    let rows = db
+        .query(
+            "SELECT c.identifier, c.region_code, v.version, v.credential FROM certificates c
+             JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
+             WHERE c.holder_code = $1 ORDER BY c.identifier",
+            &[&holder],
+        )
+        .await
+        ?;
+    let regions = &app.reference.regions;
+    let certificates: Vec<Value> = rows
+        .iter()
+        .filter(|r| RegionCode::parse(r.get::<_, &str>(1)).is_ok_and(|region| regions.is_within(&scope, &region)))
+        .map(|r| json!({"identifier": r.get::<_, String>(0), "version": r.get::<_, i32>(2), "credential": r.get::<_, Value>(3)}))
+        .collect();
+    let entry = audit::Entry {
+        action: "certificate.lookup_by_holder",
+        target: format!("holder_code={holder}"),
+        purpose: &purpose,
+        results: certificates.len(),
+    };
+    audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
+    Ok(Json(json!({"holder_code": holder, "scope": scope.as_str(), "certificates": certificates})))
+}
+
+/// `POST /v1/certificates/verify`: verify a presented credential (the body). Not audited per
+/// call (nothing shared is disclosed); counted in metrics.
 pub async fn verify(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
-    Query(opts): Query<VerifyOptions>,
+    axum::Extension(listener): axum::Extension<Listener>,
+    query: Result<Query<VerifyOptions>, QueryRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, Problem> {
+    let Query(opts) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    auth::principal(&db, &peer).await?;
-    let credential: Value = serde_json::from_slice(&body).map_err(|e| {
-        Problem::new(
-            "request.bad_json",
-            format!("the body must be a credential (JSON): {e}"),
-        )
-    })?;
+    let caller = match auth::caller(&db, &peer, &headers, listener).await {
+        Ok(c) => c,
+        // Anonymous verification is allowed on the web listener.
+        Err(_) if listener == Listener::Web && !peer.has_certificate => auth::Caller::public(),
+        Err(e) => return Err(e),
+    };
+    VERIFY.check(&caller, listener)?;
+    let credential: Value = serde_json::from_slice(&body)
+        .map_err(|e| Problem::new("request.bad_json", format!("the body must be a credential (JSON): {e}")))?;
     if let Some(id) = credential["id"].as_str() {
         parse_identifier(id)?;
     }
     let status = own_status(&app, &db, &credential).await?;
-    let verdict = verify_credential(
-        &credential,
-        Some(&app.issuer.trust),
-        chrono::Utc::now(),
-        status,
-        opts.strict,
-    );
+    let verdict = verify_credential(&credential, Some(&app.issuer.trust), chrono::Utc::now(), status, opts.strict);
     metrics::counter!("gateway_certificates_verified_total", "route" => "verify", "valid" => verdict.valid.to_string()).increment(1);
     Ok(answer(verdict, json!({})))
 }

@@ -9,6 +9,9 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::api::App;
+use crate::api::auth::{self, Listener, Policy};
+use crate::tls::PeerIdentity;
+use http::HeaderMap;
 use crate::api::problem::Problem;
 use crate::db::migrate;
 
@@ -26,7 +29,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Valu
             &[],
         )
         .await
-        .map_err(Problem::unavailable)?;
+        ?;
     let applied: i32 = row.get(0);
     if applied < migrate::latest() {
         return Err(Problem::unavailable(format!(
@@ -37,12 +40,26 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Valu
     Ok(Json(json!({"status": "ready", "migration": applied})))
 }
 
+/// Metrics are for operators (web listener; certificate or account).
+pub const METRICS: Policy = Policy { exchange: &[], web: &["operator"] };
+
 /// Prometheus text format.
-pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    axum::Extension(peer): axum::Extension<PeerIdentity>,
+    axum::Extension(listener): axum::Extension<Listener>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let db = app.pool.get().await?;
+    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    METRICS.check(&caller, listener)?;
     let body = app.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
+
+/// The OpenAPI 3.1 description of both listeners' API (`schemas/openapi.json`).
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+pub const OPENAPI: &str = include_str!("../../../schemas/openapi.json");

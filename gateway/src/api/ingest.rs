@@ -6,15 +6,17 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
 use axum::http::HeaderMap;
 use domain::codes::region::RegionCode;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::problem::Problem;
-use crate::api::{App, auth};
+use crate::api::auth::{self, Listener, Policy};
+use crate::api::App;
 use crate::ingest::receipt::{Outcome, Receipt};
 use crate::ingest::store::{self, BatchMeta, QuarantineRow};
 use crate::ingest::{self, Pusher};
@@ -50,35 +52,43 @@ fn storage_problem(err: anyhow::Error) -> Problem {
     }
 }
 
+/// Pushing is for departmental systems, on the exchange listener.
+pub const POLICY: Policy = Policy { exchange: &["system"], web: &[] };
+
+#[derive(Debug, Deserialize)]
+pub struct IngestQuery {
+    /// Validate and answer exactly as a real push would, then store nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 pub async fn ingest(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
+    axum::Extension(listener): axum::Extension<Listener>,
     Path(adapter_id): Path<String>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Receipt>, Problem> {
     let started = Instant::now();
+    let Query(query) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let adapter = app
         .adapters
         .iter()
         .find(|a| a.id() == adapter_id)
         .cloned()
-        .ok_or_else(|| {
-            Problem::new(
-                "ingest.unknown_adapter",
-                format!("no adapter '{adapter_id}'"),
-            )
-        })?;
+        .ok_or_else(|| Problem::new("ingest.unknown_adapter", format!("no adapter '{adapter_id}'")))?;
     let mut db = app.pool.get().await?;
-    let principal = auth::principal(&db, &peer).await?;
-    auth::require_role(&principal, &["system"])?;
-    if principal.department.as_deref() != Some(adapter.department()) {
+    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    POLICY.check(&caller, listener)?;
+    if caller.department.as_deref() != Some(adapter.department()) {
         return Err(Problem::new(
             "auth.department",
             format!(
                 "principal '{}' belongs to department '{}' and may not push through the '{}' adapter ({})",
-                principal.id,
-                principal.department.as_deref().unwrap_or("-"),
+                caller.id,
+                caller.department.as_deref().unwrap_or("-"),
                 adapter.id(),
                 adapter.department()
             ),
@@ -88,11 +98,9 @@ pub async fn ingest(
         413 => Problem::new("request.body_too_large", e.body_text()),
         _ => Problem::new("request.body_unreadable", e.body_text()),
     })?;
-    let client_batch_id = client_batch_id(&headers)?;
+    let client_batch_id = if query.dry_run { None } else { client_batch_id(&headers)? };
     if let Some(id) = &client_batch_id
-        && let Some(receipt) = store::stored_receipt(&db, &principal.id, id)
-            .await
-            .map_err(storage_problem)?
+        && let Some(receipt) = store::stored_receipt(&db, &caller.id, id).await.map_err(storage_problem)?
     {
         return Ok(Json(receipt));
     }
@@ -102,35 +110,23 @@ pub async fn ingest(
         batch_id: Uuid::now_v7(),
         client_batch_id,
         adapter: adapter.id().to_owned(),
-        principal_id: principal.id.clone(),
+        principal_id: caller.id.clone(),
         department: adapter.department().to_owned(),
         received_at: now,
     };
     let pusher = Pusher {
-        principal_id: principal.id.clone(),
+        principal_id: caller.id.clone(),
         department: adapter.department().to_owned(),
         node_region: app.node_region.clone(),
     };
-    let (reference, max_records, payload) = (
-        app.reference.clone(),
-        app.config.ingest.max_records_per_batch,
-        body.clone(),
-    );
-    let prepared = tokio::task::spawn_blocking(move || {
-        ingest::prepare(
-            adapter.as_ref(),
-            &payload,
-            &pusher,
-            &reference,
-            now,
-            max_records,
-        )
-    })
-    .await
-    .map_err(Problem::internal)?;
+    let (reference, max_records, payload) = (app.reference.clone(), app.config.ingest.max_records_per_batch, body.clone());
+    let prepared = tokio::task::spawn_blocking(move || ingest::prepare(adapter.as_ref(), &payload, &pusher, &reference, now, max_records))
+        .await
+        .map_err(Problem::internal)?;
 
     let prepared = match prepared {
         Ok(p) => p,
+        Err(payload_error) if query.dry_run => return Err(Problem::payload(payload_error.code, payload_error.message)),
         Err(payload_error) => {
             // Keep the whole payload for replay, then say why it could not be read.
             let quarantine_id = Uuid::now_v7();
@@ -143,29 +139,46 @@ pub async fn ingest(
                 errors: json!([{"path": "", "code": payload_error.code, "message": payload_error.message}]),
                 raw: body.to_vec(),
             };
-            store::insert_quarantine(&db, &meta, &[row])
-                .await
-                .map_err(storage_problem)?;
+            store::insert_quarantine(&db, &meta, &[row]).await.map_err(storage_problem)?;
             metrics::counter!("gateway_payloads_rejected_total", "adapter" => meta.adapter.clone(), "code" => payload_error.code)
                 .increment(1);
-            return Err(Problem::new(payload_error.code, payload_error.message)
-                .with("quarantine_id", quarantine_id));
+            return Err(Problem::payload(payload_error.code, payload_error.message).with("quarantine_id", quarantine_id));
         }
     };
 
-    authorize_regions(&app, &principal.region_code, &prepared)?;
+    authorize_regions(&app, &caller.region_code, &prepared)?;
 
-    let receipt = store::commit(&mut db, &meta, prepared, &app.issuer)
+    let receipt = store::commit(&mut db, &meta, prepared, &app.issuer, query.dry_run)
         .await
         .map_err(storage_problem)?;
-    record_metrics(&receipt, &meta.department, started);
+    if !receipt.dry_run {
+        record_metrics(&receipt, &meta.department, started);
+    }
     tracing::info!(
         batch_id = %receipt.batch_id, adapter = %receipt.adapter, principal = %receipt.principal,
-        records = receipt.summary.records, accepted = receipt.summary.accepted,
+        dry_run = receipt.dry_run, records = receipt.summary.records, accepted = receipt.summary.accepted,
         duplicate = receipt.summary.duplicate, version_conflict = receipt.summary.version_conflict,
         rejected = receipt.summary.rejected, "batch committed"
     );
     Ok(Json(receipt))
+}
+
+/// `GET /v1/batches/{client_batch_id}`: the receipt of one of the caller's earlier pushes.
+pub async fn batch(
+    State(app): State<Arc<App>>,
+    axum::Extension(peer): axum::Extension<PeerIdentity>,
+    axum::Extension(listener): axum::Extension<Listener>,
+    Path(client_batch_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Receipt>, Problem> {
+    let db = app.pool.get().await?;
+    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    POLICY.check(&caller, listener)?;
+    store::stored_receipt(&db, &caller.id, &client_batch_id)
+        .await
+        .map_err(storage_problem)?
+        .map(Json)
+        .ok_or_else(|| Problem::new("batch.not_found", format!("no batch '{client_batch_id}' pushed by '{}'", caller.id)))
 }
 
 /// A system may push only records of regions in its own subtree. One record outside refuses the

@@ -1,11 +1,14 @@
 //! The HTTP API on the exchange listener. Handlers are small: they authenticate, call into
 //! `ingest` (or later modules), and answer JSON or problem+json.
 
+pub mod audit;
 pub mod auth;
 pub mod certificates;
 pub mod health;
 pub mod ingest;
 pub mod problem;
+pub mod records;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 use crate::ingest::Reference;
+use auth::Listener;
 use problem::Problem;
 
 /// Everything a request handler may need; one per process, shared by all connections.
@@ -31,22 +35,45 @@ pub struct App {
     pub issuer: Arc<crate::certificates::Issuer>,
 }
 
-pub fn router(app: Arc<App>) -> Router {
+/// Routes of the exchange listener (mTLS required): departmental systems and peer nodes.
+pub fn exchange_router(app: Arc<App>) -> Router {
     let max_body = app.config.ingest.max_body_bytes;
     Router::new()
         .route("/v1/ingest/{adapter}", post(ingest::ingest))
+        .route("/v1/batches/{client_batch_id}", get(ingest::batch))
         .route("/v1/certificates/verify", post(certificates::verify))
         .route("/v1/certificates/{id}", get(certificates::get))
+        .route("/v1/certificates", get(certificates::by_holder))
+        .route("/v1/records", get(records::query))
+        .merge(common_routes())
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::Extension(Listener::Exchange))
+        .with_state(app)
+}
+
+/// Routes of the web listener (server TLS, client certificates optional): staff with a
+/// certificate or an account, and the public.
+pub fn web_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/session", post(session::login).get(session::whoami).delete(session::logout))
+        .route("/v1/certificates/verify", post(certificates::verify))
+        .route("/v1/certificates/{id}", get(certificates::get))
+        .route("/v1/certificates", get(certificates::by_holder))
+        .route("/v1/records", get(records::query))
+        .route("/v1/audit", get(audit::search))
+        .route("/metrics", get(health::metrics))
+        .merge(common_routes())
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::Extension(Listener::Web))
+        .with_state(app)
+}
+
+/// Health and the API description, on both listeners; errors for unknown routes.
+fn common_routes() -> Router<Arc<App>> {
+    Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
         .fallback(|| async { Problem::new("route.not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                "route.method_not_allowed",
-                "method not allowed on this route",
-            )
-        })
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(app)
+        .method_not_allowed_fallback(|| async { Problem::new("route.method_not_allowed", "method not allowed on this route") })
 }

@@ -13,6 +13,10 @@ pub struct Receipt {
     pub adapter: String,
     pub principal: String,
     pub received_at: String,
+    /// `?dry_run=true`: everything was checked and computed as for a real push, then rolled
+    /// back; nothing was stored, and identifiers shown may differ from a later real push.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     pub summary: Summary,
     pub records: Vec<RecordOutcome>,
 }
@@ -59,11 +63,14 @@ pub enum Outcome {
     /// quarantined; the source must send a new version.
     VersionConflict {
         existing_record_id: Uuid,
-        quarantine_id: Uuid,
+        /// Absent in a dry run (nothing is quarantined).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine_id: Option<Uuid>,
         errors: Vec<FieldError>,
     },
     /// Failed validation: quarantined with its raw bytes for replay.
     Rejected {
+        /// Absent in a dry run (nothing is quarantined).
         #[serde(skip_serializing_if = "Option::is_none")]
         quarantine_id: Option<Uuid>,
         errors: Vec<FieldError>,

@@ -53,12 +53,7 @@ pub async fn stored_receipt(
 
 /// Write the batch's whole outcome atomically and return its receipt. When another request
 /// with the same client batch id committed first, its receipt is returned and nothing is written.
-pub async fn commit(
-    db: &mut Client,
-    meta: &BatchMeta,
-    prepared: Prepared,
-    issuer: &Issuer,
-) -> anyhow::Result<Receipt> {
+pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issuer: &Issuer, dry_run: bool) -> anyhow::Result<Receipt> {
     let Prepared { mut valid, invalid } = prepared;
     valid.sort_by_key(key);
 
@@ -117,7 +112,7 @@ pub async fn commit(
             conflicts.push((v, stored_id, quarantine_id, error.clone()));
             Outcome::VersionConflict {
                 existing_record_id: stored_id,
-                quarantine_id,
+                quarantine_id: Some(quarantine_id),
                 errors: vec![error],
             }
         };
@@ -184,6 +179,7 @@ pub async fn commit(
         adapter: meta.adapter.clone(),
         principal: meta.principal_id.clone(),
         received_at: meta.received_at.to_rfc3339(),
+        dry_run: false,
         summary: Summary::count(&outcomes),
         records: outcomes,
     };
@@ -229,8 +225,26 @@ pub async fn commit(
             other?;
         }
     }
+    if dry_run {
+        // Everything above ran exactly as for a real push; undo it and say so.
+        tx.rollback().await?;
+        return Ok(dry_run_receipt(receipt));
+    }
     tx.commit().await?;
     Ok(receipt)
+}
+
+/// A rolled-back receipt: nothing it names was stored, so drop ids that would point nowhere.
+fn dry_run_receipt(mut receipt: Receipt) -> Receipt {
+    receipt.dry_run = true;
+    for r in &mut receipt.records {
+        match &mut r.outcome {
+            Outcome::Rejected { quarantine_id, .. } | Outcome::VersionConflict { quarantine_id, .. } => *quarantine_id = None,
+            Outcome::Accepted { certificates, .. } => certificates.iter_mut().for_each(|c| c.credential_id = None),
+            Outcome::Duplicate { .. } => {}
+        }
+    }
+    receipt
 }
 
 fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
