@@ -9,6 +9,9 @@
 //!   encoding such as GBK) for the XML-speaking networks.
 //! - [`market_regulation`]: 市场监管, JSON.
 //! - [`public_security`]: 公安, XML in GBK.
+//! - [`civil_affairs`]: 民政, CSV in GB18030 with a Chinese header row.
+//! - [`human_resources`]: 人社, camelCase JSON, `yyyyMMdd` dates, amounts in fen.
+//! - [`ecology_environment`]: 生态环境, pinyin snake_case JSON, epoch-millisecond times.
 //!
 //! Each adapter's directory has a README with the native format, the field mapping, its code
 //! tables and what becomes the record's version.
@@ -19,7 +22,10 @@ use domain::FieldError;
 use serde::Serialize;
 use serde_json::Value;
 
+pub mod civil_affairs;
 pub mod common;
+pub mod ecology_environment;
+pub mod human_resources;
 pub mod market_regulation;
 pub mod public_security;
 pub mod xml;
@@ -75,6 +81,9 @@ pub fn all() -> Vec<Arc<dyn Adapter>> {
     vec![
         Arc::new(market_regulation::MarketRegulation),
         Arc::new(public_security::PublicSecurity),
+        Arc::new(civil_affairs::CivilAffairs),
+        Arc::new(human_resources::HumanResources),
+        Arc::new(ecology_environment::EcologyEnvironment),
     ]
 }
 

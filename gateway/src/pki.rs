@@ -66,6 +66,12 @@ pub fn default_principals() -> Vec<DevPrincipal> {
             "621000000000",
             "庆阳市公安业务系统",
         ),
+        // City-level systems of the other departmental networks (any county of the city).
+        p("qingyang-mz-system", "system", Some("civil_affairs"), "621000000000", "庆阳市民政婚姻登记系统"),
+        p("qingyang-rs-system", "system", Some("human_resources"), "621000000000", "庆阳市人社业务系统"),
+        p("qingyang-wj-system", "system", Some("health"), "621000000000", "庆阳市卫健出生医学证明系统"),
+        p("qingyang-sw-system", "system", Some("tax"), "621000000000", "庆阳市税务征管系统"),
+        p("qingyang-sthj-system", "system", Some("ecology_environment"), "621000000000", "庆阳市生态环境排污许可系统"),
         p(
             "xifeng-approver",
             "approver",
