@@ -57,6 +57,9 @@ pub enum Command {
     Users(UsersCommand),
     /// Push a native batch file (or many) to a node's exchange listener, with a progress bar.
     Push(crate::push::PushArgs),
+    /// Rejected records and payloads kept for replay.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// The adapters this build has.
     #[command(subcommand)]
     Adapters(AdaptersCommand),
@@ -191,6 +194,31 @@ pub enum UsersCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List quarantined records (open ones unless --all).
+    List {
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Include records that a replay has since stored.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run quarantined records against the reference data in force now (e.g. after a
+    /// catalog or mapping fix). Records that pass are stored once and leave the quarantine.
+    Replay {
+        /// Quarantine ids to replay (repeatable); default: every open one (or --adapter's).
+        #[arg(long = "id")]
+        ids: Vec<uuid::Uuid>,
+        #[arg(long)]
+        adapter: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AdaptersCommand {
     /// List adapters with their department and native format.
     List {
@@ -316,6 +344,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Principals(cmd) => principals_cmd(cmd, &config).await,
         Command::Users(cmd) => users_cmd(cmd, &config).await,
+        Command::Quarantine(cmd) => quarantine_cmd(cmd, &config).await,
         Command::Push(args) => crate::push::run(args, &config).await,
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
@@ -499,6 +528,77 @@ async fn users_cmd(cmd: UsersCommand, config: &Config) -> anyhow::Result<()> {
                     println!("{:<20} {:<10} {} {:<9} {}", a.username, a.role, a.region_code, a.status, a.display_name);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn quarantine_cmd(cmd: QuarantineCommand, config: &Config) -> anyhow::Result<()> {
+    let pool = crate::db::connect(config).await?;
+    match cmd {
+        QuarantineCommand::List { adapter, all, json } => {
+            let db = pool.get().await?;
+            let rows = db
+                .query(
+                    "SELECT id, received_at, adapter, principal_id, position, source_location, case_no, reason, errors,
+                            replay_attempts, replayed_at, replay_record_id
+                     FROM quarantine
+                     WHERE ($1::text IS NULL OR adapter = $1) AND ($2 OR replayed_at IS NULL)
+                     ORDER BY received_at, position",
+                    &[&adapter, &all],
+                )
+                .await?;
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.get::<_, uuid::Uuid>(0), "received_at": r.get::<_, chrono::DateTime<chrono::Utc>>(1),
+                        "adapter": r.get::<_, String>(2), "principal": r.get::<_, String>(3),
+                        "position": r.get::<_, Option<i32>>(4), "location": r.get::<_, Option<String>>(5),
+                        "case_no": r.get::<_, Option<String>>(6), "reason": r.get::<_, String>(7),
+                        "errors": r.get::<_, serde_json::Value>(8), "replay_attempts": r.get::<_, i32>(9),
+                        "replayed_at": r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(10),
+                        "replay_record_id": r.get::<_, Option<uuid::Uuid>>(11),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for q in &list {
+                    let first = &q["errors"][0];
+                    println!(
+                        "{} {:<20} {:<28} {:<16} {} {}",
+                        q["id"].as_str().unwrap_or(""),
+                        q["adapter"].as_str().unwrap_or(""),
+                        q["case_no"].as_str().unwrap_or("-"),
+                        q["reason"].as_str().unwrap_or(""),
+                        first["code"].as_str().unwrap_or(""),
+                        first["path"].as_str().unwrap_or("")
+                    );
+                }
+                eprintln!("{} record(s)", list.len());
+            }
+        }
+        QuarantineCommand::Replay { ids, adapter, json } => {
+            let reference = crate::serve::load_reference(config)?;
+            let node_region = domain::codes::region::RegionCode::parse(&config.node.region)?;
+            let issuer = crate::certificates::Issuer::load(config, &node_region)?;
+            let filter = crate::ingest::replay::Filter { ids, adapter };
+            let results = crate::ingest::replay::replay(&pool, &reference, &issuer, &node_region, &filter, config.ingest.max_records_per_batch).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            }
+            let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+            eprintln!(
+                "{} replayed: {} stored, {} duplicate, {} still rejected, {} conflict, {} unavailable",
+                results.len(),
+                count("stored"),
+                count("duplicate"),
+                count("still_rejected"),
+                count("conflict"),
+                count("unavailable")
+            );
         }
     }
     Ok(())

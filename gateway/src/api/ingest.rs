@@ -113,6 +113,7 @@ pub async fn ingest(
         principal_id: caller.id.clone(),
         department: adapter.department().to_owned(),
         received_at: now,
+        replay_of: Vec::new(),
     };
     let pusher = Pusher {
         principal_id: caller.id.clone(),

@@ -9,6 +9,7 @@
 //!    with their raw bytes, and the batch receipt. Only after COMMIT is anything acknowledged.
 
 pub mod receipt;
+pub mod replay;
 pub mod store;
 
 use chrono::{DateTime, FixedOffset};
@@ -71,6 +72,8 @@ pub struct Invalid {
 pub struct Prepared {
     pub valid: Vec<Valid>,
     pub invalid: Vec<Invalid>,
+    /// The batch as received; kept when any record of it is quarantined, for replay.
+    pub payload: bytes::Bytes,
 }
 
 impl Prepared {
@@ -135,7 +138,10 @@ pub fn prepare(
         legacy_credit_prefixes: &reference.legacy_credit_prefixes,
         max_clock_skew: reference.max_clock_skew,
     };
-    let mut out = Prepared::default();
+    let mut out = Prepared {
+        payload: bytes::Bytes::copy_from_slice(payload),
+        ..Prepared::default()
+    };
     for rec in records {
         let normalized = rec.draft.and_then(|draft| normalize(draft, &stamp, &ctx));
         match normalized {

@@ -25,6 +25,10 @@ pub struct BatchMeta {
     pub principal_id: String,
     pub department: String,
     pub received_at: DateTime<FixedOffset>,
+    /// When this batch replays quarantined records: (position in the payload, quarantine id).
+    /// Those that are now stored (or found already stored) leave the quarantine in the same
+    /// transaction.
+    pub replay_of: Vec<(usize, Uuid)>,
 }
 
 type Key = (String, String, i64);
@@ -54,7 +58,7 @@ pub async fn stored_receipt(
 /// Write the batch's whole outcome atomically and return its receipt. When another request
 /// with the same client batch id committed first, its receipt is returned and nothing is written.
 pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issuer: &Issuer, dry_run: bool) -> anyhow::Result<Receipt> {
-    let Prepared { mut valid, invalid } = prepared;
+    let Prepared { mut valid, invalid, payload } = prepared;
     valid.sort_by_key(key);
 
     let tx = db.transaction().await?;
@@ -171,8 +175,17 @@ pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issue
         });
     }
     insert_quarantine(&tx, meta, &quarantine).await?;
+    if !quarantine.is_empty() {
+        tx.execute(
+            "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&meta.batch_id, &meta.adapter, &meta.principal_id, &meta.received_at, &payload.as_ref()],
+        )
+        .await?;
+    }
 
     outcomes.sort_by_key(|o| o.position);
+    mark_replayed(&tx, &meta.replay_of, &outcomes).await?;
     let receipt = Receipt {
         batch_id: meta.batch_id,
         client_batch_id: meta.client_batch_id.clone(),
@@ -232,6 +245,32 @@ pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issue
     }
     tx.commit().await?;
     Ok(receipt)
+}
+
+/// Quarantined records that a replay stored (or found stored) leave the quarantine.
+async fn mark_replayed(tx: &Transaction<'_>, replay_of: &[(usize, Uuid)], outcomes: &[RecordOutcome]) -> anyhow::Result<()> {
+    let mut ids = Vec::new();
+    let mut records = Vec::new();
+    for (position, quarantine_id) in replay_of {
+        let stored = outcomes.iter().find(|o| o.position == *position).and_then(|o| match &o.outcome {
+            Outcome::Accepted { record_id, .. } | Outcome::Duplicate { record_id } => Some(*record_id),
+            _ => None,
+        });
+        if let Some(record_id) = stored {
+            ids.push(*quarantine_id);
+            records.push(record_id);
+        }
+    }
+    if !ids.is_empty() {
+        tx.execute(
+            "UPDATE quarantine q SET replayed_at = now(), last_replay_at = now(), replay_attempts = replay_attempts + 1,
+                 replay_record_id = u.rec
+             FROM UNNEST($1::uuid[], $2::uuid[]) AS u(id, rec) WHERE q.id = u.id",
+            &[&ids, &records],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A rolled-back receipt: nothing it names was stored, so drop ids that would point nowhere.
