@@ -2,8 +2,8 @@
 //! may log in with a username and password (argon2id) instead of presenting a client
 //! certificate; a session is a random cookie whose SHA-256 is all the database keeps.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use deadpool_postgres::GenericClient;
 use ring::rand::SecureRandom;
 use serde::Serialize;
@@ -41,7 +41,10 @@ impl Account {
 const COLUMNS: &str = "username, role, department, region_code, status, display_name";
 
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    anyhow::ensure!(password.chars().count() >= 10, "a password needs at least 10 characters");
+    anyhow::ensure!(
+        password.chars().count() >= 10,
+        "a password needs at least 10 characters"
+    );
     let mut salt_bytes = [0u8; 16];
     ring::rand::SystemRandom::new()
         .fill(&mut salt_bytes)
@@ -74,39 +77,69 @@ pub async fn add(db: &impl GenericClient, account: &Account, password: &str) -> 
 }
 
 pub async fn list(db: &impl GenericClient) -> Result<Vec<Account>, tokio_postgres::Error> {
-    let rows = db.query(&format!("SELECT {COLUMNS} FROM users ORDER BY username"), &[]).await?;
+    let rows = db
+        .query(
+            &format!("SELECT {COLUMNS} FROM users ORDER BY username"),
+            &[],
+        )
+        .await?;
     Ok(rows.iter().map(Account::from_row).collect())
 }
 
 /// Set an account's status; suspending also ends its sessions.
-pub async fn set_status(db: &impl GenericClient, username: &str, status: &str) -> anyhow::Result<bool> {
+pub async fn set_status(
+    db: &impl GenericClient,
+    username: &str,
+    status: &str,
+) -> anyhow::Result<bool> {
     let n = db
-        .execute("UPDATE users SET status = $2, updated_at = now() WHERE username = $1", &[&username, &status])
+        .execute(
+            "UPDATE users SET status = $2, updated_at = now() WHERE username = $1",
+            &[&username, &status],
+        )
         .await?;
     if status != "active" {
-        db.execute("DELETE FROM sessions WHERE username = $1", &[&username]).await?;
+        db.execute("DELETE FROM sessions WHERE username = $1", &[&username])
+            .await?;
     }
     Ok(n == 1)
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 /// Check a username and password; on success create a session and return its cookie value.
 /// Unknown users and wrong passwords are indistinguishable to the caller (and take as long).
-pub async fn login(db: &impl GenericClient, username: &str, password: &str) -> anyhow::Result<Option<(String, Account)>> {
+pub async fn login(
+    db: &impl GenericClient,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<Option<(String, Account)>> {
     let row = db
-        .query_opt(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"), &[&username])
+        .query_opt(
+            &format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"),
+            &[&username],
+        )
         .await?;
     // Unknown users are checked against a throwaway hash, so timing does not reveal which
     // usernames exist.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = || DUMMY.get_or_init(|| hash_password("not-a-password-anyone-has").expect("hashing works")).clone();
+    let dummy = || {
+        DUMMY
+            .get_or_init(|| hash_password("not-a-password-anyone-has").expect("hashing works"))
+            .clone()
+    };
     let stored: String = row.as_ref().map_or_else(dummy, |r| r.get("password_hash"));
     let password = password.to_owned();
     let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&stored).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await?;
     let Some(row) = row.filter(|_| ok) else {
@@ -130,19 +163,34 @@ pub async fn login(db: &impl GenericClient, username: &str, password: &str) -> a
 }
 
 /// The active account behind a session cookie value, if the session is live.
-pub async fn session(db: &impl GenericClient, token: &str) -> Result<Option<Account>, tokio_postgres::Error> {
+pub async fn session(
+    db: &impl GenericClient,
+    token: &str,
+) -> Result<Option<Account>, tokio_postgres::Error> {
     let stmt = db
         .prepare_cached(&format!(
             "SELECT {} FROM sessions s JOIN users u ON u.username = s.username
              WHERE s.token_hash = $1 AND s.expires_at > now() AND u.status = 'active'",
-            COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .await?;
-    Ok(db.query_opt(&stmt, &[&token_hash(token)]).await?.as_ref().map(Account::from_row))
+    Ok(db
+        .query_opt(&stmt, &[&token_hash(token)])
+        .await?
+        .as_ref()
+        .map(Account::from_row))
 }
 
 pub async fn logout(db: &impl GenericClient, token: &str) -> Result<(), tokio_postgres::Error> {
-    db.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash(token)]).await?;
+    db.execute(
+        "DELETE FROM sessions WHERE token_hash = $1",
+        &[&token_hash(token)],
+    )
+    .await?;
     Ok(())
 }
 

@@ -38,7 +38,12 @@ pub struct Entry<'a> {
 }
 
 /// Record a lookup (autocommit: the row is durable when this returns).
-pub async fn record(db: &impl GenericClient, caller: &Caller, node_region: &str, entry: Entry<'_>) -> Result<(), Problem> {
+pub async fn record(
+    db: &impl GenericClient,
+    caller: &Caller,
+    node_region: &str,
+    entry: Entry<'_>,
+) -> Result<(), Problem> {
     let stmt = db
         .prepare_cached(
             "INSERT INTO audit_log (principal_id, principal_kind, role, node_region, action, target, purpose, results)
@@ -59,7 +64,6 @@ pub async fn record(db: &impl GenericClient, caller: &Caller, node_region: &str,
             &(entry.results as i32),
         ],
     )
-    .await
-    ?;
+    .await?;
     Ok(())
 }

@@ -493,10 +493,19 @@ async fn users_cmd(cmd: UsersCommand, config: &Config) -> anyhow::Result<()> {
     let pool = crate::db::connect(config).await?;
     let db = pool.get().await?;
     match cmd {
-        UsersCommand::Add { username, role, region, department, name } => {
+        UsersCommand::Add {
+            username,
+            role,
+            region,
+            department,
+            name,
+        } => {
             let regions = domain::regions::RegionTable::bundled()?;
             let code = domain::codes::region::RegionCode::parse(&region)?;
-            anyhow::ensure!(regions.get(&code).is_some(), "region {code} is not in the region table");
+            anyhow::ensure!(
+                regions.get(&code).is_some(),
+                "region {code} is not in the region table"
+            );
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
@@ -512,11 +521,17 @@ async fn users_cmd(cmd: UsersCommand, config: &Config) -> anyhow::Result<()> {
             println!("added {username}");
         }
         UsersCommand::Suspend { username } => {
-            anyhow::ensure!(crate::accounts::set_status(&db, &username, "suspended").await?, "no user '{username}'");
+            anyhow::ensure!(
+                crate::accounts::set_status(&db, &username, "suspended").await?,
+                "no user '{username}'"
+            );
             println!("{username}: suspended");
         }
         UsersCommand::Resume { username } => {
-            anyhow::ensure!(crate::accounts::set_status(&db, &username, "active").await?, "no user '{username}'");
+            anyhow::ensure!(
+                crate::accounts::set_status(&db, &username, "active").await?,
+                "no user '{username}'"
+            );
             println!("{username}: active");
         }
         UsersCommand::List { json } => {
@@ -525,7 +540,10 @@ async fn users_cmd(cmd: UsersCommand, config: &Config) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for a in list {
-                    println!("{:<20} {:<10} {} {:<9} {}", a.username, a.role, a.region_code, a.status, a.display_name);
+                    println!(
+                        "{:<20} {:<10} {} {:<9} {}",
+                        a.username, a.role, a.region_code, a.status, a.display_name
+                    );
                 }
             }
         }
@@ -585,7 +603,15 @@ async fn quarantine_cmd(cmd: QuarantineCommand, config: &Config) -> anyhow::Resu
             let node_region = domain::codes::region::RegionCode::parse(&config.node.region)?;
             let issuer = crate::certificates::Issuer::load(config, &node_region)?;
             let filter = crate::ingest::replay::Filter { ids, adapter };
-            let results = crate::ingest::replay::replay(&pool, &reference, &issuer, &node_region, &filter, config.ingest.max_records_per_batch).await?;
+            let results = crate::ingest::replay::replay(
+                &pool,
+                &reference,
+                &issuer,
+                &node_region,
+                &filter,
+                config.ingest.max_records_per_batch,
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             }

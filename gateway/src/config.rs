@@ -277,7 +277,10 @@ impl Config {
     }
 
     pub fn role_cas(&self) -> PathBuf {
-        self.exchange.role_cas.clone().unwrap_or_else(|| self.pki_dir.join("roles"))
+        self.exchange
+            .role_cas
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("roles"))
     }
 
     pub fn client_ca(&self) -> PathBuf {

@@ -67,11 +67,41 @@ pub fn default_principals() -> Vec<DevPrincipal> {
             "庆阳市公安业务系统",
         ),
         // City-level systems of the other departmental networks (any county of the city).
-        p("qingyang-mz-system", "system", Some("civil_affairs"), "621000000000", "庆阳市民政婚姻登记系统"),
-        p("qingyang-rs-system", "system", Some("human_resources"), "621000000000", "庆阳市人社业务系统"),
-        p("qingyang-wj-system", "system", Some("health"), "621000000000", "庆阳市卫健出生医学证明系统"),
-        p("qingyang-sw-system", "system", Some("tax"), "621000000000", "庆阳市税务征管系统"),
-        p("qingyang-sthj-system", "system", Some("ecology_environment"), "621000000000", "庆阳市生态环境排污许可系统"),
+        p(
+            "qingyang-mz-system",
+            "system",
+            Some("civil_affairs"),
+            "621000000000",
+            "庆阳市民政婚姻登记系统",
+        ),
+        p(
+            "qingyang-rs-system",
+            "system",
+            Some("human_resources"),
+            "621000000000",
+            "庆阳市人社业务系统",
+        ),
+        p(
+            "qingyang-wj-system",
+            "system",
+            Some("health"),
+            "621000000000",
+            "庆阳市卫健出生医学证明系统",
+        ),
+        p(
+            "qingyang-sw-system",
+            "system",
+            Some("tax"),
+            "621000000000",
+            "庆阳市税务征管系统",
+        ),
+        p(
+            "qingyang-sthj-system",
+            "system",
+            Some("ecology_environment"),
+            "621000000000",
+            "庆阳市生态环境排污许可系统",
+        ),
         p(
             "xifeng-approver",
             "approver",
@@ -155,7 +185,11 @@ pub fn init(
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name = dn(&format!("exchange-gateway dev CA {node_region}"));
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     validity(&mut ca, 3 * 365);
     let ca_cert = ca.self_signed(&ca_key)?;
     fs::write(out.join("ca.crt"), ca_cert.pem())?;
@@ -170,43 +204,74 @@ pub fn init(
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = dn(&format!("exchange-gateway dev {role} CA {node_region}"));
-        params.subject_alt_names.push(uri(format!("{ROLE_CA_URI_PREFIX}{role}"))?);
+        params
+            .subject_alt_names
+            .push(uri(format!("{ROLE_CA_URI_PREFIX}{role}"))?);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         validity(&mut params, 2 * 365);
         let cert = params.signed_by(&key, &root)?;
         fs::write(out.join("roles").join(format!("{role}.crt")), cert.pem())?;
-        write_secret(&out.join("roles").join(format!("{role}.key")), &key.serialize_pem())?;
+        write_secret(
+            &out.join("roles").join(format!("{role}.key")),
+            &key.serialize_pem(),
+        )?;
         intermediates.push((*role, params, key, cert.pem()));
     }
     let issuer_for = |role: &str| {
-        let (_, params, key, pem) = intermediates.iter().find(|(r, ..)| *r == role).expect("every role has a CA");
+        let (_, params, key, pem) = intermediates
+            .iter()
+            .find(|(r, ..)| *r == role)
+            .expect("every role has a CA");
         (Issuer::from_params(params, key), pem.clone())
     };
 
     // The node's certificate serves the listeners and, as a client, talks to its parent: it is
     // a peer's. Leaf files hold the chain (leaf, then intermediate) so peers can build the path.
     let node_key = KeyPair::generate()?;
-    let mut node = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])?;
-    node.subject_alt_names.push(uri(format!("{NODE_URI_PREFIX}{node_region}"))?);
+    let mut node = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])?;
+    node.subject_alt_names
+        .push(uri(format!("{NODE_URI_PREFIX}{node_region}"))?);
     node.distinguished_name = dn(&format!("node {node_region}"));
-    node.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    node.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     validity(&mut node, 365);
     let (peer_ca, peer_pem) = issuer_for("peer");
-    fs::write(out.join("node.crt"), node.signed_by(&node_key, &peer_ca)?.pem() + &peer_pem)?;
+    fs::write(
+        out.join("node.crt"),
+        node.signed_by(&node_key, &peer_ca)?.pem() + &peer_pem,
+    )?;
     write_secret(&out.join("node.key"), &node_key.serialize_pem())?;
 
     for principal in principals {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.subject_alt_names.push(uri(format!("{PRINCIPAL_URI_PREFIX}{}", principal.id))?);
+        params
+            .subject_alt_names
+            .push(uri(format!("{PRINCIPAL_URI_PREFIX}{}", principal.id))?);
         params.distinguished_name = dn(&principal.id);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         validity(&mut params, 365);
         let (role_ca, role_pem) = issuer_for(&principal.role);
         let dir = out.join("clients");
-        fs::write(dir.join(format!("{}.crt", principal.id)), params.signed_by(&key, &role_ca)?.pem() + &role_pem)?;
-        write_secret(&dir.join(format!("{}.key", principal.id)), &key.serialize_pem())?;
+        fs::write(
+            dir.join(format!("{}.crt", principal.id)),
+            params.signed_by(&key, &role_ca)?.pem() + &role_pem,
+        )?;
+        write_secret(
+            &dir.join(format!("{}.key", principal.id)),
+            &key.serialize_pem(),
+        )?;
     }
     fs::write(
         out.join("principals.json"),

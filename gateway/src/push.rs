@@ -51,7 +51,10 @@ fn files(args: &PushArgs) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for f in &args.files {
         if f.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(f)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(f)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
             entries.sort();
             out.extend(entries);
         } else {
@@ -63,14 +66,21 @@ fn files(args: &PushArgs) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Push every file; fails when a batch could not be processed or a record was not stored.
 pub async fn run(args: PushArgs, config: &Config) -> anyhow::Result<()> {
-    let adapter = adapters::by_id(&args.adapter).with_context(|| format!("no adapter '{}'", args.adapter))?;
+    let adapter =
+        adapters::by_id(&args.adapter).with_context(|| format!("no adapter '{}'", args.adapter))?;
     let (cert, key) = match (&args.cert, &args.key, &args.principal) {
         (Some(c), Some(k), _) => (c.clone(), k.clone()),
-        (None, None, Some(p)) => (config.pki_dir.join(format!("clients/{p}.crt")), config.pki_dir.join(format!("clients/{p}.key"))),
+        (None, None, Some(p)) => (
+            config.pki_dir.join(format!("clients/{p}.crt")),
+            config.pki_dir.join(format!("clients/{p}.key")),
+        ),
         _ => anyhow::bail!("give --principal ID, or both --cert and --key"),
     };
     let ca = args.ca.clone().unwrap_or_else(|| config.client_ca());
-    let url = args.url.clone().unwrap_or_else(|| format!("https://localhost:{}", config.exchange.listen.port()));
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("https://localhost:{}", config.exchange.listen.port()));
     let client = ExchangeClient::new(&url, &ca, &cert, &key)?;
     let files = files(&args)?;
 
@@ -78,31 +88,43 @@ pub async fn run(args: PushArgs, config: &Config) -> anyhow::Result<()> {
     // here, before anything is sent.
     let mut batches = Vec::new();
     for path in &files {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let records = adapter.decode(&bytes).map(|r| r.len()).unwrap_or(0);
         batches.push((path.clone(), bytes, records));
     }
     let total: usize = batches.iter().map(|b| b.2).sum();
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}) {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}) {msg}",
+        )
+        .expect("valid template"),
     );
 
     let mut sum = [0u64; 4]; // accepted, duplicate, version_conflict, rejected
     let mut failed = Vec::new();
     for (path, bytes, records) in batches {
-        bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        bar.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
         let batch_id = format!("push-{}", &hex::encode(digest.as_ref())[..32]);
         match send(&client, &args, &batch_id, bytes).await {
             Ok(receipt) => {
                 let s = &receipt["summary"];
-                for (i, k) in ["accepted", "duplicate", "version_conflict", "rejected"].iter().enumerate() {
+                for (i, k) in ["accepted", "duplicate", "version_conflict", "rejected"]
+                    .iter()
+                    .enumerate()
+                {
                     sum[i] += s[k].as_u64().unwrap_or(0);
                 }
                 if args.json {
-                    bar.suspend(|| println!("{}", serde_json::to_string(&receipt).unwrap_or_default()));
+                    bar.suspend(|| {
+                        println!("{}", serde_json::to_string(&receipt).unwrap_or_default())
+                    });
                 }
             }
             Err(e) => {
@@ -114,26 +136,61 @@ pub async fn run(args: PushArgs, config: &Config) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     let [accepted, duplicate, conflict, rejected] = sum;
-    let verb = if args.dry_run { "would be accepted" } else { "accepted" };
-    eprintln!("{} file(s): {accepted} {verb}, {duplicate} duplicate, {conflict} version conflict, {rejected} rejected", files.len());
-    anyhow::ensure!(failed.is_empty(), "{} file(s) could not be pushed", failed.len());
-    anyhow::ensure!(conflict + rejected == 0, "{} record(s) were not stored; see the receipts (--json)", conflict + rejected);
+    let verb = if args.dry_run {
+        "would be accepted"
+    } else {
+        "accepted"
+    };
+    eprintln!(
+        "{} file(s): {accepted} {verb}, {duplicate} duplicate, {conflict} version conflict, {rejected} rejected",
+        files.len()
+    );
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} file(s) could not be pushed",
+        failed.len()
+    );
+    anyhow::ensure!(
+        conflict + rejected == 0,
+        "{} record(s) were not stored; see the receipts (--json)",
+        conflict + rejected
+    );
     Ok(())
 }
 
 /// One batch, retried with exponential backoff while the node is unavailable.
-async fn send(client: &ExchangeClient, args: &PushArgs, batch_id: &str, body: Vec<u8>) -> anyhow::Result<Value> {
-    let path = format!("/v1/ingest/{}{}", args.adapter, if args.dry_run { "?dry_run=true" } else { "" });
-    let headers = [("content-type", "application/octet-stream"), ("x-client-batch-id", batch_id)];
+async fn send(
+    client: &ExchangeClient,
+    args: &PushArgs,
+    batch_id: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Value> {
+    let path = format!(
+        "/v1/ingest/{}{}",
+        args.adapter,
+        if args.dry_run { "?dry_run=true" } else { "" }
+    );
+    let headers = [
+        ("content-type", "application/octet-stream"),
+        ("x-client-batch-id", batch_id),
+    ];
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=args.attempts.max(1) {
         let last = attempt == args.attempts.max(1);
-        match client.send(http::Method::POST, &path, &headers, body.clone()).await {
+        match client
+            .send(http::Method::POST, &path, &headers, body.clone())
+            .await
+        {
             Ok(resp) if resp.status.is_success() => return resp.json(),
             Ok(resp) if resp.status.as_u16() == 503 && !last => {}
             Ok(resp) => {
                 let problem = resp.json().unwrap_or(Value::Null);
-                anyhow::bail!("{} {}: {}", resp.status, problem["code"].as_str().unwrap_or(""), problem["detail"].as_str().unwrap_or(""));
+                anyhow::bail!(
+                    "{} {}: {}",
+                    resp.status,
+                    problem["code"].as_str().unwrap_or(""),
+                    problem["detail"].as_str().unwrap_or("")
+                );
             }
             Err(e) if last => return Err(e),
             Err(_) => {}

@@ -83,9 +83,15 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         issuer: Arc::new(issuer),
     });
     let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);
-    let web_tls = crate::tls::server_config_optional_client(&config.server_cert(), &config.server_key(), &config.client_ca())?;
+    let web_tls = crate::tls::server_config_optional_client(
+        &config.server_cert(),
+        &config.server_key(),
+        &config.client_ca(),
+    )?;
     let bind = |addr: std::net::SocketAddr| async move {
-        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))
     };
     let listener = |tcp, tls, router| Listener {
         tcp,
@@ -95,14 +101,23 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         handshake_timeout: Duration::from_secs(config.exchange.handshake_timeout_secs),
         shutdown_grace: Duration::from_secs(config.exchange.shutdown_grace_secs),
     };
-    let exchange = listener(bind(config.exchange.listen).await?, tls, api::exchange_router(app.clone()));
-    let web = listener(bind(config.web.listen).await?, web_tls, api::web_router(app));
+    let exchange = listener(
+        bind(config.exchange.listen).await?,
+        tls,
+        api::exchange_router(app.clone()),
+    );
+    let web = listener(
+        bind(config.web.listen).await?,
+        web_tls,
+        api::web_router(app),
+    );
     let (exchange_addr, web_addr) = (exchange.local_addr()?, web.local_addr()?);
     tracing::info!(exchange = %exchange_addr, web = %web_addr, node = %config.node.region, "listening");
     if let Some(path) = ready_file {
         // Written after binding, so scripts and tests know the ports (listen may be port 0).
         let ready = serde_json::json!({"exchange": exchange_addr.to_string(), "web": web_addr.to_string(), "pid": std::process::id()});
-        std::fs::write(&path, ready.to_string()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, ready.to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     // One signal stops both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -113,7 +128,10 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         server::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    tokio::join!(exchange.serve(stopped(stop_rx.clone())), web.serve(stopped(stop_rx)));
+    tokio::join!(
+        exchange.serve(stopped(stop_rx.clone())),
+        web.serve(stopped(stop_rx))
+    );
     tracing::info!("stopped");
     Ok(())
 }

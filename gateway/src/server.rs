@@ -79,7 +79,8 @@ impl Listener {
                         return;
                     }
                 };
-                let identity = PeerIdentity::from_certs(tls.get_ref().1.peer_certificates(), &role_cas);
+                let identity =
+                    PeerIdentity::from_certs(tls.get_ref().1.peer_certificates(), &role_cas);
                 let service =
                     hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                         req.extensions_mut().insert(identity.clone());

@@ -60,11 +60,16 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> anyhow::Resul
 
 /// Server side of the web listener: client certificates are verified when presented, but
 /// optional (staff may log in with an account instead; public routes need neither).
-pub fn server_config_optional_client(cert: &Path, key: &Path, client_ca: &Path) -> anyhow::Result<ServerConfig> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca)?), provider())
-        .allow_unauthenticated()
-        .build()
-        .context("cannot build the client-certificate verifier")?;
+pub fn server_config_optional_client(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+) -> anyhow::Result<ServerConfig> {
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca)?), provider())
+            .allow_unauthenticated()
+            .build()
+            .context("cannot build the client-certificate verifier")?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
@@ -89,12 +94,17 @@ impl RoleCas {
             if !path.exists() {
                 continue;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&path)?), provider())
-                .build()
-                .with_context(|| format!("role CA {}", path.display()))?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&path)?), provider())
+                    .build()
+                    .with_context(|| format!("role CA {}", path.display()))?;
             verifiers.push(((*role).to_owned(), verifier));
         }
-        anyhow::ensure!(!verifiers.is_empty(), "no role CA certificates in {}", dir.display());
+        anyhow::ensure!(
+            !verifiers.is_empty(),
+            "no role CA certificates in {}",
+            dir.display()
+        );
         Ok(RoleCas { verifiers })
     }
 

@@ -159,13 +159,21 @@ impl Node {
             .expect("gateway users add");
         writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "users add: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "users add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Log in on the web listener; returns the `Cookie` header value of the session.
     pub async fn login(&self, username: &str, password: &str) -> Option<String> {
         let body = serde_json::json!({"username": username, "password": password}).to_string();
-        let resp = self.anonymous_web().post("/v1/session", "application/json", body.into_bytes()).await.unwrap();
+        let resp = self
+            .anonymous_web()
+            .post("/v1/session", "application/json", body.into_bytes())
+            .await
+            .unwrap();
         if !resp.status.is_success() {
             return None;
         }
@@ -308,7 +316,10 @@ impl Node {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                break (v["exchange"].as_str().unwrap().parse().unwrap(), v["web"].as_str().unwrap().parse().unwrap());
+                break (
+                    v["exchange"].as_str().unwrap().parse().unwrap(),
+                    v["web"].as_str().unwrap().parse().unwrap(),
+                );
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("gateway serve exited with {status}:\n{}", self.log());

@@ -35,37 +35,87 @@ async fn every_adapters_fixtures_are_stored_as_their_golden_canonical_records() 
     let mut checked = Vec::new();
     for adapter in adapters::all() {
         let id = adapter.id();
-        let Some(valid) = fixture_file(id, "batch-valid") else { panic!("adapter {id} has no batch-valid fixture") };
+        let Some(valid) = fixture_file(id, "batch-valid") else {
+            panic!("adapter {id} has no batch-valid fixture")
+        };
         let principal = principal_for(adapter.department());
         let client = node.client(&principal);
-        let resp = client.post(&format!("/v1/ingest/{id}"), "application/octet-stream", std::fs::read(&valid).unwrap()).await.unwrap();
+        let resp = client
+            .post(
+                &format!("/v1/ingest/{id}"),
+                "application/octet-stream",
+                std::fs::read(&valid).unwrap(),
+            )
+            .await
+            .unwrap();
         let receipt = resp.json().unwrap();
         assert_eq!(resp.status.as_u16(), 200, "{id}: {receipt}");
         assert_eq!(receipt["summary"]["rejected"], 0, "{id}: {receipt}");
-        let golden: Vec<Value> = serde_json::from_slice(&std::fs::read(repo().join(format!("adapters/fixtures/{id}/batch-valid.expected.json"))).unwrap()).unwrap();
-        assert_eq!(receipt["records"].as_array().unwrap().len(), golden.len(), "{id}");
+        let golden: Vec<Value> = serde_json::from_slice(
+            &std::fs::read(
+                repo().join(format!("adapters/fixtures/{id}/batch-valid.expected.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            receipt["records"].as_array().unwrap().len(),
+            golden.len(),
+            "{id}"
+        );
         let db = node.db().await;
         for (i, expected) in golden.iter().enumerate() {
-            let record_id: uuid::Uuid = receipt["records"][i]["record_id"].as_str().unwrap().parse().unwrap();
-            let mut body: Value = db.query_one("SELECT body FROM case_records WHERE record_id = $1", &[&record_id]).await.unwrap().get(0);
-            assert_eq!(body["source"], json!({"department": adapter.department(), "system": principal, "node_region": "621000000000"}), "{id}[{i}]");
+            let record_id: uuid::Uuid = receipt["records"][i]["record_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut body: Value = db
+                .query_one(
+                    "SELECT body FROM case_records WHERE record_id = $1",
+                    &[&record_id],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(
+                body["source"],
+                json!({"department": adapter.department(), "system": principal, "node_region": "621000000000"}),
+                "{id}[{i}]"
+            );
             body["source"] = expected["source"].clone();
             body["ingested_at"] = expected["ingested_at"].clone();
-            assert_eq!(&body, expected, "{id} record {i} differs from its golden canonical JSON");
+            assert_eq!(
+                &body, expected,
+                "{id} record {i} differs from its golden canonical JSON"
+            );
         }
 
         if let Some(mixed) = fixture_file(id, "batch-mixed") {
-            let resp = client.post(&format!("/v1/ingest/{id}"), "application/octet-stream", std::fs::read(&mixed).unwrap()).await.unwrap();
+            let resp = client
+                .post(
+                    &format!("/v1/ingest/{id}"),
+                    "application/octet-stream",
+                    std::fs::read(&mixed).unwrap(),
+                )
+                .await
+                .unwrap();
             let receipt = resp.json().unwrap();
             assert_eq!(resp.status.as_u16(), 200, "{id} mixed: {receipt}");
             let rejected = receipt["summary"]["rejected"].as_u64().unwrap();
-            assert!(rejected > 0 && receipt["summary"]["accepted"].as_u64().unwrap() > 0, "{id} mixed: {receipt}");
+            assert!(
+                rejected > 0 && receipt["summary"]["accepted"].as_u64().unwrap() > 0,
+                "{id} mixed: {receipt}"
+            );
             let quarantined: i64 = db
                 .query_one("SELECT count(*) FROM quarantine WHERE adapter = $1 AND reason = 'rejected' AND length(raw) > 0", &[&id])
                 .await
                 .unwrap()
                 .get(0);
-            assert_eq!(quarantined as u64, rejected, "{id}: every rejected record is quarantined with its raw bytes");
+            assert_eq!(
+                quarantined as u64, rejected,
+                "{id}: every rejected record is quarantined with its raw bytes"
+            );
         }
         checked.push(id);
     }

@@ -17,7 +17,10 @@ use crate::api::problem::Problem;
 use crate::audit::{self, Purpose};
 use crate::tls::PeerIdentity;
 
-pub const POLICY: Policy = Policy { exchange: &[], web: &["supervisor"] };
+pub const POLICY: Policy = Policy {
+    exchange: &[],
+    web: &["supervisor"],
+};
 
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
@@ -42,11 +45,17 @@ pub async fn search(
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
-    let purpose = Purpose { purpose: q.purpose.clone() }.required()?;
+    let purpose = Purpose {
+        purpose: q.purpose.clone(),
+    }
+    .required()?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let target = q.target.as_ref().map(|t| {
         // LIKE metacharacters in the search text match literally.
-        let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = t
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         format!("%{escaped}%")
     });
     let rows = db
@@ -73,11 +82,25 @@ pub async fn search(
             })
         })
         .collect();
-    let what = [("principal", q.principal.as_deref()), ("target", q.target.as_deref())]
-        .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
-        .collect::<Vec<_>>()
-        .join("&");
-    audit::record(&db, &caller, app.node_region.as_str(), audit::Entry { action: "audit.search", target: what, purpose: &purpose, results: entries.len() }).await?;
+    let what = [
+        ("principal", q.principal.as_deref()),
+        ("target", q.target.as_deref()),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+    .collect::<Vec<_>>()
+    .join("&");
+    audit::record(
+        &db,
+        &caller,
+        app.node_region.as_str(),
+        audit::Entry {
+            action: "audit.search",
+            target: what,
+            purpose: &purpose,
+            results: entries.len(),
+        },
+    )
+    .await?;
     Ok(Json(json!({"entries": entries})))
 }

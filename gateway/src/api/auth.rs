@@ -90,14 +90,23 @@ impl Policy {
                 caller.id,
                 caller.role,
                 listener.as_str(),
-                if allowed.is_empty() { String::new() } else { format!("; it is for {}", allowed.join(", ")) }
+                if allowed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; it is for {}", allowed.join(", "))
+                }
             ),
         ))
     }
 }
 
 /// Authenticate: the certificate's principal, else (web listener) the session's account.
-pub async fn caller(db: &deadpool_postgres::Client, peer: &PeerIdentity, headers: &HeaderMap, listener: Listener) -> Result<Caller, Problem> {
+pub async fn caller(
+    db: &deadpool_postgres::Client,
+    peer: &PeerIdentity,
+    headers: &HeaderMap,
+    listener: Listener,
+) -> Result<Caller, Problem> {
     if peer.has_certificate {
         let p = principal(db, peer).await?;
         return Ok(Caller {
@@ -120,25 +129,39 @@ pub async fn caller(db: &deadpool_postgres::Client, peer: &PeerIdentity, headers
                 region_code: a.region_code,
             });
         }
-        return Err(Problem::new("auth.required", "the session has expired or ended; log in again"));
+        return Err(Problem::new(
+            "auth.required",
+            "the session has expired or ended; log in again",
+        ));
     }
-    Err(Problem::new("auth.required", "log in (POST /v1/session) or present a client certificate"))
+    Err(Problem::new(
+        "auth.required",
+        "log in (POST /v1/session) or present a client certificate",
+    ))
 }
 
 /// The active principal named by the client certificate, issued by its role's intermediate CA.
-pub async fn principal(db: &deadpool_postgres::Client, peer: &PeerIdentity) -> Result<Principal, Problem> {
+pub async fn principal(
+    db: &deadpool_postgres::Client,
+    peer: &PeerIdentity,
+) -> Result<Principal, Problem> {
     let Some(id) = &peer.principal_id else {
         return Err(Problem::new(
             "auth.no_principal",
             "the client certificate must carry exactly one SAN URI urn:gateway:principal:{id}",
         ));
     };
-    let principal = principals::get(db, id)
-        .await
-        ?
-        .ok_or_else(|| Problem::new("auth.unknown_principal", format!("principal '{id}' is not registered on this node")))?;
+    let principal = principals::get(db, id).await?.ok_or_else(|| {
+        Problem::new(
+            "auth.unknown_principal",
+            format!("principal '{id}' is not registered on this node"),
+        )
+    })?;
     if principal.status != "active" {
-        return Err(Problem::new("auth.principal_inactive", format!("principal '{id}' is {}", principal.status)));
+        return Err(Problem::new(
+            "auth.principal_inactive",
+            format!("principal '{id}' is {}", principal.status),
+        ));
     }
     if peer.ca_role.as_deref() != Some(principal.role.as_str()) {
         return Err(Problem::new(
@@ -146,7 +169,9 @@ pub async fn principal(db: &deadpool_postgres::Client, peer: &PeerIdentity) -> R
             format!(
                 "principal '{id}' has role {} but its certificate was issued by {}",
                 principal.role,
-                peer.ca_role.as_deref().map_or("no role CA".to_owned(), |r| format!("the {r} CA"))
+                peer.ca_role
+                    .as_deref()
+                    .map_or("no role CA".to_owned(), |r| format!("the {r} CA"))
             ),
         ));
     }
@@ -160,7 +185,12 @@ pub fn require_role(p: &Principal, roles: &[&str]) -> Result<(), Problem> {
     } else {
         Err(Problem::new(
             "auth.role",
-            format!("principal '{}' has role '{}'; this route needs {}", p.id, p.role, roles.join(" or ")),
+            format!(
+                "principal '{}' has role '{}'; this route needs {}",
+                p.id,
+                p.role,
+                roles.join(" or ")
+            ),
         ))
     }
 }

@@ -8,16 +8,16 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use domain::codes::cert_id::CertIdentifier;
 use domain::codes::region::RegionCode;
 use http::HeaderMap;
-use domain::codes::cert_id::CertIdentifier;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vc::verify::{StatusLookup, Verdict, verify_credential};
 
-use crate::api::problem::Problem;
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
+use crate::api::problem::Problem;
 use crate::audit::{self, Purpose};
 use crate::tls::PeerIdentity;
 
@@ -62,8 +62,7 @@ async fn own_status(
             "SELECT 1 FROM certificates WHERE identifier = $1",
             &[&identifier],
         )
-        .await
-        ?
+        .await?
         .is_some();
     // No certificate can be revoked or suspended yet (status changes arrive with issue 7).
     Ok(held.then(|| StatusLookup::known(false, false)))
@@ -79,10 +78,16 @@ fn answer(verdict: Verdict, extra: Value) -> Json<Value> {
 
 /// Looking certificates up: approvers and supervisors on the web listener, peer nodes (routed
 /// queries) on the exchange listener.
-pub const LOOKUP: Policy = Policy { exchange: &["peer"], web: &["approver", "supervisor"] };
+pub const LOOKUP: Policy = Policy {
+    exchange: &["peer"],
+    web: &["approver", "supervisor"],
+};
 /// Verifying a presented credential: anyone on the web listener (no login needed to check a
 /// file), systems and peers on the exchange listener.
-pub const VERIFY: Policy = Policy { exchange: &["system", "peer"], web: &["public", "approver", "supervisor", "operator"] };
+pub const VERIFY: Policy = Policy {
+    exchange: &["system", "peer"],
+    web: &["public", "approver", "supervisor", "operator"],
+};
 
 #[derive(Debug, Deserialize)]
 pub struct LookupQuery {
@@ -106,7 +111,10 @@ pub async fn get(
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     LOOKUP.check(&caller, listener)?;
     let identifier = parse_identifier(&id)?;
-    let purpose = Purpose { purpose: q.purpose.clone() }.required()?;
+    let purpose = Purpose {
+        purpose: q.purpose.clone(),
+    }
+    .required()?;
     let row = db
         .query_opt(
             "SELECT v.credential, v.version FROM certificates c
@@ -123,13 +131,27 @@ pub async fn get(
         results: usize::from(row.is_some()),
     };
     audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
-    let row = row.ok_or_else(|| Problem::new("certificate.not_found", format!("no certificate {identifier} on this node")))?;
+    let row = row.ok_or_else(|| {
+        Problem::new(
+            "certificate.not_found",
+            format!("no certificate {identifier} on this node"),
+        )
+    })?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
     let status = own_status(&app, &db, &credential).await?;
-    let verdict = verify_credential(&credential, Some(&app.issuer.trust), chrono::Utc::now(), status, q.strict);
+    let verdict = verify_credential(
+        &credential,
+        Some(&app.issuer.trust),
+        chrono::Utc::now(),
+        status,
+        q.strict,
+    );
     metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
-    Ok(answer(verdict, json!({"identifier": identifier.to_string(), "version": version, "credential": credential})))
+    Ok(answer(
+        verdict,
+        json!({"identifier": identifier.to_string(), "version": version, "credential": credential}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,8 +178,16 @@ pub async fn by_holder(
         .as_deref()
         .map(adapters::common::clean_code)
         .filter(|h| (1..=64).contains(&h.len()))
-        .ok_or_else(|| Problem::new("request.bad_query", "holder_code (an identity number or credit code) is required"))?;
-    let purpose = Purpose { purpose: q.purpose.clone() }.required()?;
+        .ok_or_else(|| {
+            Problem::new(
+                "request.bad_query",
+                "holder_code (an identity number or credit code) is required",
+            )
+        })?;
+    let purpose = Purpose {
+        purpose: q.purpose.clone(),
+    }
+    .required()?;
     let scope = RegionCode::parse(&caller.region_code).map_err(Problem::internal)?;
     let rows = db
         .query(
@@ -181,7 +211,9 @@ pub async fn by_holder(
         results: certificates.len(),
     };
     audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
-    Ok(Json(json!({"holder_code": holder, "scope": scope.as_str(), "certificates": certificates})))
+    Ok(Json(
+        json!({"holder_code": holder, "scope": scope.as_str(), "certificates": certificates}),
+    ))
 }
 
 /// `POST /v1/certificates/verify`: verify a presented credential (the body). Not audited per
@@ -203,13 +235,23 @@ pub async fn verify(
         Err(e) => return Err(e),
     };
     VERIFY.check(&caller, listener)?;
-    let credential: Value = serde_json::from_slice(&body)
-        .map_err(|e| Problem::new("request.bad_json", format!("the body must be a credential (JSON): {e}")))?;
+    let credential: Value = serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            "request.bad_json",
+            format!("the body must be a credential (JSON): {e}"),
+        )
+    })?;
     if let Some(id) = credential["id"].as_str() {
         parse_identifier(id)?;
     }
     let status = own_status(&app, &db, &credential).await?;
-    let verdict = verify_credential(&credential, Some(&app.issuer.trust), chrono::Utc::now(), status, opts.strict);
+    let verdict = verify_credential(
+        &credential,
+        Some(&app.issuer.trust),
+        chrono::Utc::now(),
+        status,
+        opts.strict,
+    );
     metrics::counter!("gateway_certificates_verified_total", "route" => "verify", "valid" => verdict.valid.to_string()).increment(1);
     Ok(answer(verdict, json!({})))
 }

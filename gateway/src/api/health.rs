@@ -10,10 +10,10 @@ use serde_json::json;
 
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
-use crate::tls::PeerIdentity;
-use http::HeaderMap;
 use crate::api::problem::Problem;
 use crate::db::migrate;
+use crate::tls::PeerIdentity;
+use http::HeaderMap;
 
 /// The process is up.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -28,8 +28,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Valu
             "SELECT coalesce(max(version), 0) FROM schema_migrations",
             &[],
         )
-        .await
-        ?;
+        .await?;
     let applied: i32 = row.get(0);
     if applied < migrate::latest() {
         return Err(Problem::unavailable(format!(
@@ -41,7 +40,10 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Valu
 }
 
 /// Metrics are for operators (web listener; certificate or account).
-pub const METRICS: Policy = Policy { exchange: &[], web: &["operator"] };
+pub const METRICS: Policy = Policy {
+    exchange: &[],
+    web: &["operator"],
+};
 
 /// Prometheus text format.
 pub async fn metrics(
@@ -54,7 +56,11 @@ pub async fn metrics(
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     METRICS.check(&caller, listener)?;
     let body = app.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    ))
 }
 
 /// The OpenAPI 3.1 description of both listeners' API (`schemas/openapi.json`).

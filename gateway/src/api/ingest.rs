@@ -8,15 +8,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
 use axum::http::HeaderMap;
 use domain::codes::region::RegionCode;
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::problem::Problem;
-use crate::api::auth::{self, Listener, Policy};
 use crate::api::App;
+use crate::api::auth::{self, Listener, Policy};
+use crate::api::problem::Problem;
 use crate::ingest::receipt::{Outcome, Receipt};
 use crate::ingest::store::{self, BatchMeta, QuarantineRow};
 use crate::ingest::{self, Pusher};
@@ -53,7 +53,10 @@ fn storage_problem(err: anyhow::Error) -> Problem {
 }
 
 /// Pushing is for departmental systems, on the exchange listener.
-pub const POLICY: Policy = Policy { exchange: &["system"], web: &[] };
+pub const POLICY: Policy = Policy {
+    exchange: &["system"],
+    web: &[],
+};
 
 #[derive(Debug, Deserialize)]
 pub struct IngestQuery {
@@ -78,7 +81,12 @@ pub async fn ingest(
         .iter()
         .find(|a| a.id() == adapter_id)
         .cloned()
-        .ok_or_else(|| Problem::new("ingest.unknown_adapter", format!("no adapter '{adapter_id}'")))?;
+        .ok_or_else(|| {
+            Problem::new(
+                "ingest.unknown_adapter",
+                format!("no adapter '{adapter_id}'"),
+            )
+        })?;
     let mut db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
@@ -98,9 +106,15 @@ pub async fn ingest(
         413 => Problem::new("request.body_too_large", e.body_text()),
         _ => Problem::new("request.body_unreadable", e.body_text()),
     })?;
-    let client_batch_id = if query.dry_run { None } else { client_batch_id(&headers)? };
+    let client_batch_id = if query.dry_run {
+        None
+    } else {
+        client_batch_id(&headers)?
+    };
     if let Some(id) = &client_batch_id
-        && let Some(receipt) = store::stored_receipt(&db, &caller.id, id).await.map_err(storage_problem)?
+        && let Some(receipt) = store::stored_receipt(&db, &caller.id, id)
+            .await
+            .map_err(storage_problem)?
     {
         return Ok(Json(receipt));
     }
@@ -120,14 +134,29 @@ pub async fn ingest(
         department: adapter.department().to_owned(),
         node_region: app.node_region.clone(),
     };
-    let (reference, max_records, payload) = (app.reference.clone(), app.config.ingest.max_records_per_batch, body.clone());
-    let prepared = tokio::task::spawn_blocking(move || ingest::prepare(adapter.as_ref(), &payload, &pusher, &reference, now, max_records))
-        .await
-        .map_err(Problem::internal)?;
+    let (reference, max_records, payload) = (
+        app.reference.clone(),
+        app.config.ingest.max_records_per_batch,
+        body.clone(),
+    );
+    let prepared = tokio::task::spawn_blocking(move || {
+        ingest::prepare(
+            adapter.as_ref(),
+            &payload,
+            &pusher,
+            &reference,
+            now,
+            max_records,
+        )
+    })
+    .await
+    .map_err(Problem::internal)?;
 
     let prepared = match prepared {
         Ok(p) => p,
-        Err(payload_error) if query.dry_run => return Err(Problem::payload(payload_error.code, payload_error.message)),
+        Err(payload_error) if query.dry_run => {
+            return Err(Problem::payload(payload_error.code, payload_error.message));
+        }
         Err(payload_error) => {
             // Keep the whole payload for replay, then say why it could not be read.
             let quarantine_id = Uuid::now_v7();
@@ -140,10 +169,13 @@ pub async fn ingest(
                 errors: json!([{"path": "", "code": payload_error.code, "message": payload_error.message}]),
                 raw: body.to_vec(),
             };
-            store::insert_quarantine(&db, &meta, &[row]).await.map_err(storage_problem)?;
+            store::insert_quarantine(&db, &meta, &[row])
+                .await
+                .map_err(storage_problem)?;
             metrics::counter!("gateway_payloads_rejected_total", "adapter" => meta.adapter.clone(), "code" => payload_error.code)
                 .increment(1);
-            return Err(Problem::payload(payload_error.code, payload_error.message).with("quarantine_id", quarantine_id));
+            return Err(Problem::payload(payload_error.code, payload_error.message)
+                .with("quarantine_id", quarantine_id));
         }
     };
 
@@ -179,7 +211,12 @@ pub async fn batch(
         .await
         .map_err(storage_problem)?
         .map(Json)
-        .ok_or_else(|| Problem::new("batch.not_found", format!("no batch '{client_batch_id}' pushed by '{}'", caller.id)))
+        .ok_or_else(|| {
+            Problem::new(
+                "batch.not_found",
+                format!("no batch '{client_batch_id}' pushed by '{}'", caller.id),
+            )
+        })
 }
 
 /// A system may push only records of regions in its own subtree. One record outside refuses the

@@ -55,7 +55,12 @@ pub fn exchange_router(app: Arc<App>) -> Router {
 /// certificate or an account, and the public.
 pub fn web_router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/v1/session", post(session::login).get(session::whoami).delete(session::logout))
+        .route(
+            "/v1/session",
+            post(session::login)
+                .get(session::whoami)
+                .delete(session::logout),
+        )
         .route("/v1/certificates/verify", post(certificates::verify))
         .route("/v1/certificates/{id}", get(certificates::get))
         .route("/v1/certificates", get(certificates::by_holder))
@@ -75,5 +80,10 @@ fn common_routes() -> Router<Arc<App>> {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(health::openapi))
         .fallback(|| async { Problem::new("route.not_found", "no such route") })
-        .method_not_allowed_fallback(|| async { Problem::new("route.method_not_allowed", "method not allowed on this route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                "route.method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
 }

@@ -138,7 +138,11 @@ impl IntoResponse for Problem {
 /// (connection lost, timeout) means the database is unavailable: 503, retry.
 impl From<tokio_postgres::Error> for Problem {
     fn from(e: tokio_postgres::Error) -> Self {
-        if e.code().is_some() { Problem::internal(e) } else { Problem::unavailable(e) }
+        if e.code().is_some() {
+            Problem::internal(e)
+        } else {
+            Problem::unavailable(e)
+        }
     }
 }
 
@@ -168,7 +172,10 @@ mod tests {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                for (_, rest) in text.match_indices("Problem::new(\"").map(|(i, _)| ((), &text[i + 14..])) {
+                for (_, rest) in text
+                    .match_indices("Problem::new(\"")
+                    .map(|(i, _)| ((), &text[i + 14..]))
+                {
                     let code = &rest[..rest.find('"').unwrap()];
                     // Codes are dotted; this skips the example in the doc comment above.
                     if code.contains('.') && !CODES.iter().any(|c| c.0 == code) {
@@ -177,6 +184,9 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "problem codes not in CODES: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "problem codes not in CODES: {missing:?}"
+        );
     }
 }

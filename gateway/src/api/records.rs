@@ -18,7 +18,10 @@ use crate::api::problem::Problem;
 use crate::audit::{self, Purpose};
 use crate::tls::PeerIdentity;
 
-pub const POLICY: Policy = Policy { exchange: &["peer"], web: &["approver", "supervisor"] };
+pub const POLICY: Policy = Policy {
+    exchange: &["peer"],
+    web: &["approver", "supervisor"],
+};
 
 /// Most records in one answer.
 const MAX_LIMIT: i64 = 500;
@@ -53,22 +56,42 @@ pub async fn query(
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
-    let purpose = Purpose { purpose: q.purpose.clone() }.required()?;
-    if q.case_no.is_none() && q.holder.is_none() && q.item.is_none() && q.region.is_none() && q.from.is_none() {
-        return Err(Problem::new("request.bad_query", "give at least one of case_no, holder, item, region, from"));
+    let purpose = Purpose {
+        purpose: q.purpose.clone(),
+    }
+    .required()?;
+    if q.case_no.is_none()
+        && q.holder.is_none()
+        && q.item.is_none()
+        && q.region.is_none()
+        && q.from.is_none()
+    {
+        return Err(Problem::new(
+            "request.bad_query",
+            "give at least one of case_no, holder, item, region, from",
+        ));
     }
     let own = RegionCode::parse(&caller.region_code).map_err(Problem::internal)?;
     let scope = match &q.region {
         Some(r) => {
-            let r = RegionCode::parse(r).map_err(|e| Problem::new("request.bad_query", format!("region: {e}")))?;
+            let r = RegionCode::parse(r)
+                .map_err(|e| Problem::new("request.bad_query", format!("region: {e}")))?;
             if !app.reference.regions.is_within(&own, &r) {
-                return Err(Problem::new("auth.region", format!("region {r} is outside your region {own}")));
+                return Err(Problem::new(
+                    "auth.region",
+                    format!("region {r} is outside your region {own}"),
+                ));
             }
             r
         }
         None => own,
     };
-    let level = app.reference.regions.level(&scope).ok_or_else(|| Problem::new("request.bad_query", format!("region {scope} is not in the region table")))?;
+    let level = app.reference.regions.level(&scope).ok_or_else(|| {
+        Problem::new(
+            "request.bad_query",
+            format!("region {scope} is not in the region table"),
+        )
+    })?;
     // Level-based prefix: the subtree of `scope` is every code starting with its first digits.
     let prefix = format!("{}%", &scope.as_str()[..level.prefix_len()]);
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
@@ -87,10 +110,11 @@ pub async fn query(
                AND ($7 OR h.record_id IS NOT NULL)
              ORDER BY r.occurred_at DESC, r.record_id
              LIMIT $8",
-            &[&prefix, &q.case_no, &holder, &q.item, &q.from, &q.to, &q.history, &limit],
+            &[
+                &prefix, &q.case_no, &holder, &q.item, &q.from, &q.to, &q.history, &limit,
+            ],
         )
-        .await
-        ?;
+        .await?;
     let records: Vec<Value> = rows
         .iter()
         .map(|r| json!({"record_id": r.get::<_, uuid::Uuid>(0), "version": r.get::<_, i64>(1), "current": r.get::<_, bool>(3), "record": r.get::<_, Value>(2)}))
@@ -105,7 +129,12 @@ pub async fn query(
     .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
     .collect::<Vec<_>>()
     .join("&");
-    let entry = audit::Entry { action: "records.query", target, purpose: &purpose, results: records.len() };
+    let entry = audit::Entry {
+        action: "records.query",
+        target,
+        purpose: &purpose,
+        results: records.len(),
+    };
     audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
     Ok(Json(json!({"scope": scope.as_str(), "records": records})))
 }

@@ -25,18 +25,34 @@ struct Login {
 }
 
 pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, Problem> {
-    let login: Login = serde_json::from_slice(&body)
-        .map_err(|e| Problem::new("request.bad_json", format!("expected {{\"username\", \"password\"}}: {e}")))?;
+    let login: Login = serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            "request.bad_json",
+            format!("expected {{\"username\", \"password\"}}: {e}"),
+        )
+    })?;
     let db = app.pool.get().await?;
-    let Some((token, account)) = accounts::login(&db, &login.username, &login.password).await.map_err(Problem::unavailable)? else {
+    let Some((token, account)) = accounts::login(&db, &login.username, &login.password)
+        .await
+        .map_err(Problem::unavailable)?
+    else {
         metrics::counter!("gateway_logins_total", "outcome" => "refused").increment(1);
         tracing::info!(username = %login.username, "login refused");
-        return Err(Problem::new("auth.bad_credentials", "wrong username or password, or the account is not active"));
+        return Err(Problem::new(
+            "auth.bad_credentials",
+            "wrong username or password, or the account is not active",
+        ));
     };
     metrics::counter!("gateway_logins_total", "outcome" => "ok").increment(1);
-    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        SESSION_HOURS * 3600
+    );
     let mut resp = Json(json!({"username": account.username, "role": account.role, "region_code": account.region_code})).into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(Problem::internal)?);
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(Problem::internal)?,
+    );
     Ok(resp)
 }
 
@@ -47,7 +63,9 @@ pub async fn whoami(
 ) -> Result<Json<serde_json::Value>, Problem> {
     let db = app.pool.get().await?;
     let c = auth::caller(&db, &peer, &headers, Listener::Web).await?;
-    Ok(Json(json!({"id": c.id, "kind": c.kind.as_str(), "role": c.role, "department": c.department, "region_code": c.region_code})))
+    Ok(Json(
+        json!({"id": c.id, "kind": c.kind.as_str(), "role": c.role, "department": c.department, "region_code": c.region_code}),
+    ))
 }
 
 pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
@@ -55,8 +73,12 @@ pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
         let db = app.pool.get().await?;
         accounts::logout(&db, &token).await?;
     }
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    let expired =
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).map_err(Problem::internal)?);
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&expired).map_err(Problem::internal)?,
+    );
     Ok(resp)
 }

@@ -52,7 +52,14 @@ struct Row {
 }
 
 /// Replay every open quarantined record matching `filter`.
-pub async fn replay(pool: &Pool, reference: &Reference, issuer: &Issuer, node_region: &RegionCode, filter: &Filter, max_records: usize) -> anyhow::Result<Vec<Replayed>> {
+pub async fn replay(
+    pool: &Pool,
+    reference: &Reference,
+    issuer: &Issuer,
+    node_region: &RegionCode,
+    filter: &Filter,
+    max_records: usize,
+) -> anyhow::Result<Vec<Replayed>> {
     let db = pool.get().await?;
     let rows = db
         .query(
@@ -80,11 +87,26 @@ pub async fn replay(pool: &Pool, reference: &Reference, issuer: &Issuer, node_re
     // One replay batch per original batch (and per unreadable payload).
     let mut groups: BTreeMap<(Uuid, bool), Vec<Row>> = BTreeMap::new();
     for row in rows {
-        groups.entry((row.batch_id, row.position.is_none())).or_default().push(row);
+        groups
+            .entry((row.batch_id, row.position.is_none()))
+            .or_default()
+            .push(row);
     }
     let mut out = Vec::new();
     for ((batch_id, whole_payload), rows) in groups {
-        out.extend(replay_group(pool, reference, issuer, node_region, batch_id, whole_payload, rows, max_records).await?);
+        out.extend(
+            replay_group(
+                pool,
+                reference,
+                issuer,
+                node_region,
+                batch_id,
+                whole_payload,
+                rows,
+                max_records,
+            )
+            .await?,
+        );
     }
     Ok(out)
 }
@@ -114,20 +136,32 @@ async fn replay_group(
             .collect()
     };
     let Some(adapter) = adapters::by_id(&first.adapter) else {
-        return Ok(unavailable(&rows, "this gateway has no such adapter any more"));
+        return Ok(unavailable(
+            &rows,
+            "this gateway has no such adapter any more",
+        ));
     };
     let mut db = pool.get().await?;
     let payload: Vec<u8> = if whole_payload {
         first.raw.clone()
     } else {
-        match db.query_opt("SELECT payload FROM ingest_payloads WHERE batch_id = $1", &[&batch_id]).await? {
+        match db
+            .query_opt(
+                "SELECT payload FROM ingest_payloads WHERE batch_id = $1",
+                &[&batch_id],
+            )
+            .await?
+        {
             Some(r) => r.get(0),
             None => return Ok(unavailable(&rows, "the batch's payload was not kept")),
         }
     };
     let principal = crate::principals::get(&db, &first.principal_id).await?;
     let Some(principal) = principal.filter(|p| p.status == "active") else {
-        return Ok(unavailable(&rows, "the pushing principal is no longer active"));
+        return Ok(unavailable(
+            &rows,
+            "the pushing principal is no longer active",
+        ));
     };
     let pusher = Pusher {
         principal_id: first.principal_id.clone(),
@@ -135,12 +169,22 @@ async fn replay_group(
         node_region: node_region.clone(),
     };
     let now = chrono::Utc::now().with_timezone(&adapters::common::beijing());
-    let prepared = match prepare(adapter.as_ref(), &payload, &pusher, reference, now, max_records) {
+    let prepared = match prepare(
+        adapter.as_ref(),
+        &payload,
+        &pusher,
+        reference,
+        now,
+        max_records,
+    ) {
         Ok(p) => p,
         Err(e) => {
             let error = domain::FieldError::new("", e.code, e.message);
-            mark_attempt(&db, &rows, &[error.clone()]).await?;
-            return Ok(rows.iter().map(|r| replayed(r, "still_rejected", None, vec![error.clone()])).collect());
+            mark_attempt(&db, &rows, std::slice::from_ref(&error)).await?;
+            return Ok(rows
+                .iter()
+                .map(|r| replayed(r, "still_rejected", None, vec![error.clone()]))
+                .collect());
         }
     };
     // Records outside the principal's region stay quarantined (the push would be refused).
@@ -148,13 +192,23 @@ async fn replay_group(
     let wanted: Vec<(usize, Uuid)> = if whole_payload {
         Vec::new()
     } else {
-        rows.iter().filter_map(|r| r.position.map(|p| (p as usize, r.id))).collect()
+        rows.iter()
+            .filter_map(|r| r.position.map(|p| (p as usize, r.id)))
+            .collect()
     };
     let keep = |position: usize| whole_payload || wanted.iter().any(|(p, _)| *p == position);
     let selected = Prepared {
-        valid: prepared.valid.into_iter().filter(|v| keep(v.position) && reference.regions.is_within(&own, &v.region)).collect(),
+        valid: prepared
+            .valid
+            .into_iter()
+            .filter(|v| keep(v.position) && reference.regions.is_within(&own, &v.region))
+            .collect(),
         // A whole payload's bad records are quarantined anew, each on its own.
-        invalid: if whole_payload { prepared.invalid.clone() } else { Vec::new() },
+        invalid: if whole_payload {
+            prepared.invalid.clone()
+        } else {
+            Vec::new()
+        },
         payload: prepared.payload,
     };
     let meta = BatchMeta {
@@ -178,19 +232,37 @@ async fn replay_group(
     let mut out = Vec::new();
     for row in &rows {
         let position = row.position.unwrap_or_default() as usize;
-        let outcome = receipt.records.iter().find(|o| o.position == position).map(|o| &o.outcome);
+        let outcome = receipt
+            .records
+            .iter()
+            .find(|o| o.position == position)
+            .map(|o| &o.outcome);
         let result = match outcome {
-            Some(Outcome::Accepted { record_id, .. }) => replayed(row, "stored", Some(*record_id), Vec::new()),
-            Some(Outcome::Duplicate { record_id }) => replayed(row, "duplicate", Some(*record_id), Vec::new()),
-            Some(Outcome::VersionConflict { errors, .. }) => replayed(row, "conflict", None, errors.clone()),
-            Some(Outcome::Rejected { errors, .. }) => replayed(row, "still_rejected", None, errors.clone()),
+            Some(Outcome::Accepted { record_id, .. }) => {
+                replayed(row, "stored", Some(*record_id), Vec::new())
+            }
+            Some(Outcome::Duplicate { record_id }) => {
+                replayed(row, "duplicate", Some(*record_id), Vec::new())
+            }
+            Some(Outcome::VersionConflict { errors, .. }) => {
+                replayed(row, "conflict", None, errors.clone())
+            }
+            Some(Outcome::Rejected { errors, .. }) => {
+                replayed(row, "still_rejected", None, errors.clone())
+            }
             None => {
                 let errors = prepared
                     .invalid
                     .iter()
                     .find(|i| i.position == position)
                     .map(|i| i.errors.clone())
-                    .unwrap_or_else(|| vec![domain::FieldError::new("/region_code", "auth.region", "the record is outside the pushing principal's region")]);
+                    .unwrap_or_else(|| {
+                        vec![domain::FieldError::new(
+                            "/region_code",
+                            "auth.region",
+                            "the record is outside the pushing principal's region",
+                        )]
+                    });
                 replayed(row, "still_rejected", None, errors)
             }
         };
@@ -202,7 +274,12 @@ async fn replay_group(
     Ok(out)
 }
 
-fn replayed(row: &Row, outcome: &str, record_id: Option<Uuid>, errors: Vec<domain::FieldError>) -> Replayed {
+fn replayed(
+    row: &Row,
+    outcome: &str,
+    record_id: Option<Uuid>,
+    errors: Vec<domain::FieldError>,
+) -> Replayed {
     Replayed {
         quarantine_id: row.id,
         adapter: row.adapter.clone(),
@@ -214,7 +291,11 @@ fn replayed(row: &Row, outcome: &str, record_id: Option<Uuid>, errors: Vec<domai
 }
 
 /// A replay that did not store the record: count it, and keep the latest reasons.
-async fn mark_attempt(db: &deadpool_postgres::Client, rows: &[Row], errors: &[domain::FieldError]) -> anyhow::Result<()> {
+async fn mark_attempt(
+    db: &deadpool_postgres::Client,
+    rows: &[Row],
+    errors: &[domain::FieldError],
+) -> anyhow::Result<()> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     db.execute(
         "UPDATE quarantine SET replay_attempts = replay_attempts + 1, last_replay_at = now(), errors = $2 WHERE id = ANY($1)",

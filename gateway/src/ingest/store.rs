@@ -57,8 +57,18 @@ pub async fn stored_receipt(
 
 /// Write the batch's whole outcome atomically and return its receipt. When another request
 /// with the same client batch id committed first, its receipt is returned and nothing is written.
-pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issuer: &Issuer, dry_run: bool) -> anyhow::Result<Receipt> {
-    let Prepared { mut valid, invalid, payload } = prepared;
+pub async fn commit(
+    db: &mut Client,
+    meta: &BatchMeta,
+    prepared: Prepared,
+    issuer: &Issuer,
+    dry_run: bool,
+) -> anyhow::Result<Receipt> {
+    let Prepared {
+        mut valid,
+        invalid,
+        payload,
+    } = prepared;
     valid.sort_by_key(key);
 
     let tx = db.transaction().await?;
@@ -179,7 +189,13 @@ pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issue
         tx.execute(
             "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[&meta.batch_id, &meta.adapter, &meta.principal_id, &meta.received_at, &payload.as_ref()],
+            &[
+                &meta.batch_id,
+                &meta.adapter,
+                &meta.principal_id,
+                &meta.received_at,
+                &payload.as_ref(),
+            ],
         )
         .await?;
     }
@@ -248,14 +264,23 @@ pub async fn commit(db: &mut Client, meta: &BatchMeta, prepared: Prepared, issue
 }
 
 /// Quarantined records that a replay stored (or found stored) leave the quarantine.
-async fn mark_replayed(tx: &Transaction<'_>, replay_of: &[(usize, Uuid)], outcomes: &[RecordOutcome]) -> anyhow::Result<()> {
+async fn mark_replayed(
+    tx: &Transaction<'_>,
+    replay_of: &[(usize, Uuid)],
+    outcomes: &[RecordOutcome],
+) -> anyhow::Result<()> {
     let mut ids = Vec::new();
     let mut records = Vec::new();
     for (position, quarantine_id) in replay_of {
-        let stored = outcomes.iter().find(|o| o.position == *position).and_then(|o| match &o.outcome {
-            Outcome::Accepted { record_id, .. } | Outcome::Duplicate { record_id } => Some(*record_id),
-            _ => None,
-        });
+        let stored = outcomes
+            .iter()
+            .find(|o| o.position == *position)
+            .and_then(|o| match &o.outcome {
+                Outcome::Accepted { record_id, .. } | Outcome::Duplicate { record_id } => {
+                    Some(*record_id)
+                }
+                _ => None,
+            });
         if let Some(record_id) = stored {
             ids.push(*quarantine_id);
             records.push(record_id);
@@ -278,8 +303,11 @@ fn dry_run_receipt(mut receipt: Receipt) -> Receipt {
     receipt.dry_run = true;
     for r in &mut receipt.records {
         match &mut r.outcome {
-            Outcome::Rejected { quarantine_id, .. } | Outcome::VersionConflict { quarantine_id, .. } => *quarantine_id = None,
-            Outcome::Accepted { certificates, .. } => certificates.iter_mut().for_each(|c| c.credential_id = None),
+            Outcome::Rejected { quarantine_id, .. }
+            | Outcome::VersionConflict { quarantine_id, .. } => *quarantine_id = None,
+            Outcome::Accepted { certificates, .. } => {
+                certificates.iter_mut().for_each(|c| c.credential_id = None)
+            }
             Outcome::Duplicate { .. } => {}
         }
     }
