@@ -12,6 +12,9 @@
 //! - [`civil_affairs`]: 民政, CSV in GB18030 with a Chinese header row.
 //! - [`human_resources`]: 人社, camelCase JSON, `yyyyMMdd` dates, amounts in fen.
 //! - [`ecology_environment`]: 生态环境, pinyin snake_case JSON, epoch-millisecond times.
+//! - [`tax`]: 税务, SOAP 1.1 envelopes (errors answered as SOAP faults).
+//! - [`health`]: 卫健, HL7 v2.5 messages (over HTTP, or MLLP with ACKs).
+//! - [`mapping`]: declarative adapters described by a mapping file (onboarding without code).
 //!
 //! Each adapter's directory has a README with the native format, the field mapping, its code
 //! tables and what becomes the record's version.
@@ -25,9 +28,12 @@ use serde_json::Value;
 pub mod civil_affairs;
 pub mod common;
 pub mod ecology_environment;
+pub mod health;
 pub mod human_resources;
+pub mod mapping;
 pub mod market_regulation;
 pub mod public_security;
+pub mod tax;
 pub mod xml;
 
 /// One record as found in a native batch.
@@ -74,6 +80,26 @@ pub trait Adapter: Send + Sync + 'static {
     fn format(&self) -> &'static str;
     /// Split a native batch into records and map each to a draft.
     fn decode(&self, payload: &[u8]) -> Result<Vec<DecodedRecord>, PayloadError>;
+
+    /// The answer to a push in the network's own protocol (e.g. a SOAP envelope), given the
+    /// gateway's JSON receipt. `None`: the gateway answers the JSON receipt.
+    fn native_receipt(&self, _receipt: &serde_json::Value) -> Option<NativeResponse> {
+        None
+    }
+
+    /// A refused push in the network's own protocol (e.g. a SOAP fault), given the problem's
+    /// HTTP status, stable code and message. `None`: RFC 9457 problem+json.
+    fn native_error(&self, _status: u16, _code: &str, _message: &str) -> Option<NativeResponse> {
+        None
+    }
+}
+
+/// An HTTP answer in a network's native protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
 }
 
 /// Every adapter built into this gateway.
@@ -84,10 +110,44 @@ pub fn all() -> Vec<Arc<dyn Adapter>> {
         Arc::new(civil_affairs::CivilAffairs),
         Arc::new(human_resources::HumanResources),
         Arc::new(ecology_environment::EcologyEnvironment),
+        Arc::new(tax::Tax),
+        Arc::new(health::Health),
     ]
 }
 
-/// The adapter with this id.
+/// The adapter with this id (built-in ones only; see [`with_mappings`]).
 pub fn by_id(id: &str) -> Option<Arc<dyn Adapter>> {
     all().into_iter().find(|a| a.id() == id)
+}
+
+/// The built-in adapters plus one per mapping file (`*.json`) in `dir`. Ids must be unique.
+pub fn with_mappings(dir: Option<&std::path::Path>) -> Result<Vec<Arc<dyn Adapter>>, String> {
+    let mut list = all();
+    let Some(dir) = dir else { return Ok(list) };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read mapping folder {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Only mapping files: other JSON (catalog additions, notes) may sit beside them.
+        let is_mapping = serde_json::from_slice::<serde_json::Value>(&text)
+            .is_ok_and(|v| v["mapping"] == "mapping/v1");
+        if !is_mapping {
+            continue;
+        }
+        let adapter = mapping::MappingAdapter::from_json(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if list.iter().any(|a| a.id() == adapter.id()) {
+            return Err(format!(
+                "{}: adapter id '{}' is already taken",
+                path.display(),
+                adapter.id()
+            ));
+        }
+        list.push(Arc::new(adapter));
+    }
+    Ok(list)
 }
