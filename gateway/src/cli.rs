@@ -359,7 +359,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Adapters(AdaptersCommand::List { json }) => {
-            let list: Vec<_> = adapters::all()
+            let list: Vec<_> = crate::serve::load_adapters(&config)?
                 .iter()
                 .map(|a| serde_json::json!({"id": a.id(), "department": a.department(), "format": a.format()}))
                 .collect();
@@ -603,8 +603,10 @@ async fn quarantine_cmd(cmd: QuarantineCommand, config: &Config) -> anyhow::Resu
             let node_region = domain::codes::region::RegionCode::parse(&config.node.region)?;
             let issuer = crate::certificates::Issuer::load(config, &node_region)?;
             let filter = crate::ingest::replay::Filter { ids, adapter };
+            let adapters = crate::serve::load_adapters(config)?;
             let results = crate::ingest::replay::replay(
                 &pool,
+                &adapters,
                 &reference,
                 &issuer,
                 &node_region,

@@ -18,6 +18,7 @@ pub struct Config {
     pub pki_dir: PathBuf,
     pub exchange: ExchangeConfig,
     pub web: WebConfig,
+    pub mllp: MllpConfig,
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub certificates: CertificatesConfig,
@@ -48,6 +49,14 @@ pub struct ExchangeConfig {
     pub handshake_timeout_secs: u64,
     /// In-flight requests get this long to finish on shutdown.
     pub shutdown_grace_secs: u64,
+}
+
+/// The MLLP listener for HL7 v2 messages (health network): TLS, client certificates required.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MllpConfig {
+    /// Address to listen on; absent: no MLLP listener (HL7 can still be posted over HTTPS).
+    pub listen: Option<SocketAddr>,
 }
 
 /// The web listener: HTTPS, client certificates optional (staff accounts log in; public routes).
@@ -101,6 +110,9 @@ pub struct IngestConfig {
     pub max_clock_skew_secs: i64,
     /// A catalog file to use instead of the bundled `schemas/catalog/catalog.json`.
     pub catalog: Option<PathBuf>,
+    /// A folder of mapping files (`mapping/v1`, see adapters/mappings/README.md): one more
+    /// adapter per file, onboarding a department without code.
+    pub mappings: Option<PathBuf>,
 }
 
 /// Signing certificates (电子证照) and trusting other nodes' signatures.
@@ -133,6 +145,7 @@ impl Default for Config {
             pki_dir: PathBuf::from("certs/dev"),
             exchange: ExchangeConfig::default(),
             web: WebConfig::default(),
+            mllp: MllpConfig::default(),
             database: DatabaseConfig::default(),
             ingest: IngestConfig::default(),
             certificates: CertificatesConfig::default(),
@@ -197,6 +210,7 @@ impl Default for IngestConfig {
             legacy_credit_prefixes: Vec::new(),
             max_clock_skew_secs: 300,
             catalog: None,
+            mappings: None,
         }
     }
 }

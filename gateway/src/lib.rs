@@ -8,6 +8,7 @@
 //! - [`db`]: the database URL (configured or the embedded private PostgreSQL), pool, migrations.
 //! - [`tls`]: rustls server/client configs and the client certificate → principal id mapping.
 //! - [`server`]: the TLS accept loop feeding hyper and the axum router; graceful shutdown.
+//! - [`mllp`]: the MLLP listener for HL7 messages (health), answering HL7 ACKs.
 //! - [`api`]: HTTP handlers, authentication, RFC 9457 problems.
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
 //! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
@@ -33,6 +34,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod ingest;
+pub mod mllp;
 pub mod offline;
 pub mod pki;
 pub mod principals;

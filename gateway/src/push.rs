@@ -66,8 +66,10 @@ fn files(args: &PushArgs) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Push every file; fails when a batch could not be processed or a record was not stored.
 pub async fn run(args: PushArgs, config: &Config) -> anyhow::Result<()> {
-    let adapter =
-        adapters::by_id(&args.adapter).with_context(|| format!("no adapter '{}'", args.adapter))?;
+    let adapter = crate::serve::load_adapters(config)?
+        .into_iter()
+        .find(|a| a.id() == args.adapter)
+        .with_context(|| format!("no adapter '{}'", args.adapter))?;
     let (cert, key) = match (&args.cert, &args.key, &args.principal) {
         (Some(c), Some(k), _) => (c.clone(), k.clone()),
         (None, None, Some(p)) => (

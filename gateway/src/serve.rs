@@ -18,6 +18,13 @@ use crate::config::Config;
 use crate::ingest::Reference;
 use crate::server::{self, Listener};
 
+/// The built-in adapters plus those described by the configured mapping files.
+pub fn load_adapters(
+    config: &Config,
+) -> anyhow::Result<Vec<std::sync::Arc<dyn adapters::Adapter>>> {
+    adapters::with_mappings(config.ingest.mappings.as_deref()).map_err(|e| anyhow::anyhow!(e))
+}
+
 pub fn load_reference(config: &Config) -> anyhow::Result<Reference> {
     let catalog = match &config.ingest.catalog {
         Some(path) => Catalog::from_json(
@@ -76,7 +83,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     let app = Arc::new(App {
         pool,
         reference: Arc::new(reference),
-        adapters: adapters::all(),
+        adapters: load_adapters(&config)?,
         node_region,
         config: config.clone(),
         metrics: Some(metrics),
@@ -109,17 +116,38 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     let web = listener(
         bind(config.web.listen).await?,
         web_tls,
-        api::web_router(app),
+        api::web_router(app.clone()),
     );
+    // The MLLP listener (HL7) requires client certificates like the exchange listener.
+    let mllp = match config.mllp.listen {
+        Some(addr) => Some(crate::mllp::MllpListener {
+            tcp: bind(addr).await?,
+            tls: Arc::new(crate::tls::server_config(
+                &config.server_cert(),
+                &config.server_key(),
+                &config.client_ca(),
+            )?),
+            role_cas: role_cas.clone(),
+            app,
+            handshake_timeout: Duration::from_secs(config.exchange.handshake_timeout_secs),
+        }),
+        None => None,
+    };
     let (exchange_addr, web_addr) = (exchange.local_addr()?, web.local_addr()?);
-    tracing::info!(exchange = %exchange_addr, web = %web_addr, node = %config.node.region, "listening");
+    let mllp_addr = mllp.as_ref().map(|m| m.tcp.local_addr()).transpose()?;
+    tracing::info!(exchange = %exchange_addr, web = %web_addr, mllp = ?mllp_addr, node = %config.node.region, "listening");
     if let Some(path) = ready_file {
         // Written after binding, so scripts and tests know the ports (listen may be port 0).
-        let ready = serde_json::json!({"exchange": exchange_addr.to_string(), "web": web_addr.to_string(), "pid": std::process::id()});
+        let ready = serde_json::json!({
+            "exchange": exchange_addr.to_string(),
+            "web": web_addr.to_string(),
+            "mllp": mllp_addr.map(|a| a.to_string()),
+            "pid": std::process::id(),
+        });
         std::fs::write(&path, ready.to_string())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    // One signal stops both listeners.
+    // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -128,9 +156,15 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         server::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    let mllp_rx = stop_rx.clone();
     tokio::join!(
         exchange.serve(stopped(stop_rx.clone())),
-        web.serve(stopped(stop_rx))
+        web.serve(stopped(stop_rx)),
+        async move {
+            if let Some(m) = mllp {
+                m.serve(stopped(mllp_rx)).await;
+            }
+        }
     );
     tracing::info!("stopped");
     Ok(())

@@ -113,6 +113,8 @@ pub struct Node {
     pub addr: std::net::SocketAddr,
     /// The web listener (client certificates optional).
     pub web_addr: std::net::SocketAddr,
+    /// The MLLP listener (HL7), enabled for every test node.
+    pub mllp_addr: Option<std::net::SocketAddr>,
     child: Option<Child>,
 }
 
@@ -274,6 +276,7 @@ impl Node {
             embedded,
             addr: ([127, 0, 0, 1], 0).into(),
             web_addr: ([127, 0, 0, 1], 0).into(),
+            mllp_addr: None,
             child: None,
         };
         let pki = node.pki();
@@ -312,14 +315,11 @@ impl Node {
             .spawn()
             .expect("spawn gateway serve");
         let deadline = Instant::now() + Duration::from_secs(60);
-        (self.addr, self.web_addr) = loop {
+        let ready = loop {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                break (
-                    v["exchange"].as_str().unwrap().parse().unwrap(),
-                    v["web"].as_str().unwrap().parse().unwrap(),
-                );
+                break v;
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("gateway serve exited with {status}:\n{}", self.log());
@@ -330,6 +330,9 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        self.addr = ready["exchange"].as_str().unwrap().parse().unwrap();
+        self.web_addr = ready["web"].as_str().unwrap().parse().unwrap();
+        self.mllp_addr = ready["mllp"].as_str().map(|a| a.parse().unwrap());
         self.child = Some(child);
     }
 
@@ -402,6 +405,7 @@ fn node_command(dir: &Path, database: &Database) -> Command {
     cmd.env("GATEWAY_PKI_DIR", dir.join("pki"))
         .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
         .env("GATEWAY_WEB__LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_MLLP__LISTEN", "127.0.0.1:0")
         .env("GATEWAY_LOG__LEVEL", "info")
         .env_remove("GATEWAY_CONFIG")
         .current_dir(dir);

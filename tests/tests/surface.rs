@@ -3,6 +3,9 @@
 //! store nothing; batch status by client batch id; lookups need a purpose and are audited;
 //! `gateway push` pushes files idempotently.
 
+// Tables of test cases read best inline, tuple types and all.
+#![allow(clippy::type_complexity)]
+
 use e2e::{Node, fixture, repo};
 use gateway::client::ExchangeClient;
 use http::Method;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use domain::codes::cert_id::CertIdentifier;
 use domain::codes::region::RegionCode;
@@ -102,10 +102,11 @@ pub async fn get(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
     axum::Extension(listener): axum::Extension<Listener>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<LookupQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
+    let Path(id) = id?;
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
@@ -224,8 +225,9 @@ pub async fn verify(
     axum::Extension(listener): axum::Extension<Listener>,
     query: Result<Query<VerifyOptions>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Problem> {
+    let body = body?;
     let Query(opts) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
     let caller = match auth::caller(&db, &peer, &headers, listener).await {

@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use domain::codes::region::RegionCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -65,7 +66,50 @@ pub struct IngestQuery {
     pub dry_run: bool,
 }
 
+/// The ingest route: the batch is handled by [`ingest_batch`]; adapters that speak their own
+/// protocol (e.g. tax's SOAP) get the receipt and any refusal in that protocol.
 pub async fn ingest(
+    State(app): State<Arc<App>>,
+    peer: axum::Extension<PeerIdentity>,
+    listener: axum::Extension<Listener>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Path(adapter_id) = match path {
+        Ok(p) => p,
+        Err(e) => return Problem::from(e).into_response(),
+    };
+    let adapter = app.adapters.iter().find(|a| a.id() == adapter_id).cloned();
+    let result = ingest_batch(
+        State(app),
+        peer,
+        listener,
+        Path(adapter_id),
+        query,
+        headers,
+        body,
+    )
+    .await;
+    let native = |n: adapters::NativeResponse| {
+        let status = StatusCode::from_u16(n.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, [(header::CONTENT_TYPE, n.content_type)], n.body).into_response()
+    };
+    match (result, adapter) {
+        (Ok(Json(receipt)), Some(a)) => {
+            let json = serde_json::to_value(&receipt).unwrap_or_default();
+            a.native_receipt(&json)
+                .map_or_else(|| Json(receipt).into_response(), native)
+        }
+        (Err(problem), Some(a)) => a
+            .native_error(problem.status.as_u16(), problem.code, &problem.detail)
+            .map_or_else(|| problem.into_response(), native),
+        (result, None) => result.into_response(),
+    }
+}
+
+pub async fn ingest_batch(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
     axum::Extension(listener): axum::Extension<Listener>,
@@ -201,9 +245,10 @@ pub async fn batch(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
     axum::Extension(listener): axum::Extension<Listener>,
-    Path(client_batch_id): Path<String>,
+    client_batch_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Receipt>, Problem> {
+    let Path(client_batch_id) = client_batch_id?;
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
@@ -221,7 +266,7 @@ pub async fn batch(
 
 /// A system may push only records of regions in its own subtree. One record outside refuses the
 /// whole batch: a misrouted batch should be fixed at the source, not half stored.
-fn authorize_regions(
+pub(crate) fn authorize_regions(
     app: &App,
     principal_region: &str,
     prepared: &ingest::Prepared,

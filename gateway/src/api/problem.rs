@@ -22,6 +22,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("request.body_too_large", 413, "Request body too large"),
     ("request.body_unreadable", 400, "The request body could not be read"),
     ("request.bad_header", 400, "Malformed request header"),
+    ("request.bad_path", 400, "Malformed path parameter"),
     ("request.bad_json", 400, "The request body is not the JSON expected"),
     ("request.bad_query", 400, "Malformed query parameters"),
     ("payload.malformed", 400, "The payload cannot be read"),
@@ -143,6 +144,23 @@ impl From<tokio_postgres::Error> for Problem {
         } else {
             Problem::unavailable(e)
         }
+    }
+}
+
+/// A body the server could not read: too large (413) or broken (400), as problem+json.
+impl From<axum::extract::rejection::BytesRejection> for Problem {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        match e.status().as_u16() {
+            413 => Problem::new("request.body_too_large", e.body_text()),
+            _ => Problem::new("request.body_unreadable", e.body_text()),
+        }
+    }
+}
+
+/// A path parameter that is not valid (e.g. not UTF-8), as problem+json.
+impl From<axum::extract::rejection::PathRejection> for Problem {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        Problem::new("request.bad_path", e.body_text())
     }
 }
 

@@ -24,7 +24,11 @@ struct Login {
     password: String,
 }
 
-pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, Problem> {
+pub async fn login(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body?;
     let login: Login = serde_json::from_slice(&body).map_err(|e| {
         Problem::new(
             "request.bad_json",

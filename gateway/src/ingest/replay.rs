@@ -54,6 +54,7 @@ struct Row {
 /// Replay every open quarantined record matching `filter`.
 pub async fn replay(
     pool: &Pool,
+    adapters: &[std::sync::Arc<dyn adapters::Adapter>],
     reference: &Reference,
     issuer: &Issuer,
     node_region: &RegionCode,
@@ -97,6 +98,7 @@ pub async fn replay(
         out.extend(
             replay_group(
                 pool,
+                adapters.iter().find(|a| a.id() == rows[0].adapter).cloned(),
                 reference,
                 issuer,
                 node_region,
@@ -114,6 +116,7 @@ pub async fn replay(
 #[allow(clippy::too_many_arguments)]
 async fn replay_group(
     pool: &Pool,
+    adapter: Option<std::sync::Arc<dyn adapters::Adapter>>,
     reference: &Reference,
     issuer: &Issuer,
     node_region: &RegionCode,
@@ -135,7 +138,7 @@ async fn replay_group(
             })
             .collect()
     };
-    let Some(adapter) = adapters::by_id(&first.adapter) else {
+    let Some(adapter) = adapter else {
         return Ok(unavailable(
             &rows,
             "this gateway has no such adapter any more",
