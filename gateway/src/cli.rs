@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
@@ -130,6 +131,11 @@ pub enum PkiCommand {
         /// Only write files; do not touch the database.
         #[arg(long)]
         no_register: bool,
+        /// Create a whole network instead: one CA, and a folder per node of the topology file
+        /// (JSON: network_base_url, nodes with region, name, exchange, web, parent) holding its
+        /// certificates, signing key, dev clients, the shared trust bundle and a gateway.toml.
+        #[arg(long)]
+        topology: Option<PathBuf>,
     },
 }
 
@@ -146,6 +152,8 @@ pub enum PrincipalsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register (or update) the principals listed in a principals.json written by `pki init`.
+    Import { file: PathBuf },
 }
 
 #[derive(Args, Debug)]
@@ -303,6 +311,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             force,
             no_register,
+            topology: Some(topology),
+        }) => {
+            let _ = no_register;
+            let text = std::fs::read(&topology)
+                .with_context(|| format!("cannot read {}", topology.display()))?;
+            let topology: crate::pki::Topology =
+                serde_json::from_slice(&text).context("not a topology file")?;
+            crate::pki::init_network(
+                &out,
+                &topology,
+                &domain::regions::RegionTable::bundled()?,
+                force,
+            )?;
+            println!(
+                "wrote a network of {} nodes to {}",
+                topology.nodes.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Pki(PkiCommand::Init {
+            out,
+            force,
+            no_register,
+            topology: None,
         }) => {
             let dev = crate::pki::default_principals();
             let regions = domain::regions::RegionTable::bundled()?;
@@ -456,6 +489,18 @@ async fn principals_cmd(cmd: PrincipalsCommand, config: &Config) -> anyhow::Resu
             principals::add(&db, &p, false).await?;
             println!("added {}", p.id);
         }
+        PrincipalsCommand::Import { file } => {
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let list: Vec<crate::pki::DevPrincipal> = serde_json::from_slice(&text)?;
+            let regions = domain::regions::RegionTable::bundled()?;
+            for p in &list {
+                let p = to_principal(p.clone());
+                principals::validate(&p, &regions)?;
+                principals::add(&db, &p, true).await?;
+            }
+            println!("imported {} principal(s)", list.len());
+        }
         PrincipalsCommand::Suspend { id } => status(&db, &id, "suspended").await?,
         PrincipalsCommand::Resume { id } => status(&db, &id, "active").await?,
         PrincipalsCommand::List { json } => {
@@ -602,7 +647,11 @@ async fn quarantine_cmd(cmd: QuarantineCommand, config: &Config) -> anyhow::Resu
             let reference = crate::serve::load_reference(config)?;
             let node_region = domain::codes::region::RegionCode::parse(&config.node.region)?;
             let issuer = crate::certificates::Issuer::load(config, &node_region)?;
-            let filter = crate::ingest::replay::Filter { ids, adapter };
+            let filter = crate::ingest::replay::Filter {
+                ids,
+                adapter,
+                forward: config.federation.parent.is_some(),
+            };
             let adapters = crate::serve::load_adapters(config)?;
             let results = crate::ingest::replay::replay(
                 &pool,

@@ -17,6 +17,8 @@ pub struct ExchangeClient {
     connector: TlsConnector,
     host: String,
     port: u16,
+    /// When set, the server's certificate must name this node region (a parent node).
+    expect_node: Option<String>,
 }
 
 #[derive(Debug)]
@@ -62,7 +64,15 @@ impl ExchangeClient {
             connector: TlsConnector::from(Arc::new(config)),
             host: host.trim_matches(['[', ']']).to_owned(),
             port: port.parse()?,
+            expect_node: None,
         })
+    }
+
+    /// Refuse a server whose certificate does not name node `region` (`urn:gateway:node:…`):
+    /// a child talks only to its configured parent.
+    pub fn expect_node(mut self, region: &str) -> Self {
+        self.expect_node = Some(region.to_owned());
+        self
     }
 
     /// One request on a fresh connection.
@@ -80,6 +90,19 @@ impl ExchangeClient {
             .connect(name, tcp)
             .await
             .context("TLS handshake failed")?;
+        if let Some(expected) = &self.expect_node {
+            let leaf = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .context("no server certificate")?;
+            let named = crate::tls::san_uris_with_prefix(leaf, crate::tls::NODE_URI_PREFIX);
+            anyhow::ensure!(
+                named == [expected.clone()],
+                "the server is node {named:?}, not the configured parent {expected}"
+            );
+        }
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
         let mut req = Request::builder()

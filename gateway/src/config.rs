@@ -22,6 +22,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub certificates: CertificatesConfig,
+    pub federation: FederationConfig,
     pub log: LogConfig,
 }
 
@@ -115,6 +116,39 @@ pub struct IngestConfig {
     pub mappings: Option<PathBuf>,
 }
 
+/// This node's place in the network of tiers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The parent node, to which every accepted record and certificate is forwarded.
+    pub parent: Option<PeerNode>,
+    /// Child nodes: the only nodes allowed to forward to this one.
+    pub children: Vec<PeerNode>,
+    /// Outbox rows sent per request to the parent.
+    pub forward_batch: usize,
+    /// Pause between forwarding rounds when the outbox is empty, in milliseconds.
+    pub forward_interval_ms: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            parent: None,
+            children: Vec::new(),
+            forward_batch: 500,
+            forward_interval_ms: 500,
+        }
+    }
+}
+
+/// Another node: its 12-digit region (its certificate must name it) and exchange URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerNode {
+    pub region: String,
+    pub url: String,
+}
+
 /// Signing certificates (电子证照) and trusting other nodes' signatures.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -149,6 +183,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             ingest: IngestConfig::default(),
             certificates: CertificatesConfig::default(),
+            federation: FederationConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -11,6 +11,7 @@
 //! - [`mllp`]: the MLLP listener for HL7 messages (health), answering HL7 ACKs.
 //! - [`api`]: HTTP handlers, authentication, RFC 9457 problems.
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
+//! - [`federation`]: forwarding up the tiers (outbox drainer) and receiving from children.
 //! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
 //! - [`principals`]: the principal table (role, department, region, status).
 //! - [`accounts`]: staff accounts (argon2id) and login sessions for the web listener.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod federation;
 pub mod ingest;
 pub mod mllp;
 pub mod offline;

@@ -207,6 +207,7 @@ async fn store_message(
         department: principal.department.clone().unwrap_or_default(),
         received_at: now,
         replay_of: Vec::new(),
+        forward: app.config.federation.parent.is_some(),
     };
     let receipt = store::commit(&mut db, &meta, prepared, &app.issuer, false)
         .await

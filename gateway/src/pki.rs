@@ -161,7 +161,126 @@ pub struct NodeSpec {
     pub exchange_url: String,
 }
 
-/// Create `out/` with `ca.crt`/`ca.key`, `node.crt`/`node.key`, `clients/{id}.crt|key`,
+/// The dev CA: a root and one intermediate per role, able to issue node and client
+/// certificates. Certificates it issues are written with their chain (leaf, then intermediate).
+struct DevCa {
+    roles: Vec<(&'static str, CertificateParams, KeyPair, String)>,
+}
+
+impl DevCa {
+    /// Create the root and the role intermediates, writing `ca.crt`/`ca.key` and
+    /// `roles/{role}.crt|key` into `out`.
+    fn create(out: &Path, label: &str) -> anyhow::Result<DevCa> {
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.distinguished_name = dn(&format!("exchange-gateway dev CA {label}"));
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        validity(&mut ca, 3 * 365);
+        fs::create_dir_all(out.join("roles"))?;
+        fs::write(out.join("ca.crt"), ca.self_signed(&ca_key)?.pem())?;
+        write_secret(&out.join("ca.key"), &ca_key.serialize_pem())?;
+        let root = Issuer::from_params(&ca, &ca_key);
+        // One intermediate CA per role: the CA that issued a client certificate says which role
+        // it may be used for, and the gateway refuses a principal whose role differs.
+        let mut roles = Vec::new();
+        for role in CA_ROLES {
+            let key = KeyPair::generate()?;
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.distinguished_name = dn(&format!("exchange-gateway dev {role} CA {label}"));
+            params
+                .subject_alt_names
+                .push(uri(format!("{ROLE_CA_URI_PREFIX}{role}"))?);
+            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            validity(&mut params, 2 * 365);
+            let pem = params.signed_by(&key, &root)?.pem();
+            fs::write(out.join("roles").join(format!("{role}.crt")), &pem)?;
+            write_secret(
+                &out.join("roles").join(format!("{role}.key")),
+                &key.serialize_pem(),
+            )?;
+            roles.push((*role, params, key, pem));
+        }
+        Ok(DevCa { roles })
+    }
+
+    /// Issue a certificate from `role`'s intermediate; writes `{stem}.crt` (with chain) and `{stem}.key`.
+    fn issue(
+        &self,
+        role: &str,
+        mut params: CertificateParams,
+        dir: &Path,
+        stem: &str,
+    ) -> anyhow::Result<()> {
+        let (_, ca_params, ca_key, ca_pem) = self
+            .roles
+            .iter()
+            .find(|r| r.0 == role)
+            .context("no CA for that role")?;
+        let key = KeyPair::generate()?;
+        validity(&mut params, 365);
+        let cert = params.signed_by(&key, &Issuer::from_params(ca_params, ca_key))?;
+        fs::create_dir_all(dir)?;
+        fs::write(dir.join(format!("{stem}.crt")), cert.pem() + ca_pem)?;
+        write_secret(&dir.join(format!("{stem}.key")), &key.serialize_pem())
+    }
+
+    /// The node's certificate serves its listeners and, as a client, talks to its parent: it is
+    /// a peer's, naming the node's region.
+    fn issue_node(&self, region: &str, dir: &Path) -> anyhow::Result<()> {
+        let mut node = CertificateParams::new(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ])?;
+        node.subject_alt_names
+            .push(uri(format!("{NODE_URI_PREFIX}{region}"))?);
+        node.distinguished_name = dn(&format!("node {region}"));
+        node.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        self.issue("peer", node, dir, "node")
+    }
+
+    fn issue_clients(&self, principals: &[DevPrincipal], dir: &Path) -> anyhow::Result<()> {
+        for principal in principals {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params
+                .subject_alt_names
+                .push(uri(format!("{PRINCIPAL_URI_PREFIX}{}", principal.id))?);
+            params.distinguished_name = dn(&principal.id);
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            self.issue(&principal.role, params, &dir.join("clients"), &principal.id)?;
+        }
+        fs::write(
+            dir.join("principals.json"),
+            serde_json::to_string_pretty(principals)? + "\n",
+        )?;
+        Ok(())
+    }
+}
+
+fn refuse_overwrite(out: &Path, force: bool) -> anyhow::Result<()> {
+    if out.join("ca.key").exists() && !force {
+        anyhow::bail!(
+            "{} already holds a CA; pass --force to replace it (existing certificates stop working)",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Create `out/` with `ca.crt`/`ca.key`, `roles/`, `node.crt`/`node.key`, `clients/{id}.crt|key`,
 /// `principals.json`, and the certificate-signing material: the node's Ed25519 signing key
 /// (`signing-key.pk8`), a dev province root key (`root-key.pk8`, `trust-root.did`) and a trust
 /// bundle listing the node's key signed by that root (`trust-bundle.json`). Refuses to
@@ -172,112 +291,14 @@ pub fn init(
     principals: &[DevPrincipal],
     force: bool,
 ) -> anyhow::Result<()> {
-    let node_region = spec.region.as_str();
-    if out.join("ca.key").exists() && !force {
-        anyhow::bail!(
-            "{} already holds a CA; pass --force to replace it (existing certificates stop working)",
-            out.display()
-        );
-    }
-    fs::create_dir_all(out.join("clients"))?;
-
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name = dn(&format!("exchange-gateway dev CA {node_region}"));
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    validity(&mut ca, 3 * 365);
-    let ca_cert = ca.self_signed(&ca_key)?;
-    fs::write(out.join("ca.crt"), ca_cert.pem())?;
-    write_secret(&out.join("ca.key"), &ca_key.serialize_pem())?;
-    let root = Issuer::from_params(&ca, &ca_key);
-
-    // One intermediate CA per role: the CA that issued a client certificate says which role it
-    // may be used for, and the gateway refuses a principal whose role differs.
-    fs::create_dir_all(out.join("roles"))?;
-    let mut intermediates = Vec::new();
-    for role in CA_ROLES {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = dn(&format!("exchange-gateway dev {role} CA {node_region}"));
-        params
-            .subject_alt_names
-            .push(uri(format!("{ROLE_CA_URI_PREFIX}{role}"))?);
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        validity(&mut params, 2 * 365);
-        let cert = params.signed_by(&key, &root)?;
-        fs::write(out.join("roles").join(format!("{role}.crt")), cert.pem())?;
-        write_secret(
-            &out.join("roles").join(format!("{role}.key")),
-            &key.serialize_pem(),
-        )?;
-        intermediates.push((*role, params, key, cert.pem()));
-    }
-    let issuer_for = |role: &str| {
-        let (_, params, key, pem) = intermediates
-            .iter()
-            .find(|(r, ..)| *r == role)
-            .expect("every role has a CA");
-        (Issuer::from_params(params, key), pem.clone())
-    };
-
-    // The node's certificate serves the listeners and, as a client, talks to its parent: it is
-    // a peer's. Leaf files hold the chain (leaf, then intermediate) so peers can build the path.
-    let node_key = KeyPair::generate()?;
-    let mut node = CertificateParams::new(vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ])?;
-    node.subject_alt_names
-        .push(uri(format!("{NODE_URI_PREFIX}{node_region}"))?);
-    node.distinguished_name = dn(&format!("node {node_region}"));
-    node.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    validity(&mut node, 365);
-    let (peer_ca, peer_pem) = issuer_for("peer");
-    fs::write(
-        out.join("node.crt"),
-        node.signed_by(&node_key, &peer_ca)?.pem() + &peer_pem,
-    )?;
-    write_secret(&out.join("node.key"), &node_key.serialize_pem())?;
-
-    for principal in principals {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .subject_alt_names
-            .push(uri(format!("{PRINCIPAL_URI_PREFIX}{}", principal.id))?);
-        params.distinguished_name = dn(&principal.id);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        validity(&mut params, 365);
-        let (role_ca, role_pem) = issuer_for(&principal.role);
-        let dir = out.join("clients");
-        fs::write(
-            dir.join(format!("{}.crt", principal.id)),
-            params.signed_by(&key, &role_ca)?.pem() + &role_pem,
-        )?;
-        write_secret(
-            &dir.join(format!("{}.key", principal.id)),
-            &key.serialize_pem(),
-        )?;
-    }
-    fs::write(
-        out.join("principals.json"),
-        serde_json::to_string_pretty(principals)? + "\n",
-    )?;
-    signing_material(out, spec)
+    refuse_overwrite(out, force)?;
+    let ca = DevCa::create(out, &spec.region)?;
+    ca.issue_node(&spec.region, out)?;
+    ca.issue_clients(principals, out)?;
+    let (root, root_pk8) = vc::SigningKey::generate()?;
+    write_secret_bytes(&out.join("root-key.pk8"), &root_pk8)?;
+    let node = signing_key(out, spec)?;
+    write_bundle(&[out.to_path_buf()], &root, &spec.exchange_url, vec![node])
 }
 
 fn write_secret_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -286,37 +307,221 @@ fn write_secret_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node's signing key, a dev province root, and a bundle trusting the former, signed by the
-/// latter. In a real network the province issues the bundle (issue 6 propagates it).
-fn signing_material(out: &Path, node: &NodeSpec) -> anyhow::Result<()> {
-    let (signing, signing_pk8) = vc::SigningKey::generate()?;
-    let (root, root_pk8) = vc::SigningKey::generate()?;
-    write_secret_bytes(&out.join("signing-key.pk8"), &signing_pk8)?;
-    write_secret_bytes(&out.join("root-key.pk8"), &root_pk8)?;
-    fs::write(out.join("trust-root.did"), root.did() + "\n")?;
-
-    let now = chrono::Utc::now();
-    let mut bundle = vc::trust::TrustBundle::new(1, now, node.exchange_url.clone());
-    bundle.nodes.push(vc::trust::TrustedNode {
-        region: domain::codes::region::RegionCode::parse(&node.region)?,
-        tier: node.tier,
-        name: node.name.clone(),
+/// Generate a node's Ed25519 signing key into `dir/signing-key.pk8`; returns its bundle entry.
+fn signing_key(dir: &Path, spec: &NodeSpec) -> anyhow::Result<vc::trust::TrustedNode> {
+    let (signing, pk8) = vc::SigningKey::generate()?;
+    write_secret_bytes(&dir.join("signing-key.pk8"), &pk8)?;
+    Ok(vc::trust::TrustedNode {
+        region: domain::codes::region::RegionCode::parse(&spec.region)?,
+        tier: spec.tier,
+        name: spec.name.clone(),
         urls: vc::trust::NodeUrls {
-            exchange: node.exchange_url.clone(),
+            exchange: spec.exchange_url.clone(),
             web: None,
         },
         keys: vec![vc::trust::NodeKey {
             did: signing.did(),
             verification_method: None,
-            valid_from: now - chrono::Duration::hours(1),
+            valid_from: chrono::Utc::now() - chrono::Duration::hours(1),
             valid_until: None,
             status: vc::trust::KeyStatus::Active,
         }],
-    });
-    let signed = vc::trust::sign_bundle(&bundle, &root)?;
-    fs::write(
-        out.join("trust-bundle.json"),
-        serde_json::to_string_pretty(&signed)? + "\n",
-    )?;
+    })
+}
+
+/// A trust bundle listing `nodes`, signed by the province root, written with the root's did
+/// into every folder of `dirs`. In a real network the province issues the bundle.
+fn write_bundle(
+    dirs: &[std::path::PathBuf],
+    root: &vc::SigningKey,
+    base_url: &str,
+    nodes: Vec<vc::trust::TrustedNode>,
+) -> anyhow::Result<()> {
+    let mut bundle = vc::trust::TrustBundle::new(1, chrono::Utc::now(), base_url.to_owned());
+    bundle.nodes = nodes;
+    let signed = serde_json::to_string_pretty(&vc::trust::sign_bundle(&bundle, root)?)? + "\n";
+    for dir in dirs {
+        fs::write(dir.join("trust-bundle.json"), &signed)?;
+        fs::write(dir.join("trust-root.did"), root.did() + "\n")?;
+    }
     Ok(())
+}
+
+/// A network of nodes (`gateway pki init --topology FILE`): who each node is, where it listens,
+/// and which node is its parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Network-wide base URL under which status lists are named (the province's web URL).
+    pub network_base_url: String,
+    pub nodes: Vec<TopologyNode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyNode {
+    pub region: String,
+    pub name: String,
+    /// `host:port` of the exchange listener (mTLS), e.g. `127.0.0.1:9441`.
+    pub exchange: std::net::SocketAddr,
+    /// `host:port` of the web listener.
+    pub web: std::net::SocketAddr,
+    /// The parent node's region; absent for the root (province) node.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+impl Topology {
+    /// Check regions, the parent relation (each parent listed, an ancestor in the region table,
+    /// one root) and unique addresses.
+    pub fn validate(&self, regions: &domain::regions::RegionTable) -> anyhow::Result<()> {
+        use domain::codes::region::RegionCode;
+        let mut roots = 0;
+        for n in &self.nodes {
+            let region =
+                RegionCode::parse(&n.region).with_context(|| format!("node {}", n.region))?;
+            anyhow::ensure!(
+                regions.get(&region).is_some(),
+                "node {} is not in the region table",
+                n.region
+            );
+            anyhow::ensure!(
+                self.nodes.iter().filter(|m| m.region == n.region).count() == 1,
+                "node {} is listed twice",
+                n.region
+            );
+            match &n.parent {
+                None => roots += 1,
+                Some(parent) => {
+                    anyhow::ensure!(
+                        self.nodes.iter().any(|m| &m.region == parent),
+                        "node {}'s parent {parent} is not listed",
+                        n.region
+                    );
+                    let parent = RegionCode::parse(parent)?;
+                    anyhow::ensure!(
+                        regions.is_within(&parent, &region) && parent != region,
+                        "node {}'s parent {parent} is not an ancestor",
+                        n.region
+                    );
+                }
+            }
+        }
+        anyhow::ensure!(
+            roots == 1,
+            "a network has exactly one root node (no parent), found {roots}"
+        );
+        Ok(())
+    }
+
+    pub fn children(&self, region: &str) -> impl Iterator<Item = &TopologyNode> {
+        self.nodes
+            .iter()
+            .filter(move |n| n.parent.as_deref() == Some(region))
+    }
+}
+
+/// Dev principals for one node: its region's systems for every department with a bundled
+/// adapter, and a staff member of each role.
+pub fn node_principals(region: &str) -> Vec<DevPrincipal> {
+    let mut out: Vec<DevPrincipal> = domain::department::KNOWN
+        .iter()
+        .map(|(dept, zh)| {
+            p(
+                &format!("n{region}-{}", dept.replace('_', "-")),
+                "system",
+                Some(dept),
+                region,
+                &format!("{zh}业务系统 {region}"),
+            )
+        })
+        .collect();
+    for role in ["approver", "operator", "supervisor"] {
+        out.push(p(
+            &format!("n{region}-{role}"),
+            role,
+            None,
+            region,
+            &format!("{role} {region}"),
+        ));
+    }
+    out
+}
+
+/// A whole network: one CA for all, a folder per node (`out/{region}/`) holding what that node
+/// needs (CA and role certificates, its node certificate, signing key, dev clients, the shared
+/// trust bundle and a `gateway.toml` naming its parent and children).
+pub fn init_network(
+    out: &Path,
+    topology: &Topology,
+    regions: &domain::regions::RegionTable,
+    force: bool,
+) -> anyhow::Result<()> {
+    use domain::codes::region::RegionCode;
+    topology.validate(regions)?;
+    refuse_overwrite(out, force)?;
+    let ca = DevCa::create(out, "network")?;
+    let (root, root_pk8) = vc::SigningKey::generate()?;
+    write_secret_bytes(&out.join("root-key.pk8"), &root_pk8)?;
+    let mut dirs = Vec::new();
+    let mut nodes = Vec::new();
+    for n in &topology.nodes {
+        let dir = out.join(&n.region);
+        fs::create_dir_all(dir.join("roles"))?;
+        fs::copy(out.join("ca.crt"), dir.join("ca.crt"))?;
+        for role in CA_ROLES {
+            fs::copy(
+                out.join(format!("roles/{role}.crt")),
+                dir.join(format!("roles/{role}.crt")),
+            )?;
+        }
+        ca.issue_node(&n.region, &dir)?;
+        ca.issue_clients(&node_principals(&n.region), &dir)?;
+        let level = regions
+            .level(&RegionCode::parse(&n.region)?)
+            .context("region level")?;
+        let spec = NodeSpec {
+            region: n.region.clone(),
+            name: n.name.clone(),
+            tier: level.tier(),
+            exchange_url: format!("https://localhost:{}", n.exchange.port()),
+        };
+        nodes.push(signing_key(&dir, &spec)?);
+        fs::write(dir.join("gateway.toml"), node_config(topology, n, &dir))?;
+        dirs.push(dir);
+    }
+    write_bundle(&dirs, &root, &topology.network_base_url, nodes)
+}
+
+/// The `gateway.toml` of one node of the network.
+fn node_config(topology: &Topology, n: &TopologyNode, dir: &Path) -> String {
+    let url = |m: &TopologyNode| format!("https://localhost:{}", m.exchange.port());
+    let mut out = format!(
+        "# Generated by `gateway pki init --topology`: node {region} ({name}).\n\
+         pki_dir = {dir:?}\n\n[node]\nregion = \"{region}\"\nname = \"{name}\"\n\n\
+         [exchange]\nlisten = \"{exchange}\"\n\n[web]\nlisten = \"{web}\"\n\n\
+         [database.embedded]\ndatabase = \"gw_{region}\"\n\n[federation]\n",
+        region = n.region,
+        name = n.name,
+        dir = dir.display().to_string(),
+        exchange = n.exchange,
+        web = n.web,
+    );
+    if let Some(parent) = n
+        .parent
+        .as_ref()
+        .and_then(|p| topology.nodes.iter().find(|m| &m.region == p))
+    {
+        out.push_str(&format!(
+            "parent = {{ region = \"{}\", url = \"{}\" }}\n",
+            parent.region,
+            url(parent)
+        ));
+    }
+    let children: Vec<String> = topology
+        .children(&n.region)
+        .map(|c| format!("{{ region = \"{}\", url = \"{}\" }}", c.region, url(c)))
+        .collect();
+    out.push_str(&format!("children = [{}]\n", children.join(", ")));
+    out
 }

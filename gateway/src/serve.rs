@@ -113,6 +113,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         tls,
         api::exchange_router(app.clone()),
     );
+    let app_for_forwarding = app.clone();
     let web = listener(
         bind(config.web.listen).await?,
         web_tls,
@@ -133,6 +134,9 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         }),
         None => None,
     };
+    if let Some(parent) = config.federation.parent.clone() {
+        crate::federation::forward::spawn(app_for_forwarding, parent)?;
+    }
     let (exchange_addr, web_addr) = (exchange.local_addr()?, web.local_addr()?);
     let mllp_addr = mllp.as_ref().map(|m| m.tcp.local_addr()).transpose()?;
     tracing::info!(exchange = %exchange_addr, web = %web_addr, mllp = ?mllp_addr, node = %config.node.region, "listening");

@@ -168,6 +168,8 @@ pub struct PeerIdentity {
     pub principal_id: Option<String>,
     /// The role of the intermediate CA that issued the certificate.
     pub ca_role: Option<String>,
+    /// The node region a peer node's certificate names (`urn:gateway:node:{region}`).
+    pub node_region: Option<String>,
 }
 
 impl PeerIdentity {
@@ -176,10 +178,12 @@ impl PeerIdentity {
             return PeerIdentity::default();
         };
         let ids = san_uris_with_prefix(leaf, PRINCIPAL_URI_PREFIX);
+        let nodes = san_uris_with_prefix(leaf, NODE_URI_PREFIX);
         PeerIdentity {
             has_certificate: true,
             principal_id: (ids.len() == 1).then(|| ids[0].clone()),
             ca_role: role_cas.role_of(leaf),
+            node_region: (nodes.len() == 1).then(|| nodes[0].clone()),
         }
     }
 }

@@ -109,6 +109,10 @@ pub struct Node {
     pub db_url: String,
     /// True when the node finds its database through the embedded settings, not a URL.
     pub embedded: bool,
+    /// The node's PKI folder (its own dev PKI, or its folder of a network's).
+    pub pki_dir: PathBuf,
+    /// A network node's generated gateway.toml (listen addresses, parent, children).
+    pub config_file: Option<PathBuf>,
     /// The exchange listener (mTLS required).
     pub addr: std::net::SocketAddr,
     /// The web listener (client certificates optional).
@@ -120,7 +124,7 @@ pub struct Node {
 
 impl Node {
     pub fn pki(&self) -> PathBuf {
-        self.dir.path().join("pki")
+        self.pki_dir.clone()
     }
 
     pub fn base_url(&self) -> String {
@@ -185,7 +189,12 @@ impl Node {
 
     /// A `gateway` command with this node's configuration in its environment.
     pub fn command(&self) -> Command {
-        node_command(self.dir.path(), &self.database())
+        node_command(
+            self.dir.path(),
+            &self.database(),
+            &self.pki_dir,
+            self.config_file.as_deref(),
+        )
     }
 
     fn database(&self) -> Database {
@@ -269,11 +278,14 @@ impl Node {
             .prefix("gateway-e2e-")
             .tempdir()
             .expect("temp dir");
+        let pki_dir = dir.path().join("pki");
         let mut node = Node {
             dir,
             db_name,
             db_url,
             embedded,
+            pki_dir,
+            config_file: None,
             addr: ([127, 0, 0, 1], 0).into(),
             web_addr: ([127, 0, 0, 1], 0).into(),
             mllp_addr: None,
@@ -390,8 +402,27 @@ enum Database {
     Embedded(String),
 }
 
-fn node_command(dir: &Path, database: &Database) -> Command {
+fn node_command(
+    dir: &Path,
+    database: &Database,
+    pki_dir: &Path,
+    config_file: Option<&Path>,
+) -> Command {
     let mut cmd = Command::new(gateway_bin());
+    if let Some(config) = config_file {
+        // A network node: listen addresses, PKI and federation come from its gateway.toml.
+        cmd.env("GATEWAY_CONFIG", config);
+    } else {
+        cmd.env_remove("GATEWAY_CONFIG")
+            .env("GATEWAY_PKI_DIR", pki_dir)
+            .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
+            .env("GATEWAY_WEB__LISTEN", "127.0.0.1:0")
+            .env("GATEWAY_MLLP__LISTEN", "127.0.0.1:0")
+            // A parent that is never reachable: records queue in the outbox, as for a node
+            // whose parent is down.
+            .env("GATEWAY_FEDERATION__PARENT__REGION", "620000000000")
+            .env("GATEWAY_FEDERATION__PARENT__URL", "https://localhost:9");
+    }
     match database {
         Database::Url(url) => {
             cmd.env("GATEWAY_DATABASE__URL", url);
@@ -402,13 +433,7 @@ fn node_command(dir: &Path, database: &Database) -> Command {
             cmd.env("GATEWAY_DATABASE__EMBEDDED__DATABASE", name);
         }
     }
-    cmd.env("GATEWAY_PKI_DIR", dir.join("pki"))
-        .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
-        .env("GATEWAY_WEB__LISTEN", "127.0.0.1:0")
-        .env("GATEWAY_MLLP__LISTEN", "127.0.0.1:0")
-        .env("GATEWAY_LOG__LEVEL", "info")
-        .env_remove("GATEWAY_CONFIG")
-        .current_dir(dir);
+    cmd.env("GATEWAY_LOG__LEVEL", "info").current_dir(dir);
     cmd
 }
 
@@ -425,4 +450,121 @@ pub fn gbk(text: &str) -> Vec<u8> {
 /// Decode GBK bytes.
 pub fn from_gbk(bytes: &[u8]) -> String {
     encoding_rs::GBK.decode(bytes).0.into_owned()
+}
+/// A network of nodes from a topology: one CA and trust bundle for all (`gateway pki init
+/// --topology`), one database per node on the run's PostgreSQL, each node started with its
+/// generated gateway.toml.
+pub struct Network {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+}
+
+/// A free loopback port (bound then released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Network {
+    /// `nodes`: (region, name, parent region), parents before children.
+    pub async fn start(nodes: &[(&str, &str, Option<&str>)]) -> Network {
+        let dir = tempfile::Builder::new()
+            .prefix("gateway-net-")
+            .tempdir()
+            .expect("temp dir");
+        let listed: Vec<serde_json::Value> = nodes
+            .iter()
+            .map(|(region, name, parent)| {
+                serde_json::json!({
+                    "region": region, "name": name, "parent": parent,
+                    "exchange": format!("127.0.0.1:{}", free_port()),
+                    "web": format!("127.0.0.1:{}", free_port()),
+                })
+            })
+            .collect();
+        let topology =
+            serde_json::json!({"network_base_url": "https://localhost:9444", "nodes": listed});
+        let topo_path = dir.path().join("topology.json");
+        std::fs::write(&topo_path, serde_json::to_vec_pretty(&topology).unwrap()).unwrap();
+        let pki = dir.path().join("pki");
+        let out = Command::new(gateway_bin())
+            .args(["pki", "init", "--topology"])
+            .arg(&topo_path)
+            .arg("--out")
+            .arg(&pki)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pki init --topology: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut started = Vec::new();
+        for (region, _, _) in nodes {
+            let db_name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
+            let sql = format!("CREATE DATABASE {db_name}");
+            admin()
+                .await
+                .batch_execute(&sql)
+                .await
+                .expect("create database");
+            let node_dir = pki.join(region);
+            let mut node = Node {
+                dir: tempfile::Builder::new()
+                    .prefix(&format!("gateway-{region}-"))
+                    .tempdir()
+                    .unwrap(),
+                db_url: replace_database(&cluster().admin_url, &db_name),
+                db_name,
+                embedded: false,
+                config_file: Some(node_dir.join("gateway.toml")),
+                pki_dir: node_dir.clone(),
+                addr: ([127, 0, 0, 1], 0).into(),
+                web_addr: ([127, 0, 0, 1], 0).into(),
+                mllp_addr: None,
+                child: None,
+            };
+            node.cli(&[
+                "principals",
+                "import",
+                node_dir.join("principals.json").to_str().unwrap(),
+            ]);
+            node.spawn().await;
+            started.push(node);
+        }
+        Network {
+            dir,
+            nodes: started,
+        }
+    }
+
+    pub fn node(&self, region: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.pki_dir.ends_with(region))
+            .expect("a node of the network")
+    }
+
+    pub fn node_mut(&mut self, region: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.pki_dir.ends_with(region))
+            .expect("a node of the network")
+    }
+
+    /// Wait until `check` holds (polling), or fail after `secs`.
+    pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

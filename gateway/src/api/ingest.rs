@@ -172,6 +172,7 @@ pub async fn ingest_batch(
         department: adapter.department().to_owned(),
         received_at: now,
         replay_of: Vec::new(),
+        forward: app.config.federation.parent.is_some(),
     };
     let pusher = Pusher {
         principal_id: caller.id.clone(),

@@ -45,6 +45,10 @@ pub fn exchange_router(app: Arc<App>) -> Router {
         .route("/v1/certificates/{id}", get(certificates::get))
         .route("/v1/certificates", get(certificates::by_holder))
         .route("/v1/records", get(records::query))
+        .route(
+            "/v1/federation/forward",
+            post(crate::federation::receive::forward),
+        )
         .merge(common_routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::Extension(Listener::Exchange))

@@ -18,6 +18,8 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("auth.required", 401, "Authentication required"),
     ("auth.bad_credentials", 401, "Wrong username or password"),
     ("auth.wrong_ca", 403, "The certificate was issued by another role's CA"),
+    ("federation.not_a_node", 403, "Only peer nodes may forward"),
+    ("federation.unknown_node", 403, "Not a configured child node"),
     ("ingest.unknown_adapter", 404, "No such adapter"),
     ("request.body_too_large", 413, "Request body too large"),
     ("request.body_unreadable", 400, "The request body could not be read"),

@@ -50,6 +50,7 @@ pub async fn issue(
     issuer: &Issuer,
     accepted: &[&Valid],
     current: &HashSet<Uuid>,
+    forward: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<HashMap<Uuid, Vec<IssuedCertificate>>> {
     let mut out: HashMap<Uuid, Vec<IssuedCertificate>> = HashMap::new();
@@ -137,7 +138,7 @@ pub async fn issue(
             outcome,
         });
     }
-    store_versions(tx, issuer, &rows, now).await?;
+    store_versions(tx, issuer, &rows, forward, now).await?;
     Ok(out)
 }
 
@@ -239,8 +240,8 @@ async fn create_rows<'a>(
     let inserted = tx
         .execute(
             "INSERT INTO certificates (identifier, authority_code, type_code, number, holder_code, holder_name,
-                region_code, minted, current_version, status_index)
-             SELECT u.id, u.a, u.t, u.n, u.hc, u.hn, u.r, u.m, 0, u.s
+                region_code, minted, current_version, status_index, issuer_node)
+             SELECT u.id, u.a, u.t, u.n, u.hc, u.hn, u.r, u.m, 0, u.s, $10
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::bool[], $9::int8[]) AS u(id, a, t, n, hc, hn, r, m, s)
              ON CONFLICT DO NOTHING",
@@ -254,6 +255,7 @@ async fn create_rows<'a>(
                 &cols.region,
                 &cols.minted,
                 &cols.status_index,
+                &issuer.node_region.as_str(),
             ],
         )
         .await?;
@@ -310,6 +312,7 @@ async fn store_versions(
     tx: &Transaction<'_>,
     issuer: &Issuer,
     rows: &[NewVersion],
+    forward: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     if rows.is_empty() {
@@ -337,10 +340,12 @@ async fn store_versions(
         &[&identifiers, &versions],
     )
     .await?;
-    tx.execute(
-        "INSERT INTO outbox (kind, ref_id) SELECT 'certificate', unnest($1::uuid[])",
-        &[&ids],
-    )
-    .await?;
+    if forward {
+        tx.execute(
+            "INSERT INTO outbox (kind, ref_id) SELECT 'certificate', unnest($1::uuid[])",
+            &[&ids],
+        )
+        .await?;
+    }
     Ok(())
 }

@@ -5,23 +5,13 @@
 use tokio_postgres::Client;
 
 /// (version, name, SQL). Append only: never edit a migration that has shipped.
+#[rustfmt::skip]
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
-    (
-        2,
-        "certificates",
-        include_str!("../../migrations/0002_certificates.sql"),
-    ),
-    (
-        3,
-        "accounts_audit",
-        include_str!("../../migrations/0003_accounts_audit.sql"),
-    ),
-    (
-        4,
-        "replay",
-        include_str!("../../migrations/0004_replay.sql"),
-    ),
+    (2, "certificates", include_str!("../../migrations/0002_certificates.sql")),
+    (3, "accounts_audit", include_str!("../../migrations/0003_accounts_audit.sql")),
+    (4, "replay", include_str!("../../migrations/0004_replay.sql")),
+    (5, "federation", include_str!("../../migrations/0005_federation.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

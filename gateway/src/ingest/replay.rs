@@ -25,6 +25,8 @@ use crate::certificates::Issuer;
 pub struct Filter {
     pub ids: Vec<Uuid>,
     pub adapter: Option<String>,
+    /// Queue stored records for the parent node (the node has one).
+    pub forward: bool,
 }
 
 /// What happened to one quarantined record.
@@ -106,6 +108,7 @@ pub async fn replay(
                 whole_payload,
                 rows,
                 max_records,
+                filter.forward,
             )
             .await?,
         );
@@ -124,6 +127,7 @@ async fn replay_group(
     whole_payload: bool,
     rows: Vec<Row>,
     max_records: usize,
+    forward: bool,
 ) -> anyhow::Result<Vec<Replayed>> {
     let first = &rows[0];
     let unavailable = |rows: &[Row], why: &str| -> Vec<Replayed> {
@@ -222,6 +226,7 @@ async fn replay_group(
         department: first.department.clone(),
         received_at: now,
         replay_of: wanted.clone(),
+        forward,
     };
     let receipt = store::commit(&mut db, &meta, selected, issuer, false).await?;
     if whole_payload {

@@ -29,6 +29,8 @@ pub struct BatchMeta {
     /// Those that are now stored (or found already stored) leave the quarantine in the same
     /// transaction.
     pub replay_of: Vec<(usize, Uuid)>,
+    /// Queue what is stored for the parent node (false on the root node, which has none).
+    pub forward: bool,
 }
 
 type Key = (String, String, i64);
@@ -139,6 +141,7 @@ pub async fn commit(
         issuer,
         &accepted,
         &current,
+        meta.forward,
         meta.received_at.with_timezone(&chrono::Utc),
     )
     .await?;
@@ -152,11 +155,13 @@ pub async fn commit(
         outcomes.push(outcome_for(v, outcome));
     }
     let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
-    tx.execute(
-        "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
-        &[&ids],
-    )
-    .await?;
+    if meta.forward {
+        tx.execute(
+            "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
+            &[&ids],
+        )
+        .await?;
+    }
 
     let mut quarantine = Vec::new();
     for inv in &invalid {

@@ -1,0 +1,181 @@
+//! Draining the outbox to the parent node. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so
+//! several gateway processes of one node share the work without sending a row twice at once;
+//! a row is marked sent only after the parent answered 2xx, in the transaction that claimed it.
+//! When the parent is down or refuses, the rows get an attempt count and a growing delay, and
+//! local ingest goes on untouched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use super::{ForwardReceipt, Forwarded, ForwardedCredential, ForwardedRecord};
+use crate::api::App;
+use crate::client::ExchangeClient;
+use crate::config::PeerNode;
+
+/// Start the drainer for `parent` (a background task for the life of the process).
+pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
+    let config = &app.config;
+    let client = ExchangeClient::new(
+        &parent.url,
+        &config.client_ca(),
+        &config.server_cert(),
+        &config.server_key(),
+    )?
+    .expect_node(&parent.region);
+    let interval = Duration::from_millis(config.federation.forward_interval_ms);
+    let batch = config.federation.forward_batch.max(1) as i64;
+    tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            match drain_once(&app, &client, batch).await {
+                Ok(0) => {
+                    failures = 0;
+                    report_depth(&app).await;
+                    tokio::time::sleep(interval).await;
+                }
+                Ok(_) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "forwarding to the parent failed; will retry");
+                    report_depth(&app).await;
+                    let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(8)))
+                        .min(Duration::from_secs(30));
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Outbox depth and the age of the oldest unsent row, as gauges.
+async fn report_depth(app: &App) {
+    let Ok(db) = app.pool.get().await else { return };
+    if let Ok(row) = db
+        .query_one(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox WHERE sent_at IS NULL",
+            &[],
+        )
+        .await
+    {
+        metrics::gauge!("gateway_outbox_depth").set(row.get::<_, i64>(0) as f64);
+        metrics::gauge!("gateway_forward_lag_seconds").set(row.get::<_, f64>(1));
+    }
+}
+
+/// Send one batch of due outbox rows; returns how many were sent.
+pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyhow::Result<usize> {
+    let mut db = app.pool.get().await?;
+    let tx = db.transaction().await?;
+    let rows = tx
+        .query(
+            "SELECT id, kind, ref_id FROM outbox
+             WHERE sent_at IS NULL AND next_attempt_at <= now()
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&batch],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let of_kind = |kind: &str| -> Vec<Uuid> {
+        rows.iter()
+            .filter(|r| r.get::<_, &str>(1) == kind)
+            .map(|r| r.get(2))
+            .collect()
+    };
+    let (record_ids, credential_ids) = (of_kind("record"), of_kind("certificate"));
+    let records = tx
+        .query(
+            "SELECT record_id, body FROM case_records WHERE record_id = ANY($1) ORDER BY record_id",
+            &[&record_ids],
+        )
+        .await?
+        .iter()
+        .map(|r| ForwardedRecord {
+            record_id: r.get(0),
+            body: r.get(1),
+        })
+        .collect();
+    let credentials = tx
+        .query(
+            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential, v.content_hash,
+                    c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
+                    c.status_index, c.issuer_node
+             FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
+             WHERE v.credential_id = ANY($1) ORDER BY v.identifier, v.version",
+            &[&credential_ids],
+        )
+        .await?
+        .iter()
+        .map(|r| ForwardedCredential {
+            credential_id: r.get(0),
+            identifier: r.get(1),
+            version: r.get(2),
+            record_id: r.get(3),
+            signing_key: r.get(4),
+            issued_at: r.get(5),
+            credential: r.get(6),
+            content_hash: hex::encode(r.get::<_, Vec<u8>>(7)),
+            authority_code: r.get(8),
+            type_code: r.get(9),
+            number: r.get(10),
+            holder_code: r.get(11),
+            holder_name: r.get(12),
+            region_code: r.get(13),
+            minted: r.get(14),
+            status_index: r.get(15),
+            issuer_node: r.get(16),
+        })
+        .collect();
+    let body = serde_json::to_vec(&Forwarded {
+        records,
+        credentials,
+    })?;
+    let sent = async {
+        let resp = client
+            .post("/v1/federation/forward", "application/json", body)
+            .await?;
+        anyhow::ensure!(
+            resp.status.is_success(),
+            "parent answered {}: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        );
+        let receipt: ForwardReceipt =
+            serde_json::from_slice(&resp.body).context("parent's receipt")?;
+        if receipt.records_conflict > 0 {
+            metrics::counter!("gateway_forward_conflicts_total")
+                .increment(receipt.records_conflict as u64);
+        }
+        Ok(receipt)
+    }
+    .await;
+    match sent {
+        Ok(_) => {
+            tx.execute(
+                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await?;
+            tx.commit().await?;
+            metrics::counter!("gateway_forwarded_out_total").increment(ids.len() as u64);
+            Ok(ids.len())
+        }
+        Err(e) => {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                    next_attempt_at = now() + make_interval(secs => least(60, power(2, least(attempts, 6))))
+                 WHERE id = ANY($1)",
+                &[&ids, &format!("{e:#}")],
+            )
+            .await?;
+            tx.commit().await?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Federation across tiers (province → city → county → township).
+//!
+//! - [`forward`]: every accepted record and issued credential gets an outbox row in the same
+//!   transaction; a drainer sends them to the parent in batches, marks them sent only after
+//!   the parent answered, and backs off while the parent is down: nothing is lost, nothing
+//!   blocks local ingest.
+//! - [`receive`]: `POST /v1/federation/forward` on the exchange listener, for listed children
+//!   only (their node certificate names their region); stored idempotently in any arrival
+//!   order, then queued for this node's own parent.
+
+pub mod forward;
+pub mod receive;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One forwarding request: records first, then the credentials issued from them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Forwarded {
+    pub records: Vec<ForwardedRecord>,
+    pub credentials: Vec<ForwardedCredential>,
+}
+
+/// A stored case record as the first node stored it: its id, body (with `source` and
+/// `ingested_at` as stamped there) and content hash.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForwardedRecord {
+    pub record_id: Uuid,
+    pub body: serde_json::Value,
+}
+
+/// A credential version with its certificate's row, as the issuing node stored them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForwardedCredential {
+    pub credential_id: Uuid,
+    pub identifier: String,
+    pub version: i32,
+    pub record_id: Uuid,
+    pub signing_key: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub credential: serde_json::Value,
+    /// Hex SHA-256 of the certificate's content at the issuing node (what decides whether a
+    /// later version changed it).
+    pub content_hash: String,
+    pub authority_code: String,
+    pub type_code: String,
+    pub number: String,
+    pub holder_code: String,
+    pub holder_name: String,
+    pub region_code: String,
+    pub minted: bool,
+    pub status_index: i64,
+    pub issuer_node: String,
+}
+
+/// What the parent did with a forwarding request.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ForwardReceipt {
+    pub records_stored: usize,
+    pub records_duplicate: usize,
+    /// Same key, different content: quarantined at the parent.
+    pub records_conflict: usize,
+    pub credentials_stored: usize,
+    pub credentials_duplicate: usize,
+}

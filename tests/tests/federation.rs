@@ -1,0 +1,289 @@
+//! Federation (issue 6): province → city → county → township over mTLS. Records and
+//! certificates accepted at the township reach every tier above with the ids, source and
+//! `ingested_at` the township gave them; a parent outage loses and doubles nothing; arrival
+//! order does not matter; nodes refuse peers that are not theirs.
+
+use e2e::{Network, fixture};
+use serde_json::{Value, json};
+
+const PROVINCE: &str = "620000000000";
+const CITY: &str = "621000000000";
+const XIFENG: &str = "621002000000";
+const TOWNSHIP: &str = "621002100000"; // 肖金镇
+const HUAN: &str = "621022000000";
+
+async fn network() -> Network {
+    Network::start(&[
+        (PROVINCE, "甘肃省节点", None),
+        (CITY, "庆阳市节点", Some(PROVINCE)),
+        (XIFENG, "西峰区节点", Some(CITY)),
+        (TOWNSHIP, "肖金镇节点", Some(XIFENG)),
+        (HUAN, "环县节点", Some(CITY)),
+    ])
+    .await
+}
+
+/// The market-regulation fixture's records, moved to `region` and renumbered with `tag`.
+fn batch_for(region: &str, tag: &str) -> Vec<u8> {
+    let mut batch: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    for r in batch["records"].as_array_mut().unwrap() {
+        r["areaCode"] = json!(region);
+        r["caseNo"] = json!(format!("{}-{tag}", r["caseNo"].as_str().unwrap()));
+    }
+    serde_json::to_vec(&batch).unwrap()
+}
+
+fn system(region: &str) -> String {
+    format!("n{region}-market-regulation")
+}
+
+async fn push(net: &Network, region: &str, body: Vec<u8>) -> Value {
+    let resp = net
+        .node(region)
+        .client(&system(region))
+        .post("/v1/ingest/market-regulation", "application/json", body)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    resp.json().unwrap()
+}
+
+#[tokio::test]
+async fn records_and_certificates_pushed_at_the_township_reach_the_province() {
+    let net = network().await;
+    let receipt = push(&net, TOWNSHIP, batch_for(TOWNSHIP, "T1")).await;
+    assert_eq!(receipt["summary"]["accepted"], 3, "{receipt}");
+    let ids: Vec<uuid::Uuid> = receipt["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+
+    let province = net.node(PROVINCE);
+    Network::eventually(60, "the township's records at the province", || async {
+        province.count("SELECT count(*) FROM case_records").await == 3
+            && province
+                .count("SELECT count(*) FROM credential_versions")
+                .await
+                == 2
+    })
+    .await;
+    // Same ids and the first node's stamp at every tier; the county and the city hold them too.
+    let township_db = net.node(TOWNSHIP).db().await;
+    for tier in [XIFENG, CITY, PROVINCE] {
+        let db = net.node(tier).db().await;
+        for id in &ids {
+            let there: Value = db
+                .query_one("SELECT body FROM case_records WHERE record_id = $1", &[id])
+                .await
+                .unwrap()
+                .get(0);
+            let here: Value = township_db
+                .query_one("SELECT body FROM case_records WHERE record_id = $1", &[id])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(
+                there, here,
+                "record {id} at {tier} differs from the township's"
+            );
+            assert_eq!(there["source"]["node_region"], TOWNSHIP);
+        }
+    }
+    // The sibling county holds none of it.
+    assert_eq!(
+        net.node(HUAN)
+            .count("SELECT count(*) FROM case_records")
+            .await,
+        0
+    );
+    // The credential verifies at the province with the shared trust bundle.
+    let cred: Value = province
+        .db()
+        .await
+        .query_one("SELECT credential FROM credential_versions LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let r = province
+        .anonymous_web()
+        .post(
+            "/v1/certificates/verify",
+            "application/json",
+            serde_json::to_vec(&cred).unwrap(),
+        )
+        .await
+        .unwrap();
+    let verdict = r.json().unwrap();
+    assert_eq!(verdict["checks"]["signature"], "pass", "{verdict}");
+    assert_eq!(verdict["checks"]["issuer_trusted"], "pass", "{verdict}");
+    // Every outbox on the way is drained.
+    for tier in [TOWNSHIP, XIFENG, CITY] {
+        assert_eq!(
+            net.node(tier)
+                .count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                .await,
+            0,
+            "{tier}"
+        );
+    }
+    assert_eq!(
+        province.count("SELECT count(*) FROM outbox").await,
+        0,
+        "the root has nowhere to forward"
+    );
+}
+
+#[tokio::test]
+async fn a_parent_outage_loses_and_doubles_nothing() {
+    let mut net = network().await;
+    net.node_mut(CITY).stop();
+    // The county keeps accepting while its parent is down.
+    let mut accepted = 0;
+    for i in 0..5 {
+        let r = push(&net, XIFENG, batch_for(XIFENG, &format!("OUT{i}"))).await;
+        accepted += r["summary"]["accepted"].as_u64().unwrap();
+    }
+    assert_eq!(accepted, 15);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let county = net.node(XIFENG);
+    assert_eq!(
+        county
+            .count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND kind = 'record'")
+            .await,
+        15
+    );
+    assert!(
+        county.count("SELECT max(attempts)::int8 FROM outbox").await >= 1,
+        "the county kept trying"
+    );
+
+    net.node_mut(CITY).spawn().await;
+    let province = net.node(PROVINCE);
+    Network::eventually(90, "the backlog drained to the province", || async {
+        province.count("SELECT count(*) FROM case_records").await == 15
+    })
+    .await;
+    // Exactly once at every tier, despite the retries.
+    for tier in [CITY, PROVINCE] {
+        let n = net.node(tier);
+        assert_eq!(
+            n.count("SELECT count(*) FROM case_records").await,
+            15,
+            "{tier}"
+        );
+        assert_eq!(
+            n.count("SELECT count(DISTINCT record_id) FROM case_records")
+                .await,
+            15,
+            "{tier}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn versions_arriving_out_of_order_leave_the_highest_current_everywhere() {
+    let net = network().await;
+    let mut batch: Value = serde_json::from_slice(&batch_for(TOWNSHIP, "V")).unwrap();
+    let record = batch["records"][1].clone(); // version 2 in the fixture
+    let with_version = |v: i64| {
+        let mut r = record.clone();
+        r["version"] = json!(v);
+        serde_json::to_vec(&json!({"records": [r]})).unwrap()
+    };
+    push(&net, TOWNSHIP, with_version(3)).await;
+    push(&net, TOWNSHIP, with_version(2)).await;
+    push(&net, TOWNSHIP, with_version(4)).await;
+    batch["records"] = json!([]);
+    let province = net.node(PROVINCE);
+    Network::eventually(60, "three versions at the province", || async {
+        province.count("SELECT count(*) FROM case_records").await == 3
+    })
+    .await;
+    let head: i64 = province
+        .db()
+        .await
+        .query_one("SELECT version FROM case_heads", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(head, 4);
+}
+
+#[tokio::test]
+async fn nodes_refuse_peers_that_are_not_theirs() {
+    let net = network().await;
+    let forward = serde_json::to_vec(&json!({"records": [], "credentials": []})).unwrap();
+    let xifeng = net.node(XIFENG);
+    // Huan county's node certificate is valid in the network, but Huan is not Xifeng's child.
+    let huan = net.node(HUAN);
+    let as_huan = gateway::client::ExchangeClient::new(
+        &xifeng.base_url(),
+        &huan.pki().join("ca.crt"),
+        &huan.pki().join("node.crt"),
+        &huan.pki().join("node.key"),
+    )
+    .unwrap();
+    let r = as_huan
+        .post(
+            "/v1/federation/forward",
+            "application/json",
+            forward.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (403, json!("federation.unknown_node"))
+    );
+    // A departmental system is not a node at all.
+    let r = xifeng
+        .client(&system(XIFENG))
+        .post(
+            "/v1/federation/forward",
+            "application/json",
+            forward.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.json().unwrap()["code"], "federation.not_a_node");
+    // The township, Xifeng's child, may.
+    let township = net.node(TOWNSHIP);
+    let as_township = gateway::client::ExchangeClient::new(
+        &xifeng.base_url(),
+        &township.pki().join("ca.crt"),
+        &township.pki().join("node.crt"),
+        &township.pki().join("node.key"),
+    )
+    .unwrap();
+    assert_eq!(
+        as_township
+            .post("/v1/federation/forward", "application/json", forward)
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        200
+    );
+    // A child refuses a server that is not its configured parent.
+    let wrong_parent = gateway::client::ExchangeClient::new(
+        &net.node(HUAN).base_url(),
+        &township.pki().join("ca.crt"),
+        &township.pki().join("node.crt"),
+        &township.pki().join("node.key"),
+    )
+    .unwrap()
+    .expect_node(XIFENG);
+    let err = wrong_parent.get("/healthz").await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not the configured parent"),
+        "{err:#}"
+    );
+}
