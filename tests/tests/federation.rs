@@ -287,3 +287,78 @@ async fn nodes_refuse_peers_that_are_not_theirs() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn a_certificate_issued_in_one_county_is_fetched_and_verified_from_the_other() {
+    let mut net = network().await;
+    let receipt = push(&net, XIFENG, batch_for(XIFENG, "R1")).await;
+    let id = receipt["records"][0]["certificates"][0]["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let city = net.node(CITY);
+    Network::eventually(60, "the certificate at the city", || async {
+        city.count("SELECT count(*) FROM credential_versions").await == 2
+    })
+    .await;
+
+    // An approver at Huan county looks it up: Huan does not hold it, the query goes up to the
+    // city, which holds its counties' data.
+    let huan = net.node(HUAN);
+    let approver = huan.web_client(&format!("n{HUAN}-approver"));
+    let path = format!("/v1/certificates/{id}?purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C");
+    let found = approver.get(&path).await.unwrap();
+    let body = found.json().unwrap();
+    assert_eq!(found.status.as_u16(), 200, "{body}");
+    assert_eq!(body["served_by"], CITY);
+    assert_eq!(body["identifier"], id.as_str());
+    assert_eq!(body["checks"]["signature"], "pass");
+    assert_eq!(body["checks"]["issuer_trusted"], "pass");
+    assert_eq!(body["valid"], true, "{body}");
+    // Audited at the entry node and, under the original requester, at the serving node.
+    let who = format!("n{HUAN}-approver");
+    let sql = "SELECT count(*) FROM audit_log WHERE principal_id = $1 AND target = $2 AND purpose = '审批核验'";
+    let at_huan: i64 = huan
+        .db()
+        .await
+        .query_one(sql, &[&who, &id])
+        .await
+        .unwrap()
+        .get(0);
+    let at_city: i64 = city
+        .db()
+        .await
+        .query_one(sql, &[&who, &id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(at_huan, 1, "entry node");
+    assert_eq!(at_city, 1, "serving node");
+
+    // A peer request without a valid statement is refused.
+    let as_huan = gateway::client::ExchangeClient::new(
+        &city.base_url(),
+        &huan.pki().join("ca.crt"),
+        &huan.pki().join("node.crt"),
+        &huan.pki().join("node.key"),
+    )
+    .unwrap();
+    let r = as_huan
+        .get(&format!("/v1/certificates/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(r.json().unwrap()["code"], "routing.bad_statement");
+
+    // With the city down, the tier that would answer cannot be reached: a clear 502.
+    net.node_mut(CITY).stop();
+    let huan = net.node(HUAN);
+    let r = huan
+        .web_client(&format!("n{HUAN}-approver"))
+        .get(&path)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (502, json!("routing.unreachable"))
+    );
+}

@@ -107,6 +107,20 @@ pub async fn caller(
     headers: &HeaderMap,
     listener: Listener,
 ) -> Result<Caller, Problem> {
+    // A peer node: its node certificate (from the peer CA) names its region, not a principal.
+    if let (Some(region), Some("peer"), None) = (
+        &peer.node_region,
+        peer.ca_role.as_deref(),
+        &peer.principal_id,
+    ) {
+        return Ok(Caller {
+            id: format!("node:{region}"),
+            kind: CallerKind::Certificate,
+            role: "peer".into(),
+            department: None,
+            region_code: region.clone(),
+        });
+    }
     if peer.has_certificate {
         let p = principal(db, peer).await?;
         return Ok(Caller {

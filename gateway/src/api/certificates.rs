@@ -19,7 +19,10 @@ use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
 use crate::audit::{self, Purpose};
+use crate::federation::route;
 use crate::tls::PeerIdentity;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Deserialize)]
 pub struct VerifyOptions {
@@ -105,17 +108,42 @@ pub async fn get(
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<LookupQuery>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let Path(id) = id?;
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     LOOKUP.check(&caller, listener)?;
     let identifier = parse_identifier(&id)?;
-    let purpose = Purpose {
-        purpose: q.purpose.clone(),
-    }
-    .required()?;
+    // Asked by a peer node: the query was routed; who asked and why come from the entry
+    // node's signed statement, which is passed on unchanged if this node routes it further.
+    let routed = if caller.role == "peer" {
+        let text = |h: &str| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (stmt_hex, sig_hex) = (text(route::STATEMENT_HEADER), text(route::SIGNATURE_HEADER));
+        Some((
+            route::Statement::verify(&app, &stmt_hex, &sig_hex)?,
+            stmt_hex,
+            sig_hex,
+        ))
+    } else {
+        None
+    };
+    let (requester, purpose) = match &routed {
+        Some((stmt, ..)) => (stmt_caller(stmt), stmt.purpose.clone()),
+        None => (
+            caller.clone(),
+            Purpose {
+                purpose: q.purpose.clone(),
+            }
+            .required()?,
+        ),
+    };
     let row = db
         .query_opt(
             "SELECT v.credential, v.version FROM certificates c
@@ -123,21 +151,60 @@ pub async fn get(
              WHERE c.identifier = $1",
             &[&identifier.to_string()],
         )
-        .await
-        ?;
-    let entry = audit::Entry {
+        .await?;
+    let audit_lookup = |results: usize| audit::Entry {
         action: "certificate.lookup",
         target: identifier.to_string(),
         purpose: &purpose,
-        results: usize::from(row.is_some()),
+        results,
     };
-    audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
-    let row = row.ok_or_else(|| {
-        Problem::new(
-            "certificate.not_found",
-            format!("no certificate {identifier} on this node"),
+    let Some(row) = row else {
+        // Not here: route towards the node that covers the issuing authority's region.
+        let next = route::region_of_authority(identifier.authority())
+            .and_then(|r| route::next_hop(&app, &r));
+        let Some(next) = next else {
+            audit::record(&db, &requester, app.node_region.as_str(), audit_lookup(0)).await?;
+            return Err(Problem::new(
+                "certificate.not_found",
+                format!("no certificate {identifier} in this node's network"),
+            ));
+        };
+        let signed;
+        let statement = match &routed {
+            Some((_, stmt_hex, sig_hex)) => (stmt_hex.as_str(), sig_hex.as_str()),
+            None => {
+                signed = route::Statement::new(&caller, &purpose, &app.node_region)
+                    .sign(&app.issuer.key);
+                (signed.0.as_str(), signed.1.as_str())
+            }
+        };
+        let path = format!("/v1/certificates/{identifier}?strict={}", q.strict);
+        let (status, body) =
+            route::forward_query(&app, next, &path, statement, &route::via(&headers)).await?;
+        if routed.is_none() {
+            // The entry node records its own user's lookup; the serving node records it too.
+            audit::record(
+                &db,
+                &requester,
+                app.node_region.as_str(),
+                audit_lookup(usize::from(status == 200)),
+            )
+            .await?;
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let content_type = if status.is_success() {
+            "application/json"
+        } else {
+            "application/problem+json"
+        };
+        return Ok((
+            status,
+            [(header::CONTENT_TYPE, content_type)],
+            body.to_string(),
         )
-    })?;
+            .into_response());
+    };
+    audit::record(&db, &requester, app.node_region.as_str(), audit_lookup(1)).await?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
     let status = own_status(&app, &db, &credential).await?;
@@ -149,10 +216,26 @@ pub async fn get(
         q.strict,
     );
     metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
-    Ok(answer(
-        verdict,
-        json!({"identifier": identifier.to_string(), "version": version, "credential": credential}),
-    ))
+    let extra = json!({
+        "identifier": identifier.to_string(), "version": version, "credential": credential,
+        "served_by": app.node_region.as_str(),
+    });
+    Ok(answer(verdict, extra).into_response())
+}
+
+/// The original requester of a routed query, for the audit trail.
+fn stmt_caller(stmt: &route::Statement) -> auth::Caller {
+    auth::Caller {
+        id: stmt.requester.clone(),
+        kind: if stmt.kind == "account" {
+            auth::CallerKind::Account
+        } else {
+            auth::CallerKind::Certificate
+        },
+        role: stmt.role.clone(),
+        department: None,
+        region_code: stmt.region.clone(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

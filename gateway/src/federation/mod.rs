@@ -7,9 +7,12 @@
 //! - [`receive`]: `POST /v1/federation/forward` on the exchange listener, for listed children
 //!   only (their node certificate names their region); stored idempotently in any arrival
 //!   order, then queued for this node's own parent.
+//! - [`route`]: lookups a node cannot answer go down or up the tree by region, with the entry
+//!   node's signed statement of who asked and why.
 
 pub mod forward;
 pub mod receive;
+pub mod route;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

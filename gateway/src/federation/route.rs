@@ -1,0 +1,240 @@
+//! Query routing between tiers. A lookup this node cannot answer goes to the node that covers
+//! the region it is about: down to the child whose subtree holds the region, or up to the parent
+//! (which, through forwarding, holds its whole subtree). A certificate identifier routes by the
+//! region in its issuing authority's credit code (county level or above).
+//!
+//! The node where the query entered signs a statement of the original requester (identity,
+//! role, purpose, time, nonce) with its signing key; intermediate nodes pass it on unchanged,
+//! and the serving node checks it against the trust bundle and audits the lookup under the
+//! original requester. `X-Gateway-Via` lists the nodes passed (loop protection) and bounds the
+//! hops; a tier that does not answer in time is a 504.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::codes::region::RegionCode;
+use serde::{Deserialize, Serialize};
+
+use crate::api::App;
+use crate::api::auth::Caller;
+use crate::api::problem::Problem;
+use crate::client::ExchangeClient;
+use crate::config::PeerNode;
+
+pub const STATEMENT_HEADER: &str = "x-gateway-requester";
+pub const SIGNATURE_HEADER: &str = "x-gateway-requester-signature";
+pub const VIA_HEADER: &str = "x-gateway-via";
+/// Most nodes a query may pass through (a five-tier tree needs at most eight).
+pub const MAX_HOPS: usize = 8;
+/// How long a statement is good for, and the tolerated clock difference between nodes.
+const STATEMENT_MAX_AGE_SECS: i64 = 300;
+/// How long to wait for the next tier.
+pub const HOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who asked, as the entry node vouches.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Statement {
+    pub requester: String,
+    pub kind: String,
+    pub role: String,
+    pub region: String,
+    pub purpose: String,
+    /// The node where the query entered (it signed this statement).
+    pub entry_node: String,
+    pub issued_at: DateTime<Utc>,
+    pub nonce: String,
+}
+
+impl Statement {
+    pub fn new(caller: &Caller, purpose: &str, entry_node: &RegionCode) -> Statement {
+        let mut nonce = [0u8; 16];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
+        Statement {
+            requester: caller.id.clone(),
+            kind: caller.kind.as_str().to_owned(),
+            role: caller.role.clone(),
+            region: caller.region_code.clone(),
+            purpose: purpose.to_owned(),
+            entry_node: entry_node.to_string(),
+            issued_at: Utc::now(),
+            nonce: hex::encode(nonce),
+        }
+    }
+
+    /// (statement header, signature header): hex of the RFC 8785 form, and of its Ed25519
+    /// signature by the entry node's signing key.
+    pub fn sign(&self, key: &vc::SigningKey) -> (String, String) {
+        let bytes = vc::jcs::canonicalize(&serde_json::to_value(self).expect("serializes"))
+            .expect("JCS-safe");
+        (hex::encode(&bytes), hex::encode(key.sign(&bytes)))
+    }
+
+    /// Check a statement received from a peer: signed by a key the trust bundle lists for its
+    /// entry node (trusted now), fresh, and not seen before.
+    pub fn verify(
+        app: &App,
+        statement_hex: &str,
+        signature_hex: &str,
+    ) -> Result<Statement, Problem> {
+        let bad = |why: &str| {
+            Problem::new(
+                "routing.bad_statement",
+                format!("the requester statement {why}"),
+            )
+        };
+        let bytes = hex::decode(statement_hex).map_err(|_| bad("is not hex"))?;
+        let signature = hex::decode(signature_hex).map_err(|_| bad("signature is not hex"))?;
+        let stmt: Statement =
+            serde_json::from_slice(&bytes).map_err(|_| bad("is not a statement"))?;
+        let entry = RegionCode::parse(&stmt.entry_node).map_err(|_| bad("names no node"))?;
+        let node = app
+            .issuer
+            .trust
+            .node(&entry)
+            .ok_or_else(|| bad("comes from a node the trust bundle does not list"))?;
+        let now = Utc::now();
+        let signed_by_node = node.keys.iter().any(|k| {
+            matches!(
+                app.issuer.trust.key_status_at(&k.did, now),
+                vc::trust::KeyTrust::Trusted { .. }
+            ) && vc::did_key::resolve_verification_method(&format!(
+                "{}#{}",
+                k.did,
+                k.did.trim_start_matches("did:key:")
+            ))
+            .ok()
+            .flatten()
+            .is_some_and(|pk| {
+                ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, pk)
+                    .verify(&bytes, &signature)
+                    .is_ok()
+            })
+        });
+        if !signed_by_node {
+            return Err(bad("is not signed by its entry node's key"));
+        }
+        if (now - stmt.issued_at).num_seconds().abs() > STATEMENT_MAX_AGE_SECS {
+            return Err(bad("is too old"));
+        }
+        // A replayed statement (same nonce) is refused.
+        static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.get_or_insert_with(HashSet::new);
+        if seen.len() > 100_000 {
+            seen.clear(); // older than the statement age by then
+        }
+        if !seen.insert(format!("{}:{}", stmt.entry_node, stmt.nonce)) {
+            return Err(bad("was already used"));
+        }
+        Ok(stmt)
+    }
+}
+
+/// Where a query about `region` goes from this node: `None` when this node is the place (or no
+/// node is).
+pub fn next_hop<'a>(app: &'a App, region: &RegionCode) -> Option<&'a PeerNode> {
+    let regions = &app.reference.regions;
+    let own = &app.node_region;
+    if regions.is_within(own, region) {
+        app.config
+            .federation
+            .children
+            .iter()
+            .find(|c| RegionCode::parse(&c.region).is_ok_and(|c| regions.is_within(&c, region)))
+    } else {
+        app.config.federation.parent.as_ref()
+    }
+}
+
+/// The county-level (or higher) region a certificate identifier belongs to: its issuing
+/// authority's credit code's region part.
+pub fn region_of_authority(authority: &domain::codes::credit::CreditCode) -> Option<RegionCode> {
+    RegionCode::parse(&format!("{}000000", authority.region_part())).ok()
+}
+
+/// Send `path_and_query` to `next` as this node, passing the statement and the via list on.
+pub async fn forward_query(
+    app: &App,
+    next: &PeerNode,
+    path_and_query: &str,
+    statement: (&str, &str),
+    via: &[String],
+) -> Result<(u16, serde_json::Value), Problem> {
+    if via.len() >= MAX_HOPS {
+        return Err(Problem::new(
+            "routing.hop_limit",
+            format!(
+                "the query passed {} nodes, the limit is {MAX_HOPS}",
+                via.len()
+            ),
+        ));
+    }
+    if via.iter().any(|v| v == &next.region) {
+        return Err(Problem::new(
+            "routing.loop",
+            format!("the query already passed node {}", next.region),
+        ));
+    }
+    let config = &app.config;
+    let client = ExchangeClient::new(
+        &next.url,
+        &config.client_ca(),
+        &config.server_cert(),
+        &config.server_key(),
+    )
+    .map_err(Problem::internal)?
+    .expect_node(&next.region);
+    let mut via = via.to_vec();
+    via.push(app.node_region.to_string());
+    let via = via.join(",");
+    let headers = [
+        (STATEMENT_HEADER, statement.0),
+        (SIGNATURE_HEADER, statement.1),
+        (VIA_HEADER, via.as_str()),
+    ];
+    let sent = tokio::time::timeout(
+        HOP_TIMEOUT,
+        client.send(http::Method::GET, path_and_query, &headers, Vec::new()),
+    )
+    .await;
+    metrics::counter!("gateway_routed_queries_total", "to" => next.region.clone(), "outcome" => match &sent {
+        Ok(Ok(_)) => "answered",
+        Ok(Err(_)) => "unreachable",
+        Err(_) => "timeout",
+    })
+    .increment(1);
+    match sent {
+        Ok(Ok(resp)) => Ok((
+            resp.status.as_u16(),
+            serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
+        )),
+        Ok(Err(e)) => Err(Problem::new(
+            "routing.unreachable",
+            format!("node {} could not be reached: {e:#}", next.region),
+        )),
+        Err(_) => Err(Problem::new(
+            "routing.timeout",
+            format!(
+                "node {} did not answer within {}s",
+                next.region,
+                HOP_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The via list of a request (nodes it already passed).
+pub fn via(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get(VIA_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
