@@ -18,3 +18,6 @@ cargo fmt --all -- --check
 cargo build --workspace --all-targets
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The README's main command, as a scenario: a five-node network on the test PostgreSQL.
+GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__PORT="$E2E_PG_PORT" \
+  target/debug/gateway demo --smoke --dir /var/tmp/exchange-gateway-test-demo --base-port 19541

@@ -58,6 +58,9 @@ pub enum Command {
     Users(UsersCommand),
     /// Push a native batch file (or many) to a node's exchange listener, with a progress bar.
     Push(crate::push::PushArgs),
+    /// Start a small network of five nodes on loopback (province, city, two counties, a
+    /// township), each its own process and database; --smoke runs a scenario and exits.
+    Demo(crate::demo::DemoArgs),
     /// Rejected records and payloads kept for replay.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -379,6 +382,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(cmd) => users_cmd(cmd, &config).await,
         Command::Quarantine(cmd) => quarantine_cmd(cmd, &config).await,
         Command::Push(args) => crate::push::run(args, &config).await,
+        Command::Demo(args) => crate::demo::run(args, &config).await,
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
         Command::Trust(TrustCommand::Verify { file, root }) => {

@@ -21,6 +21,7 @@
 //! - [`push`]: `gateway push`, batch files to a node with a progress bar and idempotent retries.
 //! - [`offline`]: `gateway verify` and `gateway trust` (no network, no database).
 //! - [`serve`]: wiring it all together for `gateway serve`.
+//! - [`demo`]: `gateway demo`, a five-node network on loopback, with a smoke scenario.
 
 // `Problem` is the error answer of a request: it is built once per failed request, so its size
 // does not matter and boxing it would only add noise.
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod federation;
 pub mod ingest;
 pub mod mllp;
