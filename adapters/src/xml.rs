@@ -101,6 +101,25 @@ fn local(name: &[u8]) -> String {
     String::from_utf8_lossy(local).into_owned()
 }
 
+/// Line numbers of increasing offsets, counting only the newlines since the previous one (a
+/// scan from the start for every element made big batches quadratic).
+struct Lines {
+    offset: usize,
+    line: usize,
+}
+
+impl Lines {
+    fn at(&mut self, bytes: &[u8], offset: usize) -> usize {
+        let offset = offset.min(bytes.len());
+        if offset >= self.offset {
+            self.line += bytes[self.offset..offset].iter().filter(|&&b| b == b'\n').count();
+            self.offset = offset;
+            return self.line;
+        }
+        line_of(bytes, offset)
+    }
+}
+
 fn line_of(bytes: &[u8], offset: usize) -> usize {
     1 + bytes[..offset.min(bytes.len())]
         .iter()
@@ -124,6 +143,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
     let mut encoding: &'static Encoding = encoding_rs::UTF_8;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut lines = Lines { offset: 0, line: 1 };
     let malformed = |pos: usize, why: String| {
         PayloadError::new(
             "payload.malformed",
@@ -180,7 +200,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
                     start.name().as_ref(),
                     before + bom,
                     after + bom,
-                    line_of(body, before),
+                    lines.at(body, before),
                 ));
             }
             Event::Empty(start) => {
@@ -188,7 +208,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
                     start.name().as_ref(),
                     before + bom,
                     after + bom,
-                    line_of(body, before),
+                    lines.at(body, before),
                 );
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
