@@ -4,6 +4,22 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use domain::FieldError;
 
+/// One record of a JSON batch, kept as raw text when the batch was split, read as a value.
+///
+/// Splitting a batch into `RawValue`s only checks the syntax: it accepts what a `Value` cannot
+/// hold, a number beyond the `f64` range (`1e999`) or nesting deeper than serde_json's
+/// recursion limit (128). Such a record is refused alone (`record.malformed`, path `""`); the
+/// other records of its batch go on.
+pub fn json_record(raw: &serde_json::value::RawValue) -> Result<serde_json::Value, FieldError> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        FieldError::new(
+            "",
+            "record.malformed",
+            format!("the record cannot be read as JSON: {e}"),
+        )
+    })
+}
+
 /// China Standard Time, the offset of every local time a departmental system sends.
 pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("valid offset")
@@ -170,6 +186,19 @@ impl<'a> JsonFields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_record_refuses_what_no_value_can_hold() {
+        use serde_json::value::RawValue;
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for text in ["1e999", "-1e400", "{\"a\": [2e308]}", deep.as_str()] {
+            let raw: Box<RawValue> = serde_json::from_str(text).expect("valid JSON syntax");
+            let e = json_record(&raw).unwrap_err();
+            assert_eq!((e.path.as_str(), e.code.as_str()), ("", "record.malformed"));
+        }
+        let raw: Box<RawValue> = serde_json::from_str("{\"a\": 1e308}").unwrap();
+        assert_eq!(json_record(&raw).unwrap(), serde_json::json!({"a": 1e308}));
+    }
 
     #[test]
     fn local_times_get_the_beijing_offset() {

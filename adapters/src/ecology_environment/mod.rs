@@ -73,7 +73,18 @@ impl Adapter for EcologyEnvironment {
             .iter()
             .enumerate()
             .map(|(i, raw)| {
-                let value: Value = serde_json::from_str(raw.get()).expect("RawValue is valid JSON");
+                let value = match crate::common::json_record(raw) {
+                    Ok(value) => value,
+                    Err(e) => {
+                        return DecodedRecord {
+                            position: i,
+                            location: format!("banjian[{i}]"),
+                            raw: raw.get().as_bytes().to_vec(),
+                            case_no: None,
+                            draft: Err(vec![e]),
+                        };
+                    }
+                };
                 let case_no = match value.get("shenban_liushuihao") {
                     Some(Value::String(s)) => Some(clean_code(s)),
                     Some(Value::Number(n)) => Some(n.to_string()),
@@ -550,6 +561,32 @@ fn map_permit(i: usize, c: JsonFields, p: &mut Problems) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/`, the JSON adapters shared it): splitting a batch into raw
+    /// records accepts JSON that no `Value` can hold (a number beyond `f64`, nesting past
+    /// serde_json's recursion limit), and reading such a record panicked. It is now
+    /// `record.malformed`, alone.
+    #[test]
+    fn a_record_no_json_value_can_hold_is_refused_alone() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let records = format!(
+            r#"{{"shenban_liushuihao": "N-1", "n": 1e999}}, {deep}, {{"shenban_liushuihao": "N-3"}}"#
+        );
+        let payload = format!(r#"{{"baotou": {{"jilu_shu": 3}}, "banjian": [{records}]}}"#);
+        let recs = EcologyEnvironment.decode(payload.as_bytes()).unwrap();
+        assert_eq!(recs.len(), 3);
+        for (i, r) in recs[..2].iter().enumerate() {
+            let e = r.draft.as_ref().unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(
+                (e[0].path.as_str(), e[0].code.as_str()),
+                ("", "record.malformed")
+            );
+            assert_eq!(r.location, format!("banjian[{i}]"));
+        }
+        assert!(recs[0].raw.ends_with(b"1e999}"));
+        assert_eq!(recs[2].case_no.as_deref(), Some("N-3"));
+    }
 
     fn record(extra: Value) -> Value {
         let mut r = json!({

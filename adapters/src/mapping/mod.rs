@@ -641,7 +641,18 @@ impl MappingAdapter {
             .iter()
             .enumerate()
             .map(|(i, raw)| {
-                let value: Value = serde_json::from_str(raw.get()).expect("RawValue is JSON");
+                let value = match crate::common::json_record(raw) {
+                    Ok(value) => value,
+                    Err(e) => {
+                        return DecodedRecord {
+                            position: i,
+                            location: format!("{records}/{i}"),
+                            raw: raw.get().as_bytes().to_vec(),
+                            case_no: None,
+                            draft: Err(vec![e]),
+                        };
+                    }
+                };
                 let src = Src::Json(&value);
                 DecodedRecord {
                     position: i,

@@ -544,6 +544,25 @@ fn json_records_with_nested_lists() {
     assert_eq!(recs[0].location, "/0");
 }
 
+/// Found by fuzzing the JSON adapters (`fuzz/`), which shared this code: a record that is valid
+/// JSON syntax but no `Value` (a number beyond `f64`, nesting past serde_json's recursion limit)
+/// panicked. It is now `record.malformed`, alone.
+#[test]
+fn a_json_record_no_value_can_hold_is_refused_alone() {
+    let a = load(&json_mapping()).unwrap();
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let payload = format!(
+        r#"{{"data": {{"list": [{{"caseNo": "N-1", "days": 1e999}}, {deep}, {{"caseNo": "N-3"}}]}}}}"#
+    );
+    let recs = a.decode(payload.as_bytes()).unwrap();
+    assert_eq!(recs.len(), 3);
+    for (i, r) in recs[..2].iter().enumerate() {
+        assert_eq!(errs(r), [pair("", "record.malformed")]);
+        assert_eq!(r.location, format!("/data/list/{i}"));
+    }
+    assert_eq!(recs[2].case_no.as_deref(), Some("N-3"));
+}
+
 #[test]
 fn xml_records_in_gbk_with_nested_lists() {
     let mut v = json_mapping();

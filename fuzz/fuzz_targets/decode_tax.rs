@@ -1,0 +1,6 @@
+#![no_main]
+
+#[path = "../targets/adapters.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::decode_tax(data));
