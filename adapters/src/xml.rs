@@ -112,7 +112,10 @@ impl Lines {
     fn at(&mut self, bytes: &[u8], offset: usize) -> usize {
         let offset = offset.min(bytes.len());
         if offset >= self.offset {
-            self.line += bytes[self.offset..offset].iter().filter(|&&b| b == b'\n').count();
+            self.line += bytes[self.offset..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
             self.offset = offset;
             return self.line;
         }
