@@ -362,3 +362,76 @@ async fn a_certificate_issued_in_one_county_is_fetched_and_verified_from_the_oth
         (502, json!("routing.unreachable"))
     );
 }
+
+#[tokio::test]
+async fn routed_queries_have_a_hop_limit_and_loop_protection() {
+    let net = network().await;
+    let city = net.node(CITY);
+    let huan = net.node(HUAN);
+    // A well-formed identifier of a Xifeng authority that no node holds: the city routes it down
+    // towards Xifeng.
+    let authority = domain::codes::credit::CreditCode::parse("116210020138700018").unwrap();
+    let id = domain::codes::cert_id::CertIdentifier::mint(
+        "11100000000018934N001",
+        &authority,
+        "NOWHERE1",
+        1,
+    )
+    .unwrap();
+    // Huan's node vouches for one of its approvers, signed with Huan's signing key.
+    let key =
+        vc::SigningKey::from_pkcs8(&std::fs::read(huan.pki().join("signing-key.pk8")).unwrap())
+            .unwrap();
+    let caller = gateway::api::auth::Caller {
+        id: format!("n{HUAN}-approver"),
+        kind: gateway::api::auth::CallerKind::Certificate,
+        role: "approver".into(),
+        department: None,
+        region_code: HUAN.into(),
+    };
+    let as_huan = gateway::client::ExchangeClient::new(
+        &city.base_url(),
+        &huan.pki().join("ca.crt"),
+        &huan.pki().join("node.crt"),
+        &huan.pki().join("node.key"),
+    )
+    .unwrap();
+    let ask = |via: String| {
+        let region = domain::codes::region::RegionCode::parse(HUAN).unwrap();
+        let (stmt, sig) =
+            gateway::federation::route::Statement::new(&caller, "路由测试", &region).sign(&key);
+        let path = format!("/v1/certificates/{id}");
+        let as_huan = &as_huan;
+        async move {
+            let headers = [
+                ("x-gateway-requester", stmt.as_str()),
+                ("x-gateway-requester-signature", sig.as_str()),
+                ("x-gateway-via", via.as_str()),
+            ];
+            as_huan
+                .send(http::Method::GET, &path, &headers, Vec::new())
+                .await
+                .unwrap()
+        }
+    };
+    // Passed eight nodes already: refused before going further.
+    let eight = vec![HUAN; 8].join(",");
+    let r = ask(eight).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (508, json!("routing.hop_limit"))
+    );
+    // Would go back to a node it passed (Xifeng): refused.
+    let r = ask(format!("{HUAN},{XIFENG}")).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (508, json!("routing.loop"))
+    );
+    // Otherwise it goes down to Xifeng, which does not hold it either (and has no child that
+    // could): a 404 from the network.
+    let r = ask(HUAN.to_owned()).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (404, json!("certificate.not_found"))
+    );
+}
