@@ -415,7 +415,7 @@ async fn routed_queries_have_a_hop_limit_and_loop_protection() {
         }
     };
     // Passed eight nodes already: refused before going further.
-    let eight = vec![HUAN; 8].join(",");
+    let eight = [HUAN; 8].join(",");
     let r = ask(eight).await;
     assert_eq!(
         (r.status.as_u16(), r.json().unwrap()["code"].clone()),
