@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use domain::FieldError;
+use serde_json::{Map, Value, json};
 
 /// One record of a JSON batch, kept as raw text when the batch was split, read as a value.
 ///
@@ -132,6 +133,94 @@ pub fn holder_code_type(s: &str) -> &'static str {
         "414" | "护照" | "PASSPORT" => "414",
         _ => "990",
     }
+}
+
+/// A native value a canonical field requires: its text, or `None`, reported as `field.missing`
+/// naming the native `key` (as `JsonFields::required` does).
+pub struct Required<'a> {
+    pub key: &'a str,
+    pub text: Option<String>,
+}
+
+/// The holder of a certificate, as read from a native record.
+pub struct CertificateHolder {
+    pub name: Option<String>,
+    /// As sent; cleaned up (`clean_code`) into the canonical object.
+    pub code: Option<String>,
+    /// GB/T 36903 holder code type (`holder_code_type`).
+    pub code_type: &'static str,
+}
+
+/// One certificate's native values, already extracted by an adapter. Missing required values are
+/// already reported, except the two required dates: those are checked (with their format) by
+/// `certificate`, in canonical order.
+pub struct CertificateFields<'a> {
+    /// As sent; cleaned up (`clean_code`).
+    pub type_code: Option<String>,
+    pub type_name: Option<String>,
+    /// As sent; cleaned up (`clean_code`).
+    pub number: Option<String>,
+    /// `None` when the record has no holder at all (already reported).
+    pub holder: Option<CertificateHolder>,
+    /// `{name, credit_code}`, built by the adapter; `None` when missing (already reported).
+    pub issuing_authority: Option<Value>,
+    pub issue_date: Required<'a>,
+    pub valid_from: Required<'a>,
+    /// As sent; `长期` (long-term) means no end date.
+    pub valid_until: Option<String>,
+    /// The printed fields, as the adapter reads them.
+    pub surface: Option<Map<String, Value>>,
+    /// As sent; cleaned up (`clean_code`).
+    pub identifier: Option<String>,
+}
+
+/// The canonical certificate object at `base` (e.g. `/result/certificates/0`): dates become
+/// `yyyy-MM-dd`, recording `field.missing` and `date.format` problems at their canonical paths.
+pub fn certificate(base: &str, f: CertificateFields, p: &mut Problems) -> Value {
+    let mut c = Map::new();
+    for (canon, v) in [
+        ("type_code", f.type_code.map(|v| clean_code(&v))),
+        ("type_name", f.type_name),
+        ("number", f.number.map(|v| clean_code(&v))),
+    ] {
+        if let Some(v) = v {
+            c.insert(canon.into(), json!(v));
+        }
+    }
+    if let Some(h) = f.holder {
+        let code = h.code.map(|v| clean_code(&v));
+        c.insert(
+            "holder".into(),
+            json!({"name": h.name, "code": code, "code_type": h.code_type}),
+        );
+    }
+    if let Some(a) = f.issuing_authority {
+        c.insert("issuing_authority".into(), a);
+    }
+    for (canon, d) in [("issue_date", f.issue_date), ("valid_from", f.valid_from)] {
+        let path = format!("{base}/{canon}");
+        match d.text {
+            Some(t) => {
+                if let Some(d) = p.date(&path, &t) {
+                    c.insert(canon.into(), json!(d));
+                }
+            }
+            None => p.push(&path, "field.missing", format!("'{}' is required", d.key)),
+        }
+    }
+    if let Some(to) = f.valid_until.filter(|t| t != "长期") {
+        let path = format!("{base}/valid_until");
+        if let Some(d) = p.date(&path, &to) {
+            c.insert("valid_until".into(), json!(d));
+        }
+    }
+    if let Some(surface) = f.surface {
+        c.insert("surface".into(), Value::Object(surface));
+    }
+    if let Some(id) = f.identifier {
+        c.insert("identifier".into(), json!(clean_code(&id)));
+    }
+    Value::Object(c)
 }
 
 /// Field access on one native JSON record, recording problems at canonical paths.

@@ -2,85 +2,24 @@
 //! Set `UPDATE_GOLDEN=1` to rewrite the `*.expected.json` files after an intended change, then
 //! review the diff.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use chrono::DateTime;
-use domain::catalog::Catalog;
-use domain::codes::region::RegionCode;
-use domain::normalize::{Context, Stamp, normalize};
-use domain::regions::RegionTable;
-use domain::schema::JsonSchema;
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
+use adapters::Adapter;
+use common::{Env, codes, fixtures, golden};
+use serde_json::Value;
 
-struct Env {
-    catalog: Catalog,
-    regions: RegionTable,
-    schema: JsonSchema,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            catalog: Catalog::bundled().unwrap(),
-            regions: RegionTable::bundled().unwrap(),
-            schema: JsonSchema::case_record(),
-        }
-    }
-
-    /// Decode and normalize a batch: per record, the canonical body or the errors.
-    fn run(&self, adapter: &str, file: &str) -> Vec<Result<Value, Value>> {
-        let adapter = adapters::by_id(adapter).unwrap();
-        let bytes = std::fs::read(fixtures().join(adapter.id()).join(file)).unwrap();
-        let stamp = Stamp {
-            department: adapter.department().into(),
-            system: "fixture-system".into(),
-            node_region: RegionCode::parse("621000000000").unwrap(),
-            ingested_at: DateTime::parse_from_rfc3339("2026-11-25T12:00:00+08:00").unwrap(),
-        };
-        let ctx = Context {
-            catalog: &self.catalog,
-            regions: &self.regions,
-            schema: &self.schema,
-            legacy_credit_prefixes: &[],
-            max_clock_skew: chrono::Duration::minutes(5),
-        };
-        adapter
-            .decode(&bytes)
-            .unwrap()
-            .into_iter()
-            .map(|rec| {
-                let draft = rec.draft.map_err(|e| json!(e))?;
-                normalize(draft, &stamp, &ctx)
-                    .map(|n| n.body)
-                    .map_err(|e| json!(e))
-            })
-            .collect()
-    }
-}
-
-fn golden(adapter: &str, name: &str, actual: &Value) {
-    let path = fixtures().join(adapter).join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(actual).unwrap() + "\n").unwrap();
-    }
-    let expected: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(
-        actual,
-        &expected,
-        "{} differs from the adapter's output",
-        path.display()
-    );
+/// A registered adapter.
+fn by_id(id: &str) -> Arc<dyn Adapter> {
+    adapters::by_id(id).unwrap()
 }
 
 #[test]
 fn market_regulation_valid_batch_matches_golden_and_schema() {
     let env = Env::new();
     let out: Vec<Value> = env
-        .run("market-regulation", "batch-valid.json")
+        .run(&*by_id("market-regulation"), "batch-valid.json")
         .into_iter()
         .map(|r| r.expect("every record of the valid fixture normalizes"))
         .collect();
@@ -112,7 +51,7 @@ fn market_regulation_valid_batch_matches_golden_and_schema() {
 fn public_security_gbk_batch_matches_golden_and_schema() {
     let env = Env::new();
     let out: Vec<Value> = env
-        .run("public-security", "batch-valid.gbk.xml")
+        .run(&*by_id("public-security"), "batch-valid.gbk.xml")
         .into_iter()
         .map(|r| r.expect("every record of the valid fixture normalizes"))
         .collect();
@@ -130,23 +69,9 @@ fn public_security_gbk_batch_matches_golden_and_schema() {
     );
 }
 
-fn codes(r: &Result<Value, Value>) -> Vec<(String, String)> {
-    let errs = r.as_ref().expect_err("record should be rejected");
-    errs.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap().to_owned(),
-                e["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn market_regulation_mixed_batch_rejects_exactly_the_bad_records() {
-    let out = Env::new().run("market-regulation", "batch-mixed.json");
+    let out = Env::new().run(&*by_id("market-regulation"), "batch-mixed.json");
     assert_eq!(out.len(), 6);
     assert!(out[0].is_ok());
     assert_eq!(
@@ -180,7 +105,7 @@ fn market_regulation_mixed_batch_rejects_exactly_the_bad_records() {
 
 #[test]
 fn public_security_mixed_batch_rejects_exactly_the_bad_records() {
-    let out = Env::new().run("public-security", "batch-mixed.gbk.xml");
+    let out = Env::new().run(&*by_id("public-security"), "batch-mixed.gbk.xml");
     assert_eq!(out.len(), 3);
     assert!(out[0].is_ok());
     assert_eq!(

@@ -2,119 +2,18 @@
 //! decode and normalization, against golden canonical JSON. Set `UPDATE_GOLDEN=1` to rewrite the
 //! `*.expected.json` files after an intended change, then review the diff.
 //!
-//! The harness (`Env`, `run`, `golden`) is the one of `fixtures.rs`, taking the adapter itself
-//! rather than its id, so these adapters are tested before they are registered in
+//! The harness (`Env`, `run`, `golden`) is the shared one of `common/mod.rs`, taking the adapter
+//! itself rather than its id, so these adapters are tested before they are registered in
 //! `adapters::all()`.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use adapters::Adapter;
 use adapters::civil_affairs::CivilAffairs;
 use adapters::ecology_environment::EcologyEnvironment;
 use adapters::human_resources::HumanResources;
-use chrono::DateTime;
-use domain::catalog::Catalog;
-use domain::codes::region::RegionCode;
-use domain::normalize::{Context, Stamp, normalize};
-use domain::regions::RegionTable;
-use domain::schema::JsonSchema;
-use serde_json::{Value, json};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn read(adapter: &dyn Adapter, file: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(adapter.id()).join(file)).unwrap()
-}
-
-struct Env {
-    catalog: Catalog,
-    regions: RegionTable,
-    schema: JsonSchema,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            catalog: Catalog::bundled().unwrap(),
-            regions: RegionTable::bundled().unwrap(),
-            schema: JsonSchema::case_record(),
-        }
-    }
-
-    /// Decode and normalize a batch: per record, the canonical body or the errors.
-    fn run(&self, adapter: &dyn Adapter, file: &str) -> Vec<Result<Value, Value>> {
-        let bytes = read(adapter, file);
-        let stamp = Stamp {
-            department: adapter.department().into(),
-            system: "fixture-system".into(),
-            node_region: RegionCode::parse("621000000000").unwrap(),
-            ingested_at: DateTime::parse_from_rfc3339("2026-11-25T12:00:00+08:00").unwrap(),
-        };
-        let ctx = Context {
-            catalog: &self.catalog,
-            regions: &self.regions,
-            schema: &self.schema,
-            legacy_credit_prefixes: &[],
-            max_clock_skew: chrono::Duration::minutes(5),
-        };
-        adapter
-            .decode(&bytes)
-            .unwrap()
-            .into_iter()
-            .map(|rec| {
-                let draft = rec.draft.map_err(|e| json!(e))?;
-                normalize(draft, &stamp, &ctx)
-                    .map(|n| n.body)
-                    .map_err(|e| json!(e))
-            })
-            .collect()
-    }
-
-    /// Every record of a valid fixture, normalized and valid against the schema.
-    fn valid(&self, adapter: &dyn Adapter, file: &str) -> Vec<Value> {
-        let out: Vec<Value> = self
-            .run(adapter, file)
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.unwrap_or_else(|e| panic!("record {i} of {file} is refused: {e}")))
-            .collect();
-        for body in &out {
-            assert!(self.schema.is_valid(body), "{body}");
-        }
-        out
-    }
-}
-
-fn golden(adapter: &str, name: &str, actual: &Value) {
-    let path = fixtures().join(adapter).join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(actual).unwrap() + "\n").unwrap();
-    }
-    let expected: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(
-        actual,
-        &expected,
-        "{} differs from the adapter's output",
-        path.display()
-    );
-}
-
-/// The (path, code) pairs of a rejected record.
-fn codes(r: &Result<Value, Value>) -> Vec<(String, String)> {
-    let errs = r.as_ref().expect_err("record should be rejected");
-    errs.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap().to_owned(),
-                e["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
+use common::{Env, codes, golden, read};
+use serde_json::Value;
 
 fn pair(path: &str, code: &str) -> Vec<(String, String)> {
     vec![(path.to_owned(), code.to_owned())]

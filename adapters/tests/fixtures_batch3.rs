@@ -1,8 +1,10 @@
 //! Fixtures of the tax (SOAP), health (HL7 v2.5) and mapping-file adapters, through decode and
 //! normalization, against golden canonical JSON and exact (path, code) pairs. Set
 //! `UPDATE_GOLDEN=1` to rewrite the `*.expected.json` files after an intended change, then review
-//! the diff. (The harness is the one of `fixtures.rs`, taking the adapter itself: these adapters
-//! are not registered in `adapters::all()` yet.)
+//! the diff. (The harness is the shared one of `common/mod.rs`, taking the adapter itself: these
+//! adapters are not registered in `adapters::all()` yet.)
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -11,100 +13,12 @@ use adapters::health::{self, Health};
 use adapters::mapping::MappingAdapter;
 use adapters::tax::{self, Tax};
 use chrono::DateTime;
+use common::{Env, codes, fixtures, golden};
 use domain::catalog::Catalog;
-use domain::codes::region::RegionCode;
-use domain::normalize::{Context, Stamp, normalize};
-use domain::regions::RegionTable;
-use domain::schema::JsonSchema;
 use serde_json::{Value, json};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
 
 fn mappings() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings")
-}
-
-struct Env {
-    catalog: Catalog,
-    regions: RegionTable,
-    schema: JsonSchema,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self::with_catalog(Catalog::bundled().unwrap())
-    }
-
-    fn with_catalog(catalog: Catalog) -> Self {
-        Env {
-            catalog,
-            regions: RegionTable::bundled().unwrap(),
-            schema: JsonSchema::case_record(),
-        }
-    }
-
-    /// Decode and normalize a batch: per record, the canonical body or the errors.
-    fn run(&self, adapter: &dyn Adapter, dir: &str, file: &str) -> Vec<Result<Value, Value>> {
-        let bytes = std::fs::read(fixtures().join(dir).join(file)).unwrap();
-        self.run_bytes(adapter, &bytes)
-    }
-
-    fn run_bytes(&self, adapter: &dyn Adapter, bytes: &[u8]) -> Vec<Result<Value, Value>> {
-        let stamp = Stamp {
-            department: adapter.department().into(),
-            system: "fixture-system".into(),
-            node_region: RegionCode::parse("621000000000").unwrap(),
-            ingested_at: DateTime::parse_from_rfc3339("2026-11-25T12:00:00+08:00").unwrap(),
-        };
-        let ctx = Context {
-            catalog: &self.catalog,
-            regions: &self.regions,
-            schema: &self.schema,
-            legacy_credit_prefixes: &[],
-            max_clock_skew: chrono::Duration::minutes(5),
-        };
-        adapter
-            .decode(bytes)
-            .unwrap()
-            .into_iter()
-            .map(|rec| {
-                let draft = rec.draft.map_err(|e| json!(e))?;
-                normalize(draft, &stamp, &ctx)
-                    .map(|n| n.body)
-                    .map_err(|e| json!(e))
-            })
-            .collect()
-    }
-}
-
-fn golden(dir: &str, name: &str, actual: &Value) {
-    let path = fixtures().join(dir).join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(actual).unwrap() + "\n").unwrap();
-    }
-    let expected: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(
-        actual,
-        &expected,
-        "{} differs from the adapter's output",
-        path.display()
-    );
-}
-
-fn codes(r: &Result<Value, Value>) -> Vec<(String, String)> {
-    let errs = r.as_ref().expect_err("record should be rejected");
-    errs.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap().to_owned(),
-                e["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn pair(path: &str, code: &str) -> (String, String) {
@@ -130,7 +44,7 @@ fn county_csv() -> MappingAdapter {
 #[test]
 fn tax_soap_batch_matches_golden_and_schema() {
     let env = Env::new();
-    let out = all_ok(&env, env.run(&Tax, "tax", "batch-valid.xml"));
+    let out = all_ok(&env, env.run_in(&Tax, "tax", "batch-valid.xml"));
     assert_eq!(out.len(), 3);
     assert_eq!(out[0]["service_item"]["basic_code"], "622015001000");
     assert_eq!(out[0]["service_item"]["name"], "完税证明开具");
@@ -158,7 +72,7 @@ fn tax_soap_batch_matches_golden_and_schema() {
 
 #[test]
 fn tax_gbk_batch_rejects_exactly_the_bad_records() {
-    let out = Env::new().run(&Tax, "tax", "batch-mixed.gbk.xml");
+    let out = Env::new().run_in(&Tax, "tax", "batch-mixed.gbk.xml");
     assert_eq!(out.len(), 7);
     assert!(out[0].is_ok(), "{:?}", out[0]);
     assert_eq!(
@@ -269,7 +183,7 @@ fn tax_payload_errors_become_soap_faults() {
 #[test]
 fn health_hl7_batch_matches_golden_and_schema() {
     let env = Env::new();
-    let out = all_ok(&env, env.run(&Health, "health", "batch-valid.hl7"));
+    let out = all_ok(&env, env.run_in(&Health, "health", "batch-valid.hl7"));
     assert_eq!(out.len(), 3);
     assert_eq!(out[0]["service_item"]["basic_code"], "622014001000");
     assert_eq!(out[0]["service_item"]["name"], "出生医学证明签发");
@@ -317,7 +231,7 @@ fn health_batch_in_mllp_frames_reads_the_same() {
     }
     assert_eq!(
         env.run_bytes(&Health, &framed),
-        env.run(&Health, "health", "batch-valid.hl7")
+        env.run_in(&Health, "health", "batch-valid.hl7")
     );
     assert_eq!(
         plain[1].location,
@@ -335,7 +249,7 @@ fn health_batch_in_mllp_frames_reads_the_same() {
 
 #[test]
 fn health_mixed_batch_rejects_exactly_the_bad_messages() {
-    let out = Env::new().run(&Health, "health", "batch-mixed.hl7");
+    let out = Env::new().run_in(&Health, "health", "batch-mixed.hl7");
     assert_eq!(out.len(), 8);
     assert!(out[0].is_ok(), "{:?}", out[0]);
     assert_eq!(
@@ -397,7 +311,7 @@ fn mapping_onboards_a_county_hospital_with_only_a_file() {
     assert_eq!(adapter.department(), "health");
     let out = all_ok(
         &env,
-        env.run(&adapter, "mapping", "batch-valid.gb18030.csv"),
+        env.run_in(&adapter, "mapping", "batch-valid.gb18030.csv"),
     );
     assert_eq!(out.len(), 3);
     assert_eq!(out[0]["service_item"]["basic_code"], "622014001000");
@@ -423,7 +337,7 @@ fn mapping_onboards_a_county_hospital_with_only_a_file() {
 
 #[test]
 fn mapping_mixed_batch_rejects_exactly_the_bad_rows() {
-    let out = Env::new().run(&county_csv(), "mapping", "batch-mixed.gb18030.csv");
+    let out = Env::new().run_in(&county_csv(), "mapping", "batch-mixed.gb18030.csv");
     assert_eq!(out.len(), 8);
     assert!(out[0].is_ok(), "{:?}", out[0]);
     assert_eq!(
@@ -472,7 +386,7 @@ fn housing_fund_needs_only_a_mapping_file_and_its_catalog_items() {
     let adapter = MappingAdapter::from_file(mappings().join("housing-fund-json.json")).unwrap();
     assert_eq!(adapter.department(), "housing_fund");
     // Today's catalog has no housing-fund items: every record is refused for that reason only.
-    let out = Env::new().run(&adapter, "mapping", "housing-fund-sample.json");
+    let out = Env::new().run_in(&adapter, "mapping", "housing-fund-sample.json");
     assert_eq!(out.len(), 2);
     for r in &out {
         assert_eq!(
@@ -494,7 +408,7 @@ fn housing_fund_needs_only_a_mapping_file_and_its_catalog_items() {
     let env = Env::with_catalog(Catalog::from_json(catalog.to_string().as_bytes()).unwrap());
     let out = all_ok(
         &env,
-        env.run(&adapter, "mapping", "housing-fund-sample.json"),
+        env.run_in(&adapter, "mapping", "housing-fund-sample.json"),
     );
     assert_eq!(out[0]["service_item"]["name"], "住房公积金缴存证明出具");
     assert_eq!(out[0]["source"]["department"], "housing_fund");

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::common::{JsonFields, Problems, beijing, clean_code};
+use crate::common::{
+    CertificateFields, CertificateHolder, JsonFields, Problems, Required, beijing, certificate,
+    clean_code,
+};
 use crate::{Adapter, DecodedRecord, PayloadError};
 
 pub struct EcologyEnvironment;
@@ -466,96 +469,73 @@ fn map_record(r: JsonFields) -> Result<Value, Vec<domain::FieldError>> {
 
 fn map_permit(i: usize, c: JsonFields, p: &mut Problems) -> Value {
     let base = format!("/result/certificates/{i}");
-    let mut out = Map::new();
-    for (key, canon, clean) in [
-        ("leixing_daima", "type_code", true),
-        ("leixing_mingcheng", "type_name", false),
-        ("bianhao", "number", true),
-    ] {
-        if let Some(v) = c.required(key, &format!("{base}/{canon}"), p) {
-            out.insert(canon.into(), json!(if clean { clean_code(&v) } else { v }));
-        }
-    }
-    // The holder is the discharging unit, identified by its credit code.
-    match c.object("chizheng_danwei") {
-        Some(h) => {
-            let name = h.required("mingcheng", &format!("{base}/holder/name"), p);
-            let code = h
-                .required("xinyong_daima", &format!("{base}/holder/code"), p)
-                .map(|v| clean_code(&v));
-            out.insert(
-                "holder".into(),
-                json!({"name": name, "code": code, "code_type": "001"}),
-            );
-        }
-        None => p.push(
-            &format!("{base}/holder"),
-            "field.missing",
-            "'chizheng_danwei' is required",
-        ),
-    }
-    if let Some(o) = org(
-        &c,
-        "fazheng_jiguan",
-        &format!("{base}/issuing_authority"),
-        p,
-    ) {
-        out.insert("issuing_authority".into(), o);
-    }
-    let path = format!("{base}/issue_date");
-    if let Some(d) = c
-        .required("fazheng_riqi", &path, p)
-        .and_then(|d| p.date(&path, &d))
-    {
-        out.insert("issue_date".into(), json!(d));
-    }
-    match c.object("youxiao_qi") {
-        Some(v) => {
-            let path = format!("{base}/valid_from");
-            if let Some(d) = v.required("qi", &path, p).and_then(|d| p.date(&path, &d)) {
-                out.insert("valid_from".into(), json!(d));
+    let validity = c.object("youxiao_qi");
+    let fields = CertificateFields {
+        type_code: c.required("leixing_daima", &format!("{base}/type_code"), p),
+        type_name: c.required("leixing_mingcheng", &format!("{base}/type_name"), p),
+        number: c.required("bianhao", &format!("{base}/number"), p),
+        // The holder is the discharging unit, identified by its credit code.
+        holder: match c.object("chizheng_danwei") {
+            Some(h) => Some(CertificateHolder {
+                name: h.required("mingcheng", &format!("{base}/holder/name"), p),
+                code: h.required("xinyong_daima", &format!("{base}/holder/code"), p),
+                code_type: "001",
+            }),
+            None => {
+                p.push(
+                    &format!("{base}/holder"),
+                    "field.missing",
+                    "'chizheng_danwei' is required",
+                );
+                None
             }
-            // "长期" (long-term) means no end date.
-            if let Some(to) = v.text("zhi").filter(|t| t != "长期") {
-                let path = format!("{base}/valid_until");
-                if let Some(d) = p.date(&path, &to) {
-                    out.insert("valid_until".into(), json!(d));
-                }
-            }
-        }
-        None => p.push(
-            &format!("{base}/valid_from"),
-            "field.missing",
-            "'youxiao_qi.qi' is required",
+        },
+        issuing_authority: org(
+            &c,
+            "fazheng_jiguan",
+            &format!("{base}/issuing_authority"),
+            p,
         ),
-    }
-    if let Some(face) = c.object("zhaomian") {
-        let surface: Map<String, Value> = face
-            .obj
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.clone(),
-                    json!(match v {
-                        Value::String(s) => s.trim().to_owned(),
-                        Value::Number(n) => n.to_string(),
-                        // Lists of pollutants and outlets are printed joined by "、".
-                        Value::Array(items) => items
-                            .iter()
-                            .filter_map(|x| x.as_str().map(str::trim))
-                            .collect::<Vec<_>>()
-                            .join("、"),
-                        _ => return None,
-                    }),
-                ))
-            })
-            .collect();
-        out.insert("surface".into(), Value::Object(surface));
-    }
-    if let Some(id) = c.text("zhengzhao_biaoshi") {
-        out.insert("identifier".into(), json!(clean_code(&id)));
-    }
-    Value::Object(out)
+        issue_date: Required {
+            key: "fazheng_riqi",
+            text: c.text("fazheng_riqi"),
+        },
+        // Both ends in `youxiao_qi`: `qi` (from) is required.
+        valid_from: match &validity {
+            Some(v) => Required {
+                key: "qi",
+                text: v.text("qi"),
+            },
+            None => Required {
+                key: "youxiao_qi.qi",
+                text: None,
+            },
+        },
+        valid_until: validity.as_ref().and_then(|v| v.text("zhi")),
+        surface: c.object("zhaomian").map(|face| {
+            face.obj
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.clone(),
+                        json!(match v {
+                            Value::String(s) => s.trim().to_owned(),
+                            Value::Number(n) => n.to_string(),
+                            // Lists of pollutants and outlets are printed joined by "、".
+                            Value::Array(items) => items
+                                .iter()
+                                .filter_map(|x| x.as_str().map(str::trim))
+                                .collect::<Vec<_>>()
+                                .join("、"),
+                            _ => return None,
+                        }),
+                    ))
+                })
+                .collect()
+        }),
+        identifier: c.text("zhengzhao_biaoshi"),
+    };
+    certificate(&base, fields, p)
 }
 
 #[cfg(test)]

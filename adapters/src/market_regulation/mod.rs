@@ -5,7 +5,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::common::{JsonFields, Problems, clean_code, holder_code_type};
+use crate::common::{
+    CertificateFields, CertificateHolder, JsonFields, Problems, Required, certificate, clean_code,
+    holder_code_type,
+};
 use crate::{Adapter, DecodedRecord, PayloadError};
 
 pub struct MarketRegulation;
@@ -361,91 +364,83 @@ fn map_record(r: JsonFields) -> Result<Value, Vec<domain::FieldError>> {
 
 fn map_licence(i: usize, l: JsonFields, p: &mut Problems) -> Value {
     let base = format!("/result/certificates/{i}");
-    let mut c = Map::new();
-    for (key, canon, clean) in [
-        ("typeCode", "type_code", true),
-        ("typeName", "type_name", false),
-        ("licenceNo", "number", true),
-    ] {
-        if let Some(v) = l.required(key, &format!("{base}/{canon}"), p) {
-            c.insert(canon.into(), json!(if clean { clean_code(&v) } else { v }));
-        }
-    }
-    let holder_code = l
-        .required("holderCode", &format!("{base}/holder/code"), p)
-        .map(|c| clean_code(&c));
-    let code_type = l.text("holderCodeType").map_or_else(
-        // A business licence's holder is an organization unless the source says otherwise.
-        || {
-            if holder_code.as_deref().is_some_and(|c| {
-                c.len() == 18
-                    && c.chars()
-                        .nth(17)
-                        .is_some_and(|x| x.is_ascii_digit() || x == 'X')
-                    && c.chars().take(17).all(|x| x.is_ascii_digit())
-            }) {
-                "111"
-            } else {
-                "001"
+    let fields = CertificateFields {
+        type_code: l.required("typeCode", &format!("{base}/type_code"), p),
+        type_name: l.required("typeName", &format!("{base}/type_name"), p),
+        number: l.required("licenceNo", &format!("{base}/number"), p),
+        holder: {
+            let code = l
+                .required("holderCode", &format!("{base}/holder/code"), p)
+                .map(|c| clean_code(&c));
+            let code_type = l.text("holderCodeType").map_or_else(
+                // A business licence's holder is an organization unless the source says otherwise.
+                || {
+                    if code.as_deref().is_some_and(|c| {
+                        c.len() == 18
+                            && c.chars()
+                                .nth(17)
+                                .is_some_and(|x| x.is_ascii_digit() || x == 'X')
+                            && c.chars().take(17).all(|x| x.is_ascii_digit())
+                    }) {
+                        "111"
+                    } else {
+                        "001"
+                    }
+                },
+                |t| holder_code_type(&t),
+            );
+            let name = l.required("holderName", &format!("{base}/holder/name"), p);
+            Some(CertificateHolder {
+                name,
+                code,
+                code_type,
+            })
+        },
+        issuing_authority: match l.object("issueOrg") {
+            Some(org) => {
+                let name = org.required("name", &format!("{base}/issuing_authority/name"), p);
+                let code = org
+                    .required("uscc", &format!("{base}/issuing_authority/credit_code"), p)
+                    .map(|c| clean_code(&c));
+                Some(json!({"name": name, "credit_code": code}))
+            }
+            None => {
+                p.push(
+                    &format!("{base}/issuing_authority"),
+                    "field.missing",
+                    "'issueOrg' is required",
+                );
+                None
             }
         },
-        |t| holder_code_type(&t),
-    );
-    c.insert(
-        "holder".into(),
-        json!({"name": l.required("holderName", &format!("{base}/holder/name"), p), "code": holder_code, "code_type": code_type}),
-    );
-    match l.object("issueOrg") {
-        Some(org) => {
-            let name = org.required("name", &format!("{base}/issuing_authority/name"), p);
-            let code = org
-                .required("uscc", &format!("{base}/issuing_authority/credit_code"), p)
-                .map(|c| clean_code(&c));
-            c.insert(
-                "issuing_authority".into(),
-                json!({"name": name, "credit_code": code}),
-            );
-        }
-        None => p.push(
-            &format!("{base}/issuing_authority"),
-            "field.missing",
-            "'issueOrg' is required",
-        ),
-    }
-    for (key, canon) in [("issueDate", "issue_date"), ("validFrom", "valid_from")] {
-        let path = format!("{base}/{canon}");
-        if let Some(d) = l.required(key, &path, p).and_then(|d| p.date(&path, &d)) {
-            c.insert(canon.into(), json!(d));
-        }
-    }
-    // "长期" (long-term) means no end date.
-    if let Some(to) = l.text("validTo").filter(|t| t != "长期") {
-        let path = format!("{base}/valid_until");
-        if let Some(d) = p.date(&path, &to) {
-            c.insert("valid_until".into(), json!(d));
-        }
-    }
-    if let Some(surface) = l.object("surface") {
-        let fields: Map<String, Value> = surface
-            .obj
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.clone(),
-                    json!(match v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        _ => return None,
-                    }),
-                ))
-            })
-            .collect();
-        c.insert("surface".into(), Value::Object(fields));
-    }
-    if let Some(id) = l.text("eCertId") {
-        c.insert("identifier".into(), json!(clean_code(&id)));
-    }
-    Value::Object(c)
+        issue_date: Required {
+            key: "issueDate",
+            text: l.text("issueDate"),
+        },
+        valid_from: Required {
+            key: "validFrom",
+            text: l.text("validFrom"),
+        },
+        valid_until: l.text("validTo"),
+        surface: l.object("surface").map(|surface| {
+            surface
+                .obj
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.clone(),
+                        json!(match v {
+                            Value::String(s) => s.clone(),
+                            Value::Number(n) => n.to_string(),
+                            _ => return None,
+                        }),
+                    ))
+                })
+                .collect()
+        }),
+        identifier: l.text("eCertId"),
+    };
+    certificate(&base, fields, p)
 }
 
 #[cfg(test)]
