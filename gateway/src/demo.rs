@@ -132,6 +132,11 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
     let pki = dir.join("pki");
     crate::pki::init_network(&pki, &topology, &regions, true)?;
 
+    // A fresh network every run: the PKI above is new, so data an earlier run signed with
+    // its keys would not verify under this run's trust bundle.
+    for n in &topology.nodes {
+        drop_database(config, &format!("gw_{}", n.region)).await?;
+    }
     // One database per node on the same PostgreSQL (the embedded one unless a URL is set).
     let mut nodes = Vec::new();
     for n in &topology.nodes {
@@ -228,6 +233,27 @@ fn with_database(url: &str, name: &str) -> String {
         Some((base, _)) => format!("{base}/{name}"),
         None => url.to_owned(),
     }
+}
+
+async fn drop_database(config: &Config, name: &str) -> anyhow::Result<()> {
+    match &config.database.url {
+        Some(url) => {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        }
+        None => {
+            let pg = crate::db::embedded::pg_config(&config.database.embedded);
+            let name = name.to_owned();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                pgembed::start(&pg)?;
+                pgembed::drop_database(&pg, &name)?;
+                Ok(())
+            })
+            .await??;
+        }
+    }
+    Ok(())
 }
 
 async fn ensure_database(url: &str, name: &str) -> anyhow::Result<()> {
