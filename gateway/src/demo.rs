@@ -240,7 +240,9 @@ async fn drop_database(config: &Config, name: &str) -> anyhow::Result<()> {
         Some(url) => {
             let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
             tokio::spawn(conn);
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
         }
         None => {
             let pg = crate::db::embedded::pg_config(&config.database.embedded);
