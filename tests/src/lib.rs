@@ -459,13 +459,20 @@ pub struct Network {
     pub nodes: Vec<Node>,
 }
 
-/// A free loopback port (bound then released; good enough for tests).
+/// A free loopback port for a node's fixed listen address. Taken from below the kernel's
+/// ephemeral range (32768-60999 on Linux), where port-0 listeners and outgoing connections of
+/// concurrent tests draw theirs, so no one else picks it between this check and the node's
+/// bind; a counter keeps this process's tests apart, the pid keeps test runs apart.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % 600) as u16 * 20;
+    loop {
+        let port = 20_000 + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Network {
