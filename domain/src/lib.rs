@@ -16,6 +16,7 @@
 //! - [`normalize`]: draft (from an adapter) → stamped, catalog-mapped, validated record.
 //! - [`field_error`]: the per-field error every stage reports (JSON Pointer path, stable code).
 
+pub mod calendar;
 pub mod catalog;
 pub mod codes;
 pub mod department;
