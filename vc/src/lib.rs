@@ -34,6 +34,8 @@
 //!   province root key: [`sign_bundle`], [`verify_bundle`], [`TrustBundle::key_status_at`].
 //! - [`verify`]: [`verify_credential`] → [`Verdict`]: signature, issuer trusted, validity
 //!   period, not revoked.
+//! - [`status_list`]: W3C Bitstring Status List v1.0: the bitstring, entries, signed list
+//!   credentials and their verification.
 //! - `error`: [`VcError`], with a stable [`VcError::code`] per failure kind.
 
 pub mod data_integrity;
@@ -43,6 +45,7 @@ mod error;
 pub mod jcs;
 pub mod keys;
 pub mod multibase;
+pub mod status_list;
 pub mod trust;
 pub mod verify;
 

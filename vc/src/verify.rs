@@ -450,7 +450,7 @@ fn status_entry(entry: &Value) -> Result<Option<StatusEntry<'_>>, String> {
 }
 
 /// `issuer` as a string, or `issuer.id`.
-fn issuer_id(cred: &Value) -> Option<&str> {
+pub(crate) fn issuer_id(cred: &Value) -> Option<&str> {
     match cred.get("issuer")? {
         Value::String(id) => Some(id),
         issuer => issuer.get("id")?.as_str(),
@@ -458,7 +458,7 @@ fn issuer_id(cred: &Value) -> Option<&str> {
 }
 
 /// XML Schema dateTime; without a time zone it is taken as UTC.
-fn parse_xml_datetime(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_xml_datetime(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
