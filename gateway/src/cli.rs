@@ -93,6 +93,10 @@ pub enum Command {
     /// Inspect or check a trust bundle.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Reference data versions (catalog, region table, trust bundle) published by the
+    /// province and propagated down the tree.
+    #[command(subcommand)]
+    Reference(crate::reference::cli::ReferenceCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -382,6 +386,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(cmd) => users_cmd(cmd, &config).await,
         Command::Quarantine(cmd) => quarantine_cmd(cmd, &config).await,
         Command::Push(args) => crate::push::run(args, &config).await,
+        Command::Reference(cmd) => crate::reference::cli::run(cmd, &config).await,
         Command::Demo(args) => crate::demo::run(args, &config).await,
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
@@ -648,7 +653,10 @@ async fn quarantine_cmd(cmd: QuarantineCommand, config: &Config) -> anyhow::Resu
             }
         }
         QuarantineCommand::Replay { ids, adapter, json } => {
-            let reference = crate::serve::load_reference(config)?;
+            let reference = {
+                let db = pool.get().await?;
+                crate::reference::Reference::load(config, &db).await?
+            };
             let node_region = domain::codes::region::RegionCode::parse(&config.node.region)?;
             let issuer = crate::certificates::Issuer::load(config, &node_region)?;
             let filter = crate::ingest::replay::Filter {

@@ -128,6 +128,10 @@ pub struct FederationConfig {
     pub forward_batch: usize,
     /// Pause between forwarding rounds when the outbox is empty, in milliseconds.
     pub forward_interval_ms: u64,
+    /// How long a routed query waits for the next tier before answering 504, in milliseconds.
+    pub query_timeout_ms: u64,
+    /// How often a node asks its parent for newer reference data, in milliseconds.
+    pub reference_interval_ms: u64,
 }
 
 impl Default for FederationConfig {
@@ -137,6 +141,8 @@ impl Default for FederationConfig {
             children: Vec::new(),
             forward_batch: 500,
             forward_interval_ms: 500,
+            query_timeout_ms: 10_000,
+            reference_interval_ms: 30_000,
         }
     }
 }

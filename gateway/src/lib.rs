@@ -12,6 +12,7 @@
 //! - [`api`]: HTTP handlers, authentication, RFC 9457 problems.
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
 //! - [`federation`]: forwarding up the tiers (outbox drainer) and receiving from children.
+//! - [`reference`]: catalog, region table and trust bundle versions, published top-down.
 //! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
 //! - [`principals`]: the principal table (role, department, region, status).
 //! - [`accounts`]: staff accounts (argon2id) and login sessions for the web listener.
@@ -43,6 +44,7 @@ pub mod offline;
 pub mod pki;
 pub mod principals;
 pub mod push;
+pub mod reference;
 pub mod serve;
 pub mod server;
 pub mod tls;

@@ -190,7 +190,7 @@ async fn store_message(
         department: adapter.department().to_owned(),
         node_region: app.node_region.clone(),
     };
-    let (reference, payload) = (app.reference.clone(), message.to_vec());
+    let (reference, payload) = (app.reference.get(), message.to_vec());
     let prepared = tokio::task::spawn_blocking(move || {
         ingest::prepare(adapter.as_ref(), &payload, &pusher, &reference, now, 1)
     })

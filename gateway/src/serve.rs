@@ -6,16 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::catalog::Catalog;
 use domain::codes::region::RegionCode;
-use domain::regions::RegionTable;
-use domain::schema::JsonSchema;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::api::{self, App};
 use crate::config::Config;
-use crate::ingest::Reference;
+use crate::reference::Reference;
 use crate::server::{self, Listener};
 
 /// The built-in adapters plus those described by the configured mapping files.
@@ -23,22 +20,6 @@ pub fn load_adapters(
     config: &Config,
 ) -> anyhow::Result<Vec<std::sync::Arc<dyn adapters::Adapter>>> {
     adapters::with_mappings(config.ingest.mappings.as_deref()).map_err(|e| anyhow::anyhow!(e))
-}
-
-pub fn load_reference(config: &Config) -> anyhow::Result<Reference> {
-    let catalog = match &config.ingest.catalog {
-        Some(path) => Catalog::from_json(
-            &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        )?,
-        None => Catalog::bundled()?,
-    };
-    Ok(Reference {
-        catalog,
-        regions: RegionTable::bundled()?,
-        schema: JsonSchema::case_record(),
-        legacy_credit_prefixes: config.ingest.legacy_credit_prefixes.clone(),
-        max_clock_skew: chrono::Duration::seconds(config.ingest.max_clock_skew_secs),
-    })
 }
 
 /// Prometheus recorder for this process. Latencies are histograms with fixed buckets (not
@@ -63,10 +44,10 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let reference = load_reference(&config)?;
+    let reference = Reference::baseline(&config)?;
     let node_region = RegionCode::parse(&config.node.region).context("node.region")?;
     anyhow::ensure!(
-        reference.regions.get(&node_region).is_some(),
+        reference.regions().get(&node_region).is_some(),
         "node.region {node_region} is not in the region table"
     );
     let tls = crate::tls::server_config(
@@ -82,7 +63,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     let config = Arc::new(config);
     let app = Arc::new(App {
         pool,
-        reference: Arc::new(reference),
+        reference: crate::reference::Shared::new(reference),
         adapters: load_adapters(&config)?,
         node_region,
         config: config.clone(),
@@ -134,6 +115,9 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         }),
         None => None,
     };
+    // Published reference versions held in the database take effect before the first request.
+    crate::reference::sync::refresh(&app_for_forwarding).await?;
+    crate::reference::sync::spawn(app_for_forwarding.clone())?;
     if let Some(parent) = config.federation.parent.clone() {
         crate::federation::forward::spawn(app_for_forwarding, parent)?;
     }

@@ -356,9 +356,37 @@ impl Node {
         }
     }
 
+    /// Freeze the process (SIGSTOP): it keeps its sockets but answers nothing, like a node that
+    /// hangs. [`Node::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal}");
+    }
+
+    /// Run a CLI command against this node and return its output, failed or not.
+    pub fn cli_output(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run gateway")
+    }
+
     /// Stop the process (SIGTERM, then wait).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A paused process handles SIGTERM only once thawed.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(30);
             while child.try_wait().ok().flatten().is_none() {
@@ -410,8 +438,11 @@ fn node_command(
 ) -> Command {
     let mut cmd = Command::new(gateway_bin());
     if let Some(config) = config_file {
-        // A network node: listen addresses, PKI and federation come from its gateway.toml.
-        cmd.env("GATEWAY_CONFIG", config);
+        // A network node: listen addresses, PKI and federation come from its gateway.toml;
+        // tests do not wait the production intervals for a hung tier or new reference data.
+        cmd.env("GATEWAY_CONFIG", config)
+            .env("GATEWAY_FEDERATION__QUERY_TIMEOUT_MS", "3000")
+            .env("GATEWAY_FEDERATION__REFERENCE_INTERVAL_MS", "300");
     } else {
         cmd.env_remove("GATEWAY_CONFIG")
             .env("GATEWAY_PKI_DIR", pki_dir)

@@ -4,6 +4,8 @@
 //! order does not matter; nodes refuse peers that are not theirs.
 
 use e2e::{Network, fixture};
+use std::process::Output;
+
 use serde_json::{Value, json};
 
 const PROVINCE: &str = "620000000000";
@@ -54,6 +56,15 @@ async fn push(net: &Network, region: &str, body: Vec<u8>) -> Value {
     resp.json().unwrap()
 }
 
+/// Wait until `node` holds `records` case records and `credentials` credential versions.
+async fn holds(node: &e2e::Node, what: &str, records: i64, credentials: i64) {
+    Network::eventually(60, what, || async {
+        node.count("SELECT count(*) FROM case_records").await == records
+            && node.count("SELECT count(*) FROM credential_versions").await == credentials
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn records_and_certificates_pushed_at_the_township_reach_the_province() {
     let net = network().await;
@@ -67,14 +78,7 @@ async fn records_and_certificates_pushed_at_the_township_reach_the_province() {
         .collect();
 
     let province = net.node(PROVINCE);
-    Network::eventually(60, "the township's records at the province", || async {
-        province.count("SELECT count(*) FROM case_records").await == 3
-            && province
-                .count("SELECT count(*) FROM credential_versions")
-                .await
-                == 2
-    })
-    .await;
+    holds(province, "the township's records at the province", 3, 2).await;
     // Same ids and the first node's stamp at every tier; the county and the city hold them too.
     let township_db = net.node(TOWNSHIP).db().await;
     for tier in [XIFENG, CITY, PROVINCE] {
@@ -434,4 +438,344 @@ async fn routed_queries_have_a_hop_limit_and_loop_protection() {
         (r.status.as_u16(), r.json().unwrap()["code"].clone()),
         (404, json!("certificate.not_found"))
     );
+}
+
+const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C"; // 审批核验
+
+/// (served by, number of certificates or records) of a lookup that must succeed.
+async fn lookup(client: &gateway::client::ExchangeClient, path: &str) -> (String, usize) {
+    let r = client.get(&format!("{path}&{WHY}")).await.unwrap();
+    let body = r.json().unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{path}: {body}");
+    let found = body["certificates"]
+        .as_array()
+        .or(body["records"].as_array());
+    (
+        body["served_by"].as_str().unwrap().to_owned(),
+        found.unwrap().len(),
+    )
+}
+
+/// Rows of the node's audit trail for `who`'s lookups with `action`.
+async fn audited(node: &e2e::Node, who: &str, action: &str) -> i64 {
+    node.db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE principal_id = $1 AND action = $2",
+            &[&who, &action],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn holder_and_record_lookups_go_to_the_node_covering_their_scope() {
+    let net = network().await;
+    let receipt = push(&net, XIFENG, batch_for(XIFENG, "H1")).await;
+    let holder = "91621002MA7100001H";
+    let case_no = receipt["records"][0]["case_no"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let province = net.node(PROVINCE);
+    holds(province, "Xifeng's records at the province", 3, 2).await;
+
+    let huan = net.node(HUAN);
+    let who = format!("n{HUAN}-approver");
+    let approver = huan.web_client(&who);
+    let ask = |client, path: String| async move { lookup(client, &path).await };
+    let holder_lookup = |scope: &str| format!("/v1/certificates?holder_code={holder}{scope}");
+    // No scope: the whole province, answered by the province node through Huan and the city
+    // (the licence and its copy, 副本).
+    let served = |node: &str, n: usize| (node.to_owned(), n);
+    assert_eq!(ask(&approver, holder_lookup("")).await, served(PROVINCE, 2));
+    // Scoped to Xifeng: the city covers it. Scoped to Huan itself: answered locally, nothing.
+    let xifeng = holder_lookup(&format!("&scope={XIFENG}"));
+    assert_eq!(ask(&approver, xifeng).await, served(CITY, 2));
+    let huan_only = holder_lookup(&format!("&scope={HUAN}"));
+    assert_eq!(ask(&approver, huan_only).await, served(HUAN, 0));
+    // A record query by case number over Xifeng, from Huan: served by the city; by holder
+    // without a region: the province.
+    let by_case = format!("/v1/records?case_no={case_no}&region={XIFENG}");
+    assert_eq!(ask(&approver, by_case).await, served(CITY, 1));
+    let by_holder = format!("/v1/records?holder={holder}");
+    assert_eq!(ask(&approver, by_holder).await, served(PROVINCE, 1));
+    // The township routes up twice for the same answer.
+    let township = net
+        .node(TOWNSHIP)
+        .web_client(&format!("n{TOWNSHIP}-approver"));
+    let by_case = format!("/v1/records?case_no={case_no}");
+    assert_eq!(ask(&township, by_case).await, served(PROVINCE, 1));
+
+    // Every lookup is audited at the entry node and, under the original requester, at the
+    // node that served it.
+    assert_eq!(audited(huan, &who, "certificate.lookup_by_holder").await, 3);
+    assert_eq!(audited(huan, &who, "records.query").await, 2);
+    assert_eq!(
+        audited(net.node(CITY), &who, "certificate.lookup_by_holder").await,
+        1
+    );
+    assert_eq!(audited(net.node(CITY), &who, "records.query").await, 1);
+    assert_eq!(
+        audited(province, &who, "certificate.lookup_by_holder").await,
+        1
+    );
+    assert_eq!(audited(province, &who, "records.query").await, 1);
+
+    // Supervisors look only within their own region, wherever the query would go.
+    let supervisor = huan.web_client(&format!("n{HUAN}-supervisor"));
+    let r = supervisor
+        .get(&format!("/v1/records?region={XIFENG}&{WHY}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (403, json!("auth.region"))
+    );
+
+    // A tier that hangs: the city is frozen, Huan gives up after its timeout with a 504.
+    let city = net.node(CITY);
+    city.pause();
+    let started = std::time::Instant::now();
+    let r = approver
+        .get(&format!("/v1/records?holder={holder}&{WHY}"))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    city.resume();
+    assert_eq!(
+        (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+        (504, json!("routing.timeout"))
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(2900),
+        "answered after {waited:?}, before the 3 s timeout"
+    );
+    // Thawed, it answers again.
+    let r = approver
+        .get(&format!("/v1/records?holder={holder}&{WHY}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200);
+}
+
+/// The market-regulation fixture's first record under another local item code, with every
+/// event at `at` (China Standard Time, the source's format).
+fn record_at(
+    region: &str,
+    case_no: &str,
+    item_code: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    let mut batch: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    let mut r = batch["records"][0].take();
+    let local = at
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    r["areaCode"] = json!(region);
+    r["caseNo"] = json!(case_no);
+    r["itemCode"] = json!(item_code);
+    r["itemName"] = json!("公司设立登记（新编码）");
+    for key in [
+        "applyTime",
+        "receiveTime",
+        "acceptTime",
+        "decideTime",
+        "finishTime",
+    ] {
+        r[key] = json!(local);
+    }
+    for step in r["steps"].as_array_mut().unwrap() {
+        step["time"] = json!(local);
+    }
+    r["result"]["licences"] = json!([]);
+    batch["records"] = json!([r]);
+    serde_json::to_vec(&batch).unwrap()
+}
+
+/// The bundled catalog with one more local code for 企业设立登记.
+fn catalog_with_alias(dir: &std::path::Path, code: &str) -> std::path::PathBuf {
+    let mut catalog: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../schemas/catalog/catalog.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let item = catalog["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["basic_code"] == "620130001000")
+        .unwrap();
+    item["aliases"].as_array_mut().unwrap().push(
+        json!({"department": "market_regulation", "code": code, "name": "公司设立登记（新编码）"}),
+    );
+    let path = dir.join(format!("catalog-{code}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&catalog).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn reference_data_flows_down_and_applies_by_occurred_time() {
+    let net = network().await;
+    let province = net.node(PROVINCE);
+    let township = net.node(TOWNSHIP);
+    let root_key = net.dir.path().join("pki/root-key.pk8");
+    let root_key = root_key.to_str().unwrap();
+    let catalog = catalog_with_alias(net.dir.path(), "SCJG-0999");
+    let catalog = catalog.to_str().unwrap();
+    let now = chrono::Utc::now();
+    let effective = (now - chrono::Duration::seconds(60))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+
+    // Only the root node publishes; a version that would change the past must say it is
+    // retroactive.
+    refused(&publish(township, catalog, root_key, &[]), "root node");
+    let past = ["--effective-from", "2026-01-01T00:00:00+08:00"];
+    refused(&publish(province, catalog, root_key, &past), "retroactive");
+
+    // Version 1: the new local code, in force from a minute ago.
+    let v1 = net.dir.path().join("catalog-v1.json");
+    let v1_args = [
+        "--effective-from",
+        &effective,
+        "--out",
+        v1.to_str().unwrap(),
+    ];
+    published(&publish(province, catalog, root_key, &v1_args));
+    let held = |node: &e2e::Node| {
+        let client = node.web_client(&format!("n{}-operator", node_region(node)));
+        async move {
+            let r = client.get("/v1/reference").await.unwrap();
+            assert_eq!(r.status.as_u16(), 200);
+            r.json().unwrap()
+        }
+    };
+    Network::eventually(60, "catalog v1 at the township", || async {
+        held(township).await["in_force"]["catalog"] == 1
+    })
+    .await;
+    let listed = held(township).await;
+    let v1_meta = listed["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "catalog" && m["version"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(v1_meta["source"], "published");
+    assert_eq!(v1_meta["retroactive"], false);
+    // Each tier fetched it from its own parent and checked the province's signature.
+    let from: String = township
+        .db()
+        .await
+        .query_one(
+            "SELECT received_from FROM reference_versions WHERE kind = 'catalog' AND version = 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(from, XIFENG);
+
+    // A case that occurred after the effective date is checked against version 1; one that
+    // occurred before it, against the catalog in force then, which lacks the code.
+    let after = push(
+        &net,
+        TOWNSHIP,
+        record_at(TOWNSHIP, "REF-AFTER", "SCJG-0999", chrono::Utc::now()),
+    )
+    .await;
+    assert_eq!(after["summary"]["accepted"], 1, "{after}");
+    let before_at = now - chrono::Duration::hours(2);
+    let before = push(
+        &net,
+        TOWNSHIP,
+        record_at(TOWNSHIP, "REF-BEFORE", "SCJG-0999", before_at),
+    )
+    .await;
+    assert_eq!(before["summary"]["rejected"], 1, "{before}");
+    assert_eq!(
+        before["records"][0]["errors"][0]["code"], "service_item.unknown",
+        "{before}"
+    );
+
+    // A retroactive correction (version 2) reaches back to the start of the year.
+    let v2 = net.dir.path().join("catalog-v2.json");
+    let v2_args = [
+        "--retroactive",
+        "--effective-from",
+        "2026-01-01T00:00:00+08:00",
+        "--out",
+        v2.to_str().unwrap(),
+    ];
+    published(&publish(province, catalog, root_key, &v2_args));
+    Network::eventually(60, "catalog v2 at the township", || async {
+        held(township).await["in_force"]["catalog"] == 2
+    })
+    .await;
+    let again = push(
+        &net,
+        TOWNSHIP,
+        record_at(TOWNSHIP, "REF-BEFORE", "SCJG-0999", before_at),
+    )
+    .await;
+    assert_eq!(again["summary"]["accepted"], 1, "{again}");
+
+    // Order of arrival does not matter: a node handed version 2 and then version 1 keeps
+    // version 2 in force; a version altered on the way is refused.
+    let huan = net.node(HUAN);
+    huan.cli(&["reference", "import", v2.to_str().unwrap()]);
+    huan.cli(&["reference", "import", v1.to_str().unwrap()]);
+    Network::eventually(30, "Huan running on version 2", || async {
+        held(huan).await["in_force"]["catalog"] == 2
+    })
+    .await;
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&v1).unwrap()).unwrap();
+    forged["body"]["catalog_version"] = json!("forged");
+    let forged_path = net.dir.path().join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let out = huan.cli_output(&["reference", "import", forged_path.to_str().unwrap()]);
+    refused(&out, "content_hash");
+}
+
+fn publish(node: &e2e::Node, file: &str, root_key: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "reference",
+        "publish",
+        "catalog",
+        file,
+        "--root-key",
+        root_key,
+    ];
+    args.extend_from_slice(extra);
+    node.cli_output(&args)
+}
+
+fn published(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn refused(out: &Output, why: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(why), "{stderr}");
+}
+
+fn node_region(node: &e2e::Node) -> String {
+    node.pki_dir
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
 }

@@ -1158,7 +1158,7 @@ async fn answers_match_the_document() {
     let found = c
         .get(
             &approver,
-            &format!("/v1/certificates?holder_code={HOLDER}&{WHY}"),
+            &format!("/v1/certificates?holder_code={HOLDER}&scope=621000000000&{WHY}"),
             200,
             ok,
         )
@@ -1180,6 +1180,25 @@ async fn answers_match_the_document() {
         .await;
     assert_eq!(none.json().unwrap()["certificates"], json!([]));
     let holder_errors: Vec<(&As, String, u16, &str)> = vec![
+        // No scope: the province, through this node's parent, which is down.
+        (
+            &approver,
+            format!("/v1/certificates?holder_code={HOLDER}&{WHY}"),
+            502,
+            "routing.unreachable",
+        ),
+        (
+            &supervisor,
+            format!("/v1/certificates?holder_code={HOLDER}&scope=620100000000&{WHY}"),
+            403,
+            "auth.region",
+        ),
+        (
+            &approver,
+            format!("/v1/certificates?holder_code={HOLDER}&scope=62010000000X&{WHY}"),
+            400,
+            "request.bad_query",
+        ),
         (
             &approver,
             format!("/v1/certificates?{WHY}"),
@@ -1281,7 +1300,7 @@ async fn answers_match_the_document() {
     let r = c
         .get(
             &approver,
-            &format!("/v1/records?case_no=SCJG-XF-20261118-0001&{WHY}"),
+            &format!("/v1/records?case_no=SCJG-XF-20261118-0001&region=621000000000&{WHY}"),
             200,
             ok,
         )
@@ -1313,12 +1332,29 @@ async fn answers_match_the_document() {
         !r.json().unwrap()["records"].as_array().unwrap().is_empty(),
         "Huan county's records"
     );
+    // Approvers look across regions (Huan county, from a Xifeng approver).
+    let r = c
+        .get(
+            &approver,
+            &format!("/v1/records?region=621022000000&{WHY}"),
+            200,
+            ok,
+        )
+        .await;
+    assert_eq!(r.json().unwrap()["served_by"], "621000000000");
     let records_errors: Vec<(&As, String, u16, &str)> = vec![
         (
-            &approver,
-            format!("/v1/records?region=621022000000&{WHY}"),
+            &supervisor,
+            format!("/v1/records?region=620100000000&{WHY}"),
             403,
             "auth.region",
+        ),
+        // Outside this node (Lanzhou): up to the parent, which is down.
+        (
+            &approver,
+            format!("/v1/records?region=620100000000&{WHY}"),
+            502,
+            "routing.unreachable",
         ),
         (
             &approver,
@@ -1576,6 +1612,63 @@ async fn answers_match_the_document() {
         Some("auth.wrong_ca"),
     )
     .await;
+
+    // GET /v1/reference, /v1/reference/{kind}/{version}: a catalog version signed by the dev
+    // trust root, imported as a node cut off from its parent would.
+    let root = vc::SigningKey::from_pkcs8(&std::fs::read(node.pki().join("root-key.pk8")).unwrap())
+        .unwrap();
+    let catalog: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("schemas/catalog/catalog.json")).unwrap(),
+    )
+    .unwrap();
+    let envelope = gateway::reference::envelope::Envelope::new(
+        "catalog",
+        1,
+        chrono::Utc::now().fixed_offset(),
+        false,
+        "620000000000",
+        catalog,
+    )
+    .unwrap()
+    .sign(&root)
+    .unwrap();
+    let file = node.dir.path().join("catalog-v1.json");
+    std::fs::write(&file, serde_json::to_vec(&envelope).unwrap()).unwrap();
+    node.cli(&["reference", "import", file.to_str().unwrap()]);
+    let listed = c.get(&operator, "/v1/reference", 200, ok).await;
+    assert!(
+        listed.json().unwrap()["held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "catalog" && m["version"] == 1),
+        "the imported version is listed"
+    );
+    let got = c.get(&operator, "/v1/reference/catalog/1", 200, ok).await;
+    assert_eq!(
+        got.json().unwrap(),
+        serde_json::to_value(&envelope).unwrap()
+    );
+    let reference_errors: Vec<(&As, &str, u16, &str)> = vec![
+        (
+            &operator,
+            "/v1/reference/catalog/2",
+            404,
+            "reference.not_found",
+        ),
+        (
+            &operator,
+            "/v1/reference/catalog/latest",
+            404,
+            "reference.not_found",
+        ),
+        (&sys_w, "/v1/reference", 403, "auth.role"),
+        (&public, "/v1/reference", 401, "auth.required"),
+        (&sys, "/v1/reference/catalog/1", 403, "auth.role"),
+    ];
+    for (caller, path, status, code) in reference_errors {
+        c.get(caller, path, status, Some(code)).await;
+    }
 
     // Every documented success was seen.
     for (method, path, op) in operations(&c.doc) {

@@ -18,10 +18,9 @@ use vc::verify::{StatusLookup, Verdict, verify_credential};
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
-use crate::audit::{self, Purpose};
+use crate::audit;
 use crate::federation::route;
 use crate::tls::PeerIdentity;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Deserialize)]
@@ -115,35 +114,7 @@ pub async fn get(
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     LOOKUP.check(&caller, listener)?;
     let identifier = parse_identifier(&id)?;
-    // Asked by a peer node: the query was routed; who asked and why come from the entry
-    // node's signed statement, which is passed on unchanged if this node routes it further.
-    let routed = if caller.role == "peer" {
-        let text = |h: &str| {
-            headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let (stmt_hex, sig_hex) = (text(route::STATEMENT_HEADER), text(route::SIGNATURE_HEADER));
-        Some((
-            route::Statement::verify(&app, &stmt_hex, &sig_hex)?,
-            stmt_hex,
-            sig_hex,
-        ))
-    } else {
-        None
-    };
-    let (requester, purpose) = match &routed {
-        Some((stmt, ..)) => (stmt_caller(stmt), stmt.purpose.clone()),
-        None => (
-            caller.clone(),
-            Purpose {
-                purpose: q.purpose.clone(),
-            }
-            .required()?,
-        ),
-    };
+    let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
     let row = db
         .query_opt(
             "SELECT v.credential, v.version FROM certificates c
@@ -155,62 +126,37 @@ pub async fn get(
     let audit_lookup = |results: usize| audit::Entry {
         action: "certificate.lookup",
         target: identifier.to_string(),
-        purpose: &purpose,
+        purpose: &lookup.purpose,
         results,
     };
+    let here = app.node_region.as_str();
     let Some(row) = row else {
         // Not here: route towards the node that covers the issuing authority's region.
         let next = route::region_of_authority(identifier.authority())
             .and_then(|r| route::next_hop(&app, &r));
         let Some(next) = next else {
-            audit::record(&db, &requester, app.node_region.as_str(), audit_lookup(0)).await?;
+            audit::record(&db, &lookup.requester, here, audit_lookup(0)).await?;
             return Err(Problem::new(
                 "certificate.not_found",
                 format!("no certificate {identifier} in this node's network"),
             ));
         };
-        let signed;
-        let statement = match &routed {
-            Some((_, stmt_hex, sig_hex)) => (stmt_hex.as_str(), sig_hex.as_str()),
-            None => {
-                signed = route::Statement::new(&caller, &purpose, &app.node_region)
-                    .sign(&app.issuer.key);
-                (signed.0.as_str(), signed.1.as_str())
-            }
-        };
         let path = format!("/v1/certificates/{identifier}?strict={}", q.strict);
-        let (status, body) =
-            route::forward_query(&app, next, &path, statement, &route::via(&headers)).await?;
-        if routed.is_none() {
+        let (status, body) = lookup.forward(&app, next, &path, &headers).await?;
+        if !lookup.is_routed() {
             // The entry node records its own user's lookup; the serving node records it too.
-            audit::record(
-                &db,
-                &requester,
-                app.node_region.as_str(),
-                audit_lookup(usize::from(status == 200)),
-            )
-            .await?;
+            let found = usize::from(status == 200);
+            audit::record(&db, &lookup.requester, here, audit_lookup(found)).await?;
         }
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        let content_type = if status.is_success() {
-            "application/json"
-        } else {
-            "application/problem+json"
-        };
-        return Ok((
-            status,
-            [(header::CONTENT_TYPE, content_type)],
-            body.to_string(),
-        )
-            .into_response());
+        return Ok(route::relay(status, &body));
     };
-    audit::record(&db, &requester, app.node_region.as_str(), audit_lookup(1)).await?;
+    audit::record(&db, &lookup.requester, here, audit_lookup(1)).await?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
     let status = own_status(&app, &db, &credential).await?;
     let verdict = verify_credential(
         &credential,
-        Some(&app.issuer.trust),
+        Some(app.reference.get().trust()),
         chrono::Utc::now(),
         status,
         q.strict,
@@ -223,36 +169,24 @@ pub async fn get(
     Ok(answer(verdict, extra).into_response())
 }
 
-/// The original requester of a routed query, for the audit trail.
-fn stmt_caller(stmt: &route::Statement) -> auth::Caller {
-    auth::Caller {
-        id: stmt.requester.clone(),
-        kind: if stmt.kind == "account" {
-            auth::CallerKind::Account
-        } else {
-            auth::CallerKind::Certificate
-        },
-        role: stmt.role.clone(),
-        department: None,
-        region_code: stmt.region.clone(),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct HolderQuery {
     pub holder_code: Option<String>,
+    /// Region subtree to search (12 digits); default: the whole province.
+    pub scope: Option<String>,
     pub purpose: Option<String>,
 }
 
-/// `GET /v1/certificates?holder_code=…&purpose=…`: the current credentials of a holder (by
-/// identity number or credit code) within the caller's region. Audited.
+/// `GET /v1/certificates?holder_code=…&scope=…&purpose=…`: the current credentials of a holder
+/// (by identity number or credit code) issued within `scope`. Answered by the node covering
+/// the scope, routed there when needed; audited.
 pub async fn by_holder(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
     axum::Extension(listener): axum::Extension<Listener>,
     query: Result<Query<HolderQuery>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
@@ -268,11 +202,26 @@ pub async fn by_holder(
                 "holder_code (an identity number or credit code) is required",
             )
         })?;
-    let purpose = Purpose {
-        purpose: q.purpose.clone(),
+    let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
+    let scope = route::lookup_scope(&app, &lookup.requester, "scope", q.scope.as_deref())?;
+    let here = app.node_region.as_str();
+    let entry = |results: usize| audit::Entry {
+        action: "certificate.lookup_by_holder",
+        target: format!("holder_code={holder}&scope={scope}"),
+        purpose: &lookup.purpose,
+        results,
+    };
+    if let Some(next) = route::scope_hop(&app, &scope)? {
+        let query = [("holder_code", holder.as_str()), ("scope", scope.as_str())];
+        let query = serde_urlencoded::to_string(query).map_err(Problem::internal)?;
+        let path = format!("/v1/certificates?{query}");
+        let (status, body) = lookup.forward(&app, next, &path, &headers).await?;
+        if !lookup.is_routed() {
+            let found = body["certificates"].as_array().map_or(0, Vec::len);
+            audit::record(&db, &lookup.requester, here, entry(found)).await?;
+        }
+        return Ok(route::relay(status, &body));
     }
-    .required()?;
-    let scope = RegionCode::parse(&caller.region_code).map_err(Problem::internal)?;
     let rows = db
         .query(
             "SELECT c.identifier, c.region_code, v.version, v.credential FROM certificates c
@@ -280,24 +229,20 @@ pub async fn by_holder(
              WHERE c.holder_code = $1 ORDER BY c.identifier",
             &[&holder],
         )
-        .await
-        ?;
-    let regions = &app.reference.regions;
+        .await?;
+    let reference = app.reference.get();
+    let regions = reference.regions();
     let certificates: Vec<Value> = rows
         .iter()
         .filter(|r| RegionCode::parse(r.get::<_, &str>(1)).is_ok_and(|region| regions.is_within(&scope, &region)))
         .map(|r| json!({"identifier": r.get::<_, String>(0), "version": r.get::<_, i32>(2), "credential": r.get::<_, Value>(3)}))
         .collect();
-    let entry = audit::Entry {
-        action: "certificate.lookup_by_holder",
-        target: format!("holder_code={holder}"),
-        purpose: &purpose,
-        results: certificates.len(),
-    };
-    audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
-    Ok(Json(
-        json!({"holder_code": holder, "scope": scope.as_str(), "certificates": certificates}),
-    ))
+    audit::record(&db, &lookup.requester, here, entry(certificates.len())).await?;
+    let answer = json!({
+        "holder_code": holder, "scope": scope.as_str(), "served_by": here,
+        "certificates": certificates,
+    });
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /v1/certificates/verify`: verify a presented credential (the body). Not audited per
@@ -332,7 +277,7 @@ pub async fn verify(
     let status = own_status(&app, &db, &credential).await?;
     let verdict = verify_credential(
         &credential,
-        Some(&app.issuer.trust),
+        Some(app.reference.get().trust()),
         chrono::Utc::now(),
         status,
         opts.strict,

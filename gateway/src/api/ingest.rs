@@ -180,7 +180,7 @@ pub async fn ingest_batch(
         node_region: app.node_region.clone(),
     };
     let (reference, max_records, payload) = (
-        app.reference.clone(),
+        app.reference.get(),
         app.config.ingest.max_records_per_batch,
         body.clone(),
     );
@@ -280,7 +280,7 @@ pub(crate) fn authorize_regions(
     let outside: Vec<_> = prepared
         .valid
         .iter()
-        .filter(|v| !app.reference.regions.is_within(&own, &v.region))
+        .filter(|v| !app.reference.get().regions().is_within(&own, &v.region))
         .map(|v| json!({"position": v.position, "location": v.location, "region_code": v.region.as_str()}))
         .collect();
     if outside.is_empty() {

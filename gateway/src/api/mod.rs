@@ -8,6 +8,7 @@ pub mod health;
 pub mod ingest;
 pub mod problem;
 pub mod records;
+pub mod reference;
 pub mod session;
 
 use std::sync::Arc;
@@ -20,14 +21,13 @@ use domain::codes::region::RegionCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
-use crate::ingest::Reference;
 use auth::Listener;
 use problem::Problem;
 
 /// Everything a request handler may need; one per process, shared by all connections.
 pub struct App {
     pub pool: Pool,
-    pub reference: Arc<Reference>,
+    pub reference: crate::reference::Shared,
     pub adapters: Vec<Arc<dyn adapters::Adapter>>,
     pub node_region: RegionCode,
     pub config: Arc<Config>,
@@ -49,6 +49,8 @@ pub fn exchange_router(app: Arc<App>) -> Router {
             "/v1/federation/forward",
             post(crate::federation::receive::forward),
         )
+        .route("/v1/reference", get(reference::list))
+        .route("/v1/reference/{kind}/{version}", get(reference::get))
         .merge(common_routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::Extension(Listener::Exchange))
@@ -70,6 +72,8 @@ pub fn web_router(app: Arc<App>) -> Router {
         .route("/v1/certificates", get(certificates::by_holder))
         .route("/v1/records", get(records::query))
         .route("/v1/audit", get(audit::search))
+        .route("/v1/reference", get(reference::list))
+        .route("/v1/reference/{kind}/{version}", get(reference::get))
         .route("/metrics", get(health::metrics))
         .merge(common_routes())
         .layer(DefaultBodyLimit::max(1024 * 1024))

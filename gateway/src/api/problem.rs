@@ -42,6 +42,8 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("routing.loop", 508, "The routed query came back to a node it passed"),
     ("routing.unreachable", 502, "The next node could not be reached"),
     ("routing.timeout", 504, "The next node did not answer in time"),
+    ("routing.out_of_network", 404, "No node of this network covers the region"),
+    ("reference.not_found", 404, "No such published reference version on this node"),
     ("route.not_found", 404, "No such route"),
     ("route.method_not_allowed", 405, "Method not allowed on this route"),
     ("service.database_unavailable", 503, "The database is unavailable"),

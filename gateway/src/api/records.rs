@@ -1,5 +1,6 @@
-//! `GET /v1/records`: case records held by this node, within the caller's region subtree.
-//! Every query states its purpose and is audited before the answer leaves.
+//! `GET /v1/records`: case records within a region subtree, answered by the node that covers
+//! it (routed up the tree when this node does not). Every query states its purpose and is
+//! audited before the answer leaves.
 
 use std::sync::Arc;
 
@@ -7,7 +8,6 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::{DateTime, FixedOffset};
-use domain::codes::region::RegionCode;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,8 +15,10 @@ use serde_json::{Value, json};
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
-use crate::audit::{self, Purpose};
+use crate::audit;
+use crate::federation::route;
 use crate::tls::PeerIdentity;
+use axum::response::{IntoResponse, Response};
 
 pub const POLICY: Policy = Policy {
     exchange: &["peer"],
@@ -33,7 +35,8 @@ pub struct RecordQuery {
     pub holder: Option<String>,
     /// Catalog basic code.
     pub item: Option<String>,
-    /// Region subtree (12 digits); default and upper bound: the caller's region.
+    /// Region subtree (12 digits); default: the province for approvers, their own region
+    /// (also the upper bound) for supervisors.
     pub region: Option<String>,
     /// `occurred` from / to (RFC 3339).
     pub from: Option<DateTime<FixedOffset>>,
@@ -50,16 +53,14 @@ pub async fn query(
     axum::Extension(peer): axum::Extension<PeerIdentity>,
     axum::Extension(listener): axum::Extension<Listener>,
     query: Result<Query<RecordQuery>, QueryRejection>,
+    uri: http::Uri,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
-    let purpose = Purpose {
-        purpose: q.purpose.clone(),
-    }
-    .required()?;
+    let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
     if q.case_no.is_none()
         && q.holder.is_none()
         && q.item.is_none()
@@ -71,31 +72,50 @@ pub async fn query(
             "give at least one of case_no, holder, item, region, from",
         ));
     }
-    let own = RegionCode::parse(&caller.region_code).map_err(Problem::internal)?;
-    let scope = match &q.region {
-        Some(r) => {
-            let r = RegionCode::parse(r)
-                .map_err(|e| Problem::new("request.bad_query", format!("region: {e}")))?;
-            if !app.reference.regions.is_within(&own, &r) {
-                return Err(Problem::new(
-                    "auth.region",
-                    format!("region {r} is outside your region {own}"),
-                ));
-            }
-            r
-        }
-        None => own,
+    let scope = route::lookup_scope(&app, &lookup.requester, "region", q.region.as_deref())?;
+    let holder = q.holder.as_deref().map(adapters::common::clean_code);
+    let target = [
+        ("case_no", q.case_no.as_deref()),
+        ("holder", holder.as_deref()),
+        ("item", q.item.as_deref()),
+        ("region", Some(scope.as_str())),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+    .collect::<Vec<_>>()
+    .join("&");
+    let here = app.node_region.as_str();
+    let entry = |results: usize| audit::Entry {
+        action: "records.query",
+        target: target.clone(),
+        purpose: &lookup.purpose,
+        results,
     };
-    let level = app.reference.regions.level(&scope).ok_or_else(|| {
-        Problem::new(
-            "request.bad_query",
-            format!("region {scope} is not in the region table"),
-        )
-    })?;
+    if let Some(next) = route::scope_hop(&app, &scope)? {
+        // The same query, with the scope made explicit (the next node's default differs).
+        let mut params: Vec<(String, String)> =
+            serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+        params.retain(|(k, _)| k != "region" && k != "purpose");
+        params.push(("region".into(), scope.to_string()));
+        let query = serde_urlencoded::to_string(&params).map_err(Problem::internal)?;
+        let (status, body) = lookup
+            .forward(&app, next, &format!("/v1/records?{query}"), &headers)
+            .await?;
+        if !lookup.is_routed() {
+            let found = body["records"].as_array().map_or(0, Vec::len);
+            audit::record(&db, &lookup.requester, here, entry(found)).await?;
+        }
+        return Ok(route::relay(status, &body));
+    }
+    let level = app
+        .reference
+        .get()
+        .regions()
+        .level(&scope)
+        .expect("checked");
     // Level-based prefix: the subtree of `scope` is every code starting with its first digits.
     let prefix = format!("{}%", &scope.as_str()[..level.prefix_len()]);
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
-    let holder = q.holder.as_deref().map(adapters::common::clean_code);
     let rows = db
         .query(
             "SELECT r.record_id, r.version, r.body, (h.record_id IS NOT NULL) AS current
@@ -119,22 +139,7 @@ pub async fn query(
         .iter()
         .map(|r| json!({"record_id": r.get::<_, uuid::Uuid>(0), "version": r.get::<_, i64>(1), "current": r.get::<_, bool>(3), "record": r.get::<_, Value>(2)}))
         .collect();
-    let target = [
-        ("case_no", q.case_no.as_deref()),
-        ("holder", holder.as_deref()),
-        ("item", q.item.as_deref()),
-        ("region", Some(scope.as_str())),
-    ]
-    .iter()
-    .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
-    .collect::<Vec<_>>()
-    .join("&");
-    let entry = audit::Entry {
-        action: "records.query",
-        target,
-        purpose: &purpose,
-        results: records.len(),
-    };
-    audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
-    Ok(Json(json!({"scope": scope.as_str(), "records": records})))
+    audit::record(&db, &lookup.requester, here, entry(records.len())).await?;
+    let answer = json!({"scope": scope.as_str(), "served_by": here, "records": records});
+    Ok(Json(answer).into_response())
 }

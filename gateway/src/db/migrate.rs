@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "accounts_audit", include_str!("../../migrations/0003_accounts_audit.sql")),
     (4, "replay", include_str!("../../migrations/0004_replay.sql")),
     (5, "federation", include_str!("../../migrations/0005_federation.sql")),
+    (6, "reference", include_str!("../../migrations/0006_reference.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

@@ -56,9 +56,10 @@ pub async fn forward(
     let batch: Forwarded = serde_json::from_slice(&body)
         .map_err(|e| Problem::new("request.bad_json", format!("not a forwarding batch: {e}")))?;
     // A child forwards its own subtree's data only, in the canonical shape.
-    let regions = &app.reference.regions;
+    let reference = app.reference.get();
+    let regions = reference.regions();
     for r in &batch.records {
-        let errors = app.reference.schema.errors(&r.body);
+        let errors = reference.schema.errors(&r.body);
         if !errors.is_empty() {
             return Err(Problem::new(
                 "request.bad_json",

@@ -30,8 +30,6 @@ pub const VIA_HEADER: &str = "x-gateway-via";
 pub const MAX_HOPS: usize = 8;
 /// How long a statement is good for, and the tolerated clock difference between nodes.
 const STATEMENT_MAX_AGE_SECS: i64 = 300;
-/// How long to wait for the next tier.
-pub const HOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who asked, as the entry node vouches.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -63,6 +61,21 @@ impl Statement {
         }
     }
 
+    /// The original requester, for the serving node's audit trail.
+    pub fn requester_caller(&self) -> Caller {
+        Caller {
+            id: self.requester.clone(),
+            kind: if self.kind == "account" {
+                crate::api::auth::CallerKind::Account
+            } else {
+                crate::api::auth::CallerKind::Certificate
+            },
+            role: self.role.clone(),
+            department: None,
+            region_code: self.region.clone(),
+        }
+    }
+
     /// (statement header, signature header): hex of the RFC 8785 form, and of its Ed25519
     /// signature by the entry node's signing key.
     pub fn sign(&self, key: &vc::SigningKey) -> (String, String) {
@@ -89,15 +102,15 @@ impl Statement {
         let stmt: Statement =
             serde_json::from_slice(&bytes).map_err(|_| bad("is not a statement"))?;
         let entry = RegionCode::parse(&stmt.entry_node).map_err(|_| bad("names no node"))?;
-        let node = app
-            .issuer
-            .trust
+        let reference = app.reference.get();
+        let trust = reference.trust();
+        let node = trust
             .node(&entry)
             .ok_or_else(|| bad("comes from a node the trust bundle does not list"))?;
         let now = Utc::now();
         let signed_by_node = node.keys.iter().any(|k| {
             matches!(
-                app.issuer.trust.key_status_at(&k.did, now),
+                trust.key_status_at(&k.did, now),
                 vc::trust::KeyTrust::Trusted { .. }
             ) && vc::did_key::resolve_verification_method(&format!(
                 "{}#{}",
@@ -132,10 +145,177 @@ impl Statement {
     }
 }
 
+/// Who a lookup is for and why, whether it entered here or was routed from a peer.
+pub struct Lookup {
+    /// Whom the audit trail names: the local caller, or the original requester of a routed
+    /// query (from the entry node's statement).
+    pub requester: Caller,
+    pub purpose: String,
+    /// The statement received with a routed query (hex, signature hex), passed on unchanged.
+    received: Option<(String, String)>,
+}
+
+impl Lookup {
+    /// A local caller states the purpose in the query; a peer node passes the entry node's
+    /// signed statement, which must verify.
+    pub fn begin(
+        app: &App,
+        caller: &Caller,
+        headers: &http::HeaderMap,
+        purpose: Option<&str>,
+    ) -> Result<Lookup, Problem> {
+        if caller.role != "peer" {
+            let purpose = crate::audit::Purpose {
+                purpose: purpose.map(str::to_owned),
+            }
+            .required()?;
+            return Ok(Lookup {
+                requester: caller.clone(),
+                purpose,
+                received: None,
+            });
+        }
+        let text = |h: &str| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (stmt_hex, sig_hex) = (text(STATEMENT_HEADER), text(SIGNATURE_HEADER));
+        let stmt = Statement::verify(app, &stmt_hex, &sig_hex)?;
+        Ok(Lookup {
+            requester: stmt.requester_caller(),
+            purpose: stmt.purpose,
+            received: Some((stmt_hex, sig_hex)),
+        })
+    }
+
+    /// Whether the query came from a peer node (the entry node audits its own user's lookup;
+    /// the serving node audits it again under the original requester).
+    pub fn is_routed(&self) -> bool {
+        self.received.is_some()
+    }
+
+    /// Send the query on to `next` with the received statement, or one signed here when this
+    /// is the entry node, and the via list extended by this node.
+    pub async fn forward(
+        &self,
+        app: &App,
+        next: &PeerNode,
+        path_and_query: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<(u16, serde_json::Value), Problem> {
+        let signed = match &self.received {
+            Some(received) => received.clone(),
+            None => Statement::new(&self.requester, &self.purpose, &app.node_region)
+                .sign(&app.issuer.key),
+        };
+        forward_query(
+            app,
+            next,
+            path_and_query,
+            (&signed.0, &signed.1),
+            &via(headers),
+        )
+        .await
+    }
+}
+
+/// A routed answer passed back as the next tier gave it: JSON, or its problem+json.
+pub fn relay(status: u16, body: &serde_json::Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    (
+        status,
+        [(http::header::CONTENT_TYPE, content_type)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The scope of a query that names no region: the province, whose node holds everything
+/// through forwarding; for a node without a parent (the root, or a standalone node), its own
+/// region, the most it can know of.
+pub fn default_scope(app: &App) -> RegionCode {
+    if app.config.federation.parent.is_none() {
+        return app.node_region.clone();
+    }
+    let province = format!("{}0000000000", &app.node_region.as_str()[..2]);
+    RegionCode::parse(&province).expect("12 digits")
+}
+
+/// A region parameter: 12 digits naming a region of the region table.
+pub fn region_param(name: &str, value: &str, app: &App) -> Result<RegionCode, Problem> {
+    let region = RegionCode::parse(value)
+        .map_err(|e| Problem::new("request.bad_query", format!("{name}: {e}")))?;
+    if app.reference.get().regions().level(&region).is_none() {
+        return Err(Problem::new(
+            "request.bad_query",
+            format!("{name}: region {region} is not in the region table"),
+        ));
+    }
+    Ok(region)
+}
+
+/// The region subtree a lookup covers (`asked`, from the query parameter `name`). Approvers
+/// look across the whole province (cross-region services are the point of sharing; the
+/// sharing policy narrows what they see); supervisors only within their own region.
+pub fn lookup_scope(
+    app: &App,
+    requester: &Caller,
+    name: &str,
+    asked: Option<&str>,
+) -> Result<RegionCode, Problem> {
+    let own = RegionCode::parse(&requester.region_code).map_err(Problem::internal)?;
+    let supervisor = requester.role == "supervisor";
+    let scope = match asked {
+        Some(r) => region_param(name, r, app)?,
+        None if supervisor => own.clone(),
+        None => default_scope(app),
+    };
+    if supervisor && !app.reference.get().regions().is_within(&own, &scope) {
+        return Err(Problem::new(
+            "auth.region",
+            format!("{name} {scope} is outside your region {own}"),
+        ));
+    }
+    Ok(scope)
+}
+
+/// Where a query over the subtree of `scope` is answered: here when this node's region covers
+/// it (children forward everything up), otherwise further up.
+pub fn scope_hop<'a>(app: &'a App, scope: &RegionCode) -> Result<Option<&'a PeerNode>, Problem> {
+    if app
+        .reference
+        .get()
+        .regions()
+        .is_within(&app.node_region, scope)
+    {
+        return Ok(None);
+    }
+    match &app.config.federation.parent {
+        Some(parent) => Ok(Some(parent)),
+        None => Err(Problem::new(
+            "routing.out_of_network",
+            format!(
+                "no node of this network covers region {scope} (this node covers {})",
+                app.node_region
+            ),
+        )),
+    }
+}
+
 /// Where a query about `region` goes from this node: `None` when this node is the place (or no
 /// node is).
 pub fn next_hop<'a>(app: &'a App, region: &RegionCode) -> Option<&'a PeerNode> {
-    let regions = &app.reference.regions;
+    let reference = app.reference.get();
+    let regions = reference.regions();
     let own = &app.node_region;
     if regions.is_within(own, region) {
         app.config
@@ -194,8 +374,9 @@ pub async fn forward_query(
         (SIGNATURE_HEADER, statement.1),
         (VIA_HEADER, via.as_str()),
     ];
+    let hop_timeout = Duration::from_millis(config.federation.query_timeout_ms);
     let sent = tokio::time::timeout(
-        HOP_TIMEOUT,
+        hop_timeout,
         client.send(http::Method::GET, path_and_query, &headers, Vec::new()),
     )
     .await;
@@ -217,9 +398,9 @@ pub async fn forward_query(
         Err(_) => Err(Problem::new(
             "routing.timeout",
             format!(
-                "node {} did not answer within {}s",
+                "node {} did not answer within {} ms",
                 next.region,
-                HOP_TIMEOUT.as_secs()
+                hop_timeout.as_millis()
             ),
         )),
     }

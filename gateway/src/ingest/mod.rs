@@ -14,23 +14,13 @@ pub mod store;
 
 use chrono::{DateTime, FixedOffset};
 use domain::FieldError;
-use domain::catalog::Catalog;
 use domain::codes::region::RegionCode;
 use domain::normalize::{Context, Stamp, normalize};
-use domain::regions::RegionTable;
-use domain::schema::JsonSchema;
 use uuid::Uuid;
 
 use adapters::{Adapter, PayloadError};
 
-/// Reference data a node validates against; shared read-only by every request.
-pub struct Reference {
-    pub catalog: Catalog,
-    pub regions: RegionTable,
-    pub schema: JsonSchema,
-    pub legacy_credit_prefixes: Vec<String>,
-    pub max_clock_skew: chrono::Duration,
-}
+pub use crate::reference::Reference;
 
 /// A record that passed every check, ready to be stored.
 #[derive(Debug, Clone)]
@@ -131,19 +121,27 @@ pub fn prepare(
         node_region: pusher.node_region.clone(),
         ingested_at: now,
     };
-    let ctx = Context {
-        catalog: &reference.catalog,
-        regions: &reference.regions,
-        schema: &reference.schema,
-        legacy_credit_prefixes: &reference.legacy_credit_prefixes,
-        max_clock_skew: reference.max_clock_skew,
-    };
     let mut out = Prepared {
         payload: bytes::Bytes::copy_from_slice(payload),
         ..Prepared::default()
     };
     for rec in records {
-        let normalized = rec.draft.and_then(|draft| normalize(draft, &stamp, &ctx));
+        let normalized = rec.draft.and_then(|draft| {
+            // The catalog and region table in force when the case event occurred.
+            let occurred = draft
+                .pointer("/timestamps/occurred")
+                .and_then(|v| v.as_str())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .unwrap_or(now);
+            let ctx = Context {
+                catalog: reference.catalog_at(occurred),
+                regions: reference.regions_at(occurred),
+                schema: &reference.schema,
+                legacy_credit_prefixes: &reference.legacy_credit_prefixes,
+                max_clock_skew: reference.max_clock_skew,
+            };
+            normalize(draft, &stamp, &ctx)
+        });
         match normalized {
             Ok(n) => {
                 let r = &n.record;

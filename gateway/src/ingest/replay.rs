@@ -208,7 +208,7 @@ async fn replay_group(
         valid: prepared
             .valid
             .into_iter()
-            .filter(|v| keep(v.position) && reference.regions.is_within(&own, &v.region))
+            .filter(|v| keep(v.position) && reference.regions().is_within(&own, &v.region))
             .collect(),
         // A whole payload's bad records are quarantined anew, each on its own.
         invalid: if whole_payload {
