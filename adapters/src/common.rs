@@ -172,6 +172,21 @@ pub struct CertificateFields<'a> {
     pub surface: Option<Map<String, Value>>,
     /// As sent; cleaned up (`clean_code`).
     pub identifier: Option<String>,
+    /// The certificate's status as the department states it, in its own words (see
+    /// [`certificate_status`]); `None` when the record does not say.
+    pub status: Option<String>,
+    pub status_reason: Option<String>,
+}
+
+/// The canonical certificate status for a department's word for it: valid, suspended (暂停,
+/// 中止, 挂失: reversible) or revoked (吊销, 撤销, 注销: final).
+pub fn certificate_status(s: &str) -> Option<&'static str> {
+    match clean_code(s).to_uppercase().as_str() {
+        "VALID" | "NORMAL" | "有效" | "正常" => Some("valid"),
+        "SUSPENDED" | "LOST" | "暂停" | "中止" | "挂失" => Some("suspended"),
+        "REVOKED" | "CANCELLED" | "吊销" | "撤销" | "注销" => Some("revoked"),
+        _ => None,
+    }
 }
 
 /// The canonical certificate object at `base` (e.g. `/result/certificates/0`): dates become
@@ -219,6 +234,21 @@ pub fn certificate(base: &str, f: CertificateFields, p: &mut Problems) -> Value 
     }
     if let Some(id) = f.identifier {
         c.insert("identifier".into(), json!(clean_code(&id)));
+    }
+    if let Some(status) = f.status {
+        match certificate_status(&status) {
+            Some(s) => {
+                c.insert("status".into(), json!(s));
+            }
+            None => p.push(
+                &format!("{base}/status"),
+                "certificate.status",
+                format!("'{status}' is not a certificate status (valid, suspended, revoked)"),
+            ),
+        }
+    }
+    if let Some(reason) = f.status_reason {
+        c.insert("status_reason".into(), json!(reason));
     }
     Value::Object(c)
 }

@@ -195,6 +195,39 @@ pub struct Certificate {
     pub surface: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
+    /// The status the issuing department states in this case version (absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CertificateStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+/// A certificate's status: suspension (暂停, 挂失) is reversible, revocation (吊销) final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    Valid,
+    Suspended,
+    Revoked,
+}
+
+impl CertificateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateStatus::Valid => "valid",
+            CertificateStatus::Suspended => "suspended",
+            CertificateStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CertificateStatus> {
+        match s {
+            "valid" => Some(CertificateStatus::Valid),
+            "suspended" => Some(CertificateStatus::Suspended),
+            "revoked" => Some(CertificateStatus::Revoked),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -70,26 +70,7 @@ pub enum Command {
     /// Verify a certificate credential file offline. Exit 0 valid, 1 not valid, 2 usage or I/O
     /// error. Without --trust the issuer cannot be checked, so the answer is "not valid" but the
     /// signature verdict is still given.
-    Verify {
-        /// The credential (JSON).
-        file: PathBuf,
-        /// Trust bundle (JSON) listing the network's nodes and signing keys.
-        #[arg(long)]
-        trust: Option<PathBuf>,
-        /// Province root key the bundle must be signed by (did:key). Default: the node's
-        /// configured trust root.
-        #[arg(long)]
-        root: Option<String>,
-        /// Treat every skipped check as a failure.
-        #[arg(long)]
-        strict: bool,
-        /// Print the verdict as JSON ({"valid", "checks", "errors"}).
-        #[arg(long)]
-        json: bool,
-        /// Verify as of this time (RFC 3339) instead of now.
-        #[arg(long)]
-        at: Option<chrono::DateTime<chrono::Utc>>,
-    },
+    Verify(crate::offline::VerifyArgs),
     /// Inspect or check a trust bundle.
     #[command(subcommand)]
     Trust(TrustCommand),
@@ -97,6 +78,12 @@ pub enum Command {
     /// province and propagated down the tree.
     #[command(subcommand)]
     Reference(crate::reference::cli::ReferenceCommand),
+    /// The node's transparency log of issued certificates and status changes.
+    #[command(subcommand)]
+    Log(crate::transparency::audit::LogCommand),
+    /// The tamper-evident audit trail of lookups.
+    #[command(subcommand)]
+    Audit(crate::audit::verify::AuditCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,28 +254,9 @@ fn init_logging(config: &Config, serving: bool) {
 
 /// Run a command; most report failure as an error, `verify` decides its own exit code.
 pub async fn main(cli: Cli) -> std::process::ExitCode {
-    if let Command::Verify { .. } = &cli.command {
-        let Command::Verify {
-            file,
-            trust,
-            root,
-            strict,
-            json,
-            at,
-        } = cli.command
-        else {
-            unreachable!()
-        };
+    if let Command::Verify(args) = cli.command {
         let config_file = cli.config.clone();
         let default_root = move || Config::load(config_file.as_deref())?.trust_root();
-        let args = crate::offline::VerifyArgs {
-            file,
-            trust,
-            root,
-            strict,
-            json,
-            at,
-        };
         return crate::offline::verify(args, default_root);
     }
     match run(cli).await {
@@ -387,8 +355,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quarantine(cmd) => quarantine_cmd(cmd, &config).await,
         Command::Push(args) => crate::push::run(args, &config).await,
         Command::Reference(cmd) => crate::reference::cli::run(cmd, &config).await,
+        Command::Log(cmd) => crate::transparency::audit::run(cmd, &config).await,
+        Command::Audit(cmd) => crate::audit::verify::run(cmd, &config).await,
         Command::Demo(args) => crate::demo::run(args, &config).await,
-        Command::Verify { .. } => unreachable!("handled in main"),
+        Command::Verify(_) => unreachable!("handled in main"),
         Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
         Command::Trust(TrustCommand::Verify { file, root }) => {
             let bundle = crate::offline::load_bundle(&file, &root)?;

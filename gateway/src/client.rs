@@ -68,6 +68,21 @@ impl ExchangeClient {
         })
     }
 
+    /// A client of this node's configured parent, presenting the node's own certificate, that
+    /// refuses a server whose certificate does not name the parent's region.
+    pub fn to_parent(
+        config: &crate::config::Config,
+        parent: &crate::config::PeerNode,
+    ) -> anyhow::Result<Self> {
+        Ok(Self::new(
+            &parent.url,
+            &config.client_ca(),
+            &config.server_cert(),
+            &config.server_key(),
+        )?
+        .expect_node(&parent.region))
+    }
+
     /// Refuse a server whose certificate does not name node `region` (`urn:gateway:node:…`):
     /// a child talks only to its configured parent.
     pub fn expect_node(mut self, region: &str) -> Self {

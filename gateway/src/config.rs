@@ -23,6 +23,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub certificates: CertificatesConfig,
     pub federation: FederationConfig,
+    pub audit: AuditConfig,
+    pub transparency: TransparencyConfig,
     pub log: LogConfig,
 }
 
@@ -156,7 +158,7 @@ pub struct PeerNode {
 }
 
 /// Signing certificates (电子证照) and trusting other nodes' signatures.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CertificatesConfig {
     /// The node's Ed25519 signing key (PKCS#8 DER). Default: `<pki_dir>/signing-key.pk8`.
@@ -167,6 +169,62 @@ pub struct CertificatesConfig {
     /// The province root key (`did:key:z6Mk…`) the bundle must be signed by. Default: the
     /// contents of `<pki_dir>/trust-root.did`.
     pub trust_root: Option<String>,
+    /// How long a status list credential this node signs stays valid (`validUntil`), in
+    /// seconds: verifiers holding an older copy must fetch a fresh one.
+    pub status_list_ttl_secs: u64,
+}
+
+impl Default for CertificatesConfig {
+    fn default() -> Self {
+        CertificatesConfig {
+            signing_key: None,
+            trust_bundle: None,
+            trust_root: None,
+            status_list_ttl_secs: 86_400,
+        }
+    }
+}
+
+/// The tamper-evident audit trail: chaining rows, and sending the chain's head to the parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Pause between rounds of the chainer (linking committed audit rows), in milliseconds.
+    pub chain_interval_ms: u64,
+    /// How often each process sends the chain's head to the parent, in milliseconds.
+    pub head_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            chain_interval_ms: 1_000,
+            head_interval_ms: 30_000,
+        }
+    }
+}
+
+/// The node's transparency log of issued certificates and status changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransparencyConfig {
+    /// The Ed25519 checkpoint key (PKCS#8 DER), separate from the signing key. Default:
+    /// `<pki_dir>/checkpoint-key.pk8`.
+    pub checkpoint_key: Option<PathBuf>,
+    /// Pause between sequencing rounds (appending new leaves, signing a checkpoint), in ms.
+    pub sequence_interval_ms: u64,
+    /// Pause between sending new checkpoints to the witnesses, in ms.
+    pub witness_interval_ms: u64,
+}
+
+impl Default for TransparencyConfig {
+    fn default() -> Self {
+        TransparencyConfig {
+            checkpoint_key: None,
+            sequence_interval_ms: 1_000,
+            witness_interval_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +248,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             certificates: CertificatesConfig::default(),
             federation: FederationConfig::default(),
+            audit: AuditConfig::default(),
+            transparency: TransparencyConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -309,6 +369,23 @@ impl Config {
             .signing_key
             .clone()
             .unwrap_or_else(|| self.pki_dir.join("signing-key.pk8"))
+    }
+    /// The key `gateway keys rotate` made, waiting for the province's new trust bundle.
+    pub fn next_signing_key(&self) -> PathBuf {
+        let current = self.signing_key();
+        current.with_file_name(format!(
+            "{}.next.pk8",
+            current
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("signing-key")
+        ))
+    }
+    pub fn checkpoint_key(&self) -> PathBuf {
+        self.transparency
+            .checkpoint_key
+            .clone()
+            .unwrap_or_else(|| self.pki_dir.join("checkpoint-key.pk8"))
     }
     pub fn trust_bundle(&self) -> PathBuf {
         self.certificates

@@ -13,10 +13,13 @@
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
 //! - [`federation`]: forwarding up the tiers (outbox drainer) and receiving from children.
 //! - [`reference`]: catalog, region table and trust bundle versions, published top-down.
+//! - [`transparency`]: the node's RFC 6962 log of issued credentials and status changes,
+//!   checkpoints, witnessing, proofs and `gateway log audit`.
 //! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
 //! - [`principals`]: the principal table (role, department, region, status).
 //! - [`accounts`]: staff accounts (argon2id) and login sessions for the web listener.
-//! - [`audit`]: the audit trail of shared-data lookups (purpose required, written first).
+//! - [`audit`]: the audit trail of shared-data lookups (purpose required, written first),
+//!   hash-chained, its head acknowledged by the parent; `gateway audit verify`.
 //! - [`pki`]: the development PKI (`gateway pki init`).
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
 //! - [`push`]: `gateway push`, batch files to a node with a progress bar and idempotent retries.
@@ -48,3 +51,4 @@ pub mod reference;
 pub mod serve;
 pub mod server;
 pub mod tls;
+pub mod transparency;

@@ -9,15 +9,36 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vc::trust::TrustBundle;
-use vc::verify::{CheckResult, verify_credential};
+use vc::verify::{CheckResult, verify_credential_logged};
 
 /// Options of `gateway verify`.
+#[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
+    /// The credential (JSON).
     pub file: PathBuf,
+    /// Trust bundle (JSON) listing the network's nodes and signing keys.
+    #[arg(long)]
     pub trust: Option<PathBuf>,
+    /// Province root key the bundle must be signed by (did:key). Default: the node's
+    /// configured trust root.
+    #[arg(long)]
     pub root: Option<String>,
+    /// A status list credential of the issuing node (as served at the URL in the credential's
+    /// `credentialStatus`); give both the revocation and the suspension list. Needs --trust.
+    #[arg(long = "status", value_name = "FILE")]
+    pub status: Vec<PathBuf>,
+    /// The credential's inclusion proof in its issuing node's transparency log (as
+    /// `GET /v1/certificates/{id}/proof` answers it): checks the `logged` line. Needs --trust.
+    #[arg(long, value_name = "FILE")]
+    pub proof: Option<PathBuf>,
+    /// Treat every skipped check as a failure.
+    #[arg(long)]
     pub strict: bool,
+    /// Print the verdict as JSON ({"valid", "checks", "errors"}).
+    #[arg(long)]
     pub json: bool,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long)]
     pub at: Option<DateTime<Utc>>,
 }
 
@@ -61,8 +82,17 @@ fn run_verify(
         None => None,
     };
     let now = args.at.unwrap_or_else(Utc::now);
-    // Offline there is no status list yet: not_revoked is skipped (a failure only with --strict).
-    let verdict = verify_credential(&credential, bundle.as_ref(), now, None, args.strict);
+    // Without status lists not_revoked is skipped (a failure only with --strict).
+    let status = status_lookup(&args.status, &credential, bundle.as_ref(), now)?;
+    let proof = args.proof.as_deref().map(read_json).transpose()?;
+    let verdict = verify_credential_logged(
+        &credential,
+        bundle.as_ref(),
+        now,
+        status,
+        proof.as_ref(),
+        args.strict,
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
@@ -86,11 +116,36 @@ fn run_verify(
             mark(verdict.checks.in_validity_period)
         );
         println!("  not_revoked         {}", mark(verdict.checks.not_revoked));
+        println!("  logged              {}", mark(verdict.checks.logged));
         for e in &verdict.errors {
             println!("  - {}: {}", e.code, e.message);
         }
     }
     Ok(verdict.valid)
+}
+
+/// The status lists given with `--status`, each checked (signed by the credential's issuing
+/// node, trusted, current) before it may answer.
+fn status_lookup(
+    files: &[PathBuf],
+    credential: &Value,
+    bundle: Option<&TrustBundle>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<vc::verify::StatusLookup<'static>>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let bundle =
+        bundle.context("--status needs --trust: a status list is only as good as its signer")?;
+    let node = vc::status_list::credential_node(credential)
+        .context("the credential names no issuing node (issuer.node)")?;
+    let mut lists = Vec::new();
+    for file in files {
+        let list = vc::status_list::verify_list_credential(&read_json(file)?, bundle, &node, now)
+            .with_context(|| format!("status list {}", file.display()))?;
+        lists.push(list);
+    }
+    Ok(Some(vc::status_list::status_lookup(lists)))
 }
 
 /// `gateway trust show FILE`: what a bundle says (its signature is not checked).

@@ -297,7 +297,7 @@ pub fn init(
     ca.issue_clients(principals, out)?;
     let (root, root_pk8) = vc::SigningKey::generate()?;
     write_secret_bytes(&out.join("root-key.pk8"), &root_pk8)?;
-    let node = signing_key(out, spec)?;
+    let node = signing_key(out, spec, &spec.exchange_url)?;
     write_bundle(&[out.to_path_buf()], &root, &spec.exchange_url, vec![node])
 }
 
@@ -307,12 +307,20 @@ fn write_secret_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Generate a node's Ed25519 signing key into `dir/signing-key.pk8`; returns its bundle entry.
-fn signing_key(dir: &Path, spec: &NodeSpec) -> anyhow::Result<vc::trust::TrustedNode> {
+/// Generate a node's Ed25519 signing key into `dir/signing-key.pk8` and its transparency-log
+/// checkpoint key into `dir/checkpoint-key.pk8`; returns its bundle entry.
+fn signing_key(
+    dir: &Path,
+    spec: &NodeSpec,
+    base_url: &str,
+) -> anyhow::Result<vc::trust::TrustedNode> {
     let (signing, pk8) = vc::SigningKey::generate()?;
     write_secret_bytes(&dir.join("signing-key.pk8"), &pk8)?;
+    let (checkpoint, pk8) = vc::SigningKey::generate()?;
+    write_secret_bytes(&dir.join("checkpoint-key.pk8"), &pk8)?;
+    let region = domain::codes::region::RegionCode::parse(&spec.region)?;
     Ok(vc::trust::TrustedNode {
-        region: domain::codes::region::RegionCode::parse(&spec.region)?,
+        region: region.clone(),
         tier: spec.tier,
         name: spec.name.clone(),
         urls: vc::trust::NodeUrls {
@@ -326,6 +334,10 @@ fn signing_key(dir: &Path, spec: &NodeSpec) -> anyhow::Result<vc::trust::Trusted
             valid_until: None,
             status: vc::trust::KeyStatus::Active,
         }],
+        log: Some(vc::trust::NodeLog {
+            origin: vc::trust::log_origin(base_url, &region),
+            key: checkpoint.did(),
+        }),
     })
 }
 
@@ -486,7 +498,7 @@ pub fn init_network(
             tier: level.tier(),
             exchange_url: format!("https://localhost:{}", n.exchange.port()),
         };
-        nodes.push(signing_key(&dir, &spec)?);
+        nodes.push(signing_key(&dir, &spec, &topology.network_base_url)?);
         fs::write(dir.join("gateway.toml"), node_config(topology, n, &dir))?;
         dirs.push(dir);
     }

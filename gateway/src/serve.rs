@@ -58,6 +58,8 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     .context("exchange listener TLS (run `gateway pki init` for a development PKI)")?;
     let issuer = crate::certificates::Issuer::load(&config, &node_region)
         .context("certificate signing (run `gateway pki init` for a development PKI)")?;
+    let log = crate::transparency::Log::load(&config, &node_region, issuer.status_base_url())
+        .context("transparency log (run `gateway pki init` for a development PKI)")?;
     let pool = crate::db::connect(&config).await?;
     let metrics = install_metrics()?;
     let config = Arc::new(config);
@@ -69,6 +71,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         config: config.clone(),
         metrics: Some(metrics),
         issuer: Arc::new(issuer),
+        log: Arc::new(log),
     });
     let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);
     let web_tls = crate::tls::server_config_optional_client(
@@ -118,6 +121,14 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     // Published reference versions held in the database take effect before the first request.
     crate::reference::sync::refresh(&app_for_forwarding).await?;
     crate::reference::sync::spawn(app_for_forwarding.clone())?;
+    crate::transparency::sequencer::spawn(app_for_forwarding.clone());
+    crate::transparency::witness::spawn(app_for_forwarding.clone())?;
+    // The audit chain: every process runs a chainer (one at a time links, by advisory lock) and,
+    // below the root, sends the chain's head to the parent.
+    crate::audit::chain::spawn(app_for_forwarding.clone());
+    if let Some(parent) = config.federation.parent.clone() {
+        crate::audit::heads::spawn(app_for_forwarding.clone(), parent)?;
+    }
     if let Some(parent) = config.federation.parent.clone() {
         crate::federation::forward::spawn(app_for_forwarding, parent)?;
     }

@@ -442,7 +442,9 @@ fn node_command(
         // tests do not wait the production intervals for a hung tier or new reference data.
         cmd.env("GATEWAY_CONFIG", config)
             .env("GATEWAY_FEDERATION__QUERY_TIMEOUT_MS", "3000")
-            .env("GATEWAY_FEDERATION__REFERENCE_INTERVAL_MS", "300");
+            .env("GATEWAY_FEDERATION__REFERENCE_INTERVAL_MS", "300")
+            .env("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "200")
+            .env("GATEWAY_TRANSPARENCY__WITNESS_INTERVAL_MS", "300");
     } else {
         cmd.env_remove("GATEWAY_CONFIG")
             .env("GATEWAY_PKI_DIR", pki_dir)
@@ -452,7 +454,8 @@ fn node_command(
             // A parent that is never reachable: records queue in the outbox, as for a node
             // whose parent is down.
             .env("GATEWAY_FEDERATION__PARENT__REGION", "620000000000")
-            .env("GATEWAY_FEDERATION__PARENT__URL", "https://localhost:9");
+            .env("GATEWAY_FEDERATION__PARENT__URL", "https://localhost:9")
+            .env("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "200");
     }
     match database {
         Database::Url(url) => {
@@ -464,6 +467,9 @@ fn node_command(
             cmd.env("GATEWAY_DATABASE__EMBEDDED__DATABASE", name);
         }
     }
+    // The audit chain links rows and sends its head up within a test's patience.
+    cmd.env("GATEWAY_AUDIT__CHAIN_INTERVAL_MS", "100")
+        .env("GATEWAY_AUDIT__HEAD_INTERVAL_MS", "300");
     cmd.env("GATEWAY_LOG__LEVEL", "info").current_dir(dir);
     cmd
 }
@@ -604,5 +610,29 @@ impl Network {
             assert!(Instant::now() < deadline, "timed out waiting for: {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// The demo network of the federation tests: Gansu province → Qingyang city → Xifeng district →
+/// Xiaojin township, and Huan county beside Xifeng.
+pub mod gansu {
+    use super::Network;
+
+    pub const PROVINCE: &str = "620000000000";
+    pub const CITY: &str = "621000000000";
+    pub const XIFENG: &str = "621002000000";
+    /// 肖金镇
+    pub const TOWNSHIP: &str = "621002100000";
+    pub const HUAN: &str = "621022000000";
+
+    pub async fn network() -> Network {
+        Network::start(&[
+            (PROVINCE, "甘肃省节点", None),
+            (CITY, "庆阳市节点", Some(PROVINCE)),
+            (XIFENG, "西峰区节点", Some(CITY)),
+            (TOWNSHIP, "肖金镇节点", Some(XIFENG)),
+            (HUAN, "环县节点", Some(CITY)),
+        ])
+        .await
     }
 }

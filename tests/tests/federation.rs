@@ -8,22 +8,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-const PROVINCE: &str = "620000000000";
-const CITY: &str = "621000000000";
-const XIFENG: &str = "621002000000";
-const TOWNSHIP: &str = "621002100000"; // 肖金镇
-const HUAN: &str = "621022000000";
-
-async fn network() -> Network {
-    Network::start(&[
-        (PROVINCE, "甘肃省节点", None),
-        (CITY, "庆阳市节点", Some(PROVINCE)),
-        (XIFENG, "西峰区节点", Some(CITY)),
-        (TOWNSHIP, "肖金镇节点", Some(XIFENG)),
-        (HUAN, "环县节点", Some(CITY)),
-    ])
-    .await
-}
+use e2e::gansu::{CITY, HUAN, PROVINCE, TOWNSHIP, XIFENG, network};
 
 /// The market-regulation fixture's records, moved to `region` and renumbered with `tag`.
 fn batch_for(region: &str, tag: &str) -> Vec<u8> {

@@ -1524,6 +1524,51 @@ async fn answers_match_the_document() {
         c.get(caller, &path, status, Some(code)).await;
     }
 
+    // GET /v1/federation/audit-head: what this node holds for a child's audit chain (nothing
+    // here), for operators and supervisors; a child node reading its own head on the exchange
+    // listener and POST (heads sent by a child) are in tests/tests/audit_chain.rs.
+    let held = "/v1/federation/audit-head?child=621002000000";
+    let r = c.get(&operator, held, 200, ok).await.json().unwrap();
+    assert_eq!(
+        (&r["head"], &r["configured"]),
+        (&Value::Null, &json!(false))
+    );
+    let audit_head_errors: Vec<(&As, &str, u16, &str)> = vec![
+        (
+            &operator,
+            "/v1/federation/audit-head",
+            400,
+            "request.bad_query",
+        ),
+        (
+            &supervisor,
+            "/v1/federation/audit-head?child=620100000000",
+            403,
+            "auth.region",
+        ),
+        (&approver, held, 403, "auth.role"),
+        (&public, held, 401, "auth.required"),
+        (
+            &sys,
+            "/v1/federation/audit-head",
+            403,
+            "federation.not_a_node",
+        ),
+    ];
+    for (caller, path, status, code) in audit_head_errors {
+        c.get(caller, path, status, Some(code)).await;
+    }
+    let head = json!({"seq": 1, "hash": "00".repeat(32)}).to_string();
+    c.send(
+        &sys,
+        "POST /v1/federation/audit-head",
+        &[JSON_CT],
+        head.into_bytes(),
+        403,
+        Some("federation.not_a_node"),
+    )
+    .await;
+
     // DELETE /v1/session, and what the ended session may still do.
     c.send(&account, "DELETE /v1/session", &[], Vec::new(), 204, ok)
         .await;
@@ -1670,6 +1715,106 @@ async fn answers_match_the_document() {
         c.get(caller, path, status, Some(code)).await;
     }
 
+    // Certificate status: suspend, then lift, by the issuing department's system.
+    let status_req = format!("POST /v1/certificates/{identifier}/status");
+    let body =
+        |status: &str| serde_json::to_vec(&json!({"status": status, "reason": "挂失"})).unwrap();
+    for s in ["suspended", "valid"] {
+        c.send(&sys, &status_req, &[JSON_CT], body(s), 200, ok)
+            .await;
+    }
+    let status_errors: Vec<(&As, Vec<u8>, u16, &str)> = vec![
+        (&sys, body("lost"), 400, "request.bad_json"),
+        (&sys, b"{}".to_vec(), 400, "request.bad_json"),
+        (&psb, body("revoked"), 403, "auth.principal_inactive"),
+    ];
+    for (caller, body, status, code) in status_errors {
+        c.send(caller, &status_req, &[JSON_CT], body, status, Some(code))
+            .await;
+    }
+    c.send(
+        &sys,
+        &format!("POST /v1/certificates/{not_held}/status"),
+        &[JSON_CT],
+        body("revoked"),
+        404,
+        Some("certificate.not_found"),
+    )
+    .await;
+    // Status lists: this node's own, signed on request; another purpose or node is not found.
+    for purpose in ["revocation", "suspension"] {
+        let path = format!("/v1/status/621000000000/{purpose}");
+        c.get(&public, &path, 200, ok).await;
+    }
+    c.get(
+        &public,
+        "/v1/status/621000000000/lost",
+        404,
+        Some("status.not_found"),
+    )
+    .await;
+    c.get(
+        &public,
+        "/v1/status/nowhere/revocation",
+        404,
+        Some("status.not_found"),
+    )
+    .await;
+    // The transparency log: wait for the sequencer, then the proof, checkpoint, consistency.
+    let proof_path = format!("/v1/certificates/{identifier}/proof");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while node.anonymous_web().get(&proof_path).await.unwrap().status != 200 {
+        assert!(std::time::Instant::now() < deadline, "never sequenced");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let proof = c.get(&public, &proof_path, 200, ok).await.json().unwrap();
+    c.get(&sys, &format!("{proof_path}?version=1"), 200, ok)
+        .await;
+    c.get(&public, "/v1/log/checkpoint", 200, ok).await;
+    let size = proof["tree_size"].as_u64().unwrap();
+    c.get(
+        &public,
+        &format!("/v1/log/consistency?from=1&to={size}"),
+        200,
+        ok,
+    )
+    .await;
+    let log_errors: Vec<(&As, String, u16, &str)> = vec![
+        (
+            &public,
+            "/v1/log/consistency?from=2&to=1".into(),
+            400,
+            "log.bad_range",
+        ),
+        (
+            &public,
+            "/v1/log/consistency?from=0&to=99999".into(),
+            400,
+            "log.bad_range",
+        ),
+        (
+            &public,
+            "/v1/log/consistency?from=x".into(),
+            400,
+            "request.bad_query",
+        ),
+        (
+            &public,
+            format!("/v1/certificates/{not_held}/proof?version=1"),
+            404,
+            "certificate.not_found",
+        ),
+        (
+            &public,
+            format!("/v1/certificates/{identifier}/proof?version=x"),
+            400,
+            "request.bad_query",
+        ),
+    ];
+    for (caller, path, status, code) in log_errors {
+        c.get(caller, &path, status, Some(code)).await;
+    }
+
     // Every documented success was seen.
     for (method, path, op) in operations(&c.doc) {
         for status in op["responses"]
@@ -1678,8 +1823,12 @@ async fn answers_match_the_document() {
             .keys()
             .filter(|s| s.starts_with('2'))
         {
-            // A forward needs a real child node: tests/tests/federation.rs exercises it.
-            let elsewhere = path == "/v1/federation/forward";
+            // A forward needs a real child node: tests/tests/federation.rs exercises it; so
+            // does a chain head a child sends (tests/tests/audit_chain.rs).
+            // A checkpoint to witness too (tests/tests/trust_over_time.rs).
+            let elsewhere = path == "/v1/federation/forward"
+                || (method == "POST" && path == "/v1/federation/audit-head")
+                || path == "/v1/log/witness";
             if !elsewhere
                 && !c
                     .seen

@@ -34,6 +34,8 @@
 //!   province root key: [`sign_bundle`], [`verify_bundle`], [`TrustBundle::key_status_at`].
 //! - [`verify`]: [`verify_credential`] → [`Verdict`]: signature, issuer trusted, validity
 //!   period, not revoked.
+//! - [`logged`]: transparency-log evidence (inclusion in a witnessed checkpoint while the
+//!   signing key was valid) behind the verdict's `logged` check.
 //! - [`status_list`]: W3C Bitstring Status List v1.0: the bitstring, entries, signed list
 //!   credentials and their verification.
 //! - `error`: [`VcError`], with a stable [`VcError::code`] per failure kind.
@@ -44,6 +46,7 @@ pub mod ecert;
 mod error;
 pub mod jcs;
 pub mod keys;
+pub mod logged;
 pub mod multibase;
 pub mod status_list;
 pub mod trust;

@@ -57,6 +57,36 @@ pub struct TrustedNode {
     pub name: String,
     pub urls: NodeUrls,
     pub keys: Vec<NodeKey>,
+    /// The node's transparency log, if it keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<NodeLog>,
+}
+
+/// A node's transparency log: checkpoints named `origin`, signed by `key` (a did:key separate
+/// from the signing keys); the same key cosigns, as a witness, under [`witness_name`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeLog {
+    pub origin: String,
+    pub key: String,
+}
+
+/// The host part of the network's base URL: the prefix of log origins and witness names.
+pub fn log_host(network_base_url: &str) -> &str {
+    let rest = network_base_url
+        .split_once("://")
+        .map_or(network_base_url, |(_, r)| r);
+    rest.trim_end_matches('/')
+}
+
+/// The origin of a node's log: `{host}/log/{region}`.
+pub fn log_origin(network_base_url: &str, region: &RegionCode) -> String {
+    format!("{}/log/{region}", log_host(network_base_url))
+}
+
+/// The name under which a node cosigns other logs' checkpoints: `{host}/witness/{region}`.
+pub fn witness_name(network_base_url: &str, region: &RegionCode) -> String {
+    format!("{}/witness/{region}", log_host(network_base_url))
 }
 
 /// Where a node answers.

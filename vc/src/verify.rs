@@ -6,11 +6,11 @@
 //! ```json
 //! {"valid": false,
 //!  "checks": {"signature": "pass", "issuer_trusted": "skipped",
-//!             "in_validity_period": "pass", "not_revoked": "skipped"},
+//!             "in_validity_period": "pass", "not_revoked": "skipped", "logged": "skipped"},
 //!  "errors": [{"check": "issuer_trusted", "code": "trust.no_bundle", "message": "…"}]}
 //! ```
 //!
-//! Four checks, each `pass`, `fail` or `skipped` (could not be made):
+//! Five checks, each `pass`, `fail` or `skipped` (could not be made):
 //!
 //! - **signature** (required): the eddsa-jcs-2022 proof verifies ([`crate::verify_proof`]),
 //!   for `assertionMethod`, and the issuer controls the key: `issuer.id` is the verification
@@ -21,6 +21,9 @@
 //! - **in_validity_period** (required): `validFrom <= now <= validUntil`.
 //! - **not_revoked**: no revocation or suspension entry is set, per the [`StatusLookup`].
 //!   Skipped when no lookup is given or it cannot answer.
+//! - **logged**: the issuing node's transparency log included the credential in a checkpoint
+//!   a witness cosigned, while its key was trusted ([`crate::logged`]). Skipped without a
+//!   proof.
 //!
 //! `valid` is true only when the three required checks pass and no check fails. A skipped
 //! check does not by itself invalidate, except that a skipped *required* check is not a pass;
@@ -37,6 +40,7 @@ use serde_json::Value;
 
 use crate::did_key::{did_from_ed25519, resolve_verification_method};
 use crate::ecert::{NODE_URN_PREFIX, STATUS_ENTRY_TYPE, StatusPurpose};
+use crate::logged::LogError;
 use crate::trust::{KeyTrust, TrustBundle};
 use crate::verify_proof;
 
@@ -57,6 +61,7 @@ pub enum Check {
     IssuerTrusted,
     InValidityPeriod,
     NotRevoked,
+    Logged,
 }
 
 /// Every check's result.
@@ -66,6 +71,7 @@ pub struct Checks {
     pub issuer_trusted: CheckResult,
     pub in_validity_period: CheckResult,
     pub not_revoked: CheckResult,
+    pub logged: CheckResult,
 }
 
 /// Why a check failed (or was skipped, when that matters).
@@ -139,12 +145,26 @@ impl std::fmt::Debug for StatusLookup<'_> {
     }
 }
 
-/// Verifies `cred` at time `now` (see the module docs for the rules).
+/// Verifies `cred` at time `now` (see the module docs for the rules), without log evidence
+/// (`logged` is skipped).
 pub fn verify_credential(
     cred: &Value,
     trust: Option<&TrustBundle>,
     now: DateTime<Utc>,
     status: Option<StatusLookup<'_>>,
+    strict: bool,
+) -> Verdict {
+    verify_credential_logged(cred, trust, now, status, None, strict)
+}
+
+/// Verifies `cred` with, when given, a [`crate::logged::LogProof`] of its inclusion in the
+/// issuing node's transparency log.
+pub fn verify_credential_logged(
+    cred: &Value,
+    trust: Option<&TrustBundle>,
+    now: DateTime<Utc>,
+    status: Option<StatusLookup<'_>>,
+    log_proof: Option<&Value>,
     strict: bool,
 ) -> Verdict {
     let mut errors = Vec::new();
@@ -174,11 +194,13 @@ pub fn verify_credential(
             check_status(cred, status.as_ref()),
             false,
         ),
+        logged: settle(Check::Logged, check_logged(cred, trust, log_proof), false),
     };
     let valid = checks.signature == CheckResult::Pass
         && checks.issuer_trusted == CheckResult::Pass
         && checks.in_validity_period == CheckResult::Pass
-        && checks.not_revoked != CheckResult::Fail;
+        && checks.not_revoked != CheckResult::Fail
+        && checks.logged != CheckResult::Fail;
     Verdict {
         valid,
         checks,
@@ -321,6 +343,27 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
                 node.unwrap_or("missing")
             ),
         )
+    }
+}
+
+fn check_logged(cred: &Value, trust: Option<&TrustBundle>, proof: Option<&Value>) -> Outcome {
+    let Some(proof) = proof else {
+        return skipped(
+            "log.no_proof",
+            "no inclusion proof given: ask the issuing node (GET /v1/certificates/{id}/proof)",
+        );
+    };
+    let Some(trust) = trust else {
+        return skipped(
+            "trust.no_bundle",
+            "no trust bundle given: the log's keys cannot be checked",
+        );
+    };
+    match crate::logged::check(cred, proof, trust) {
+        Ok(_) => Outcome::Pass,
+        // Not yet witnessed, or a network without logs: nothing proven either way.
+        Err(e @ (LogError::NotCosigned | LogError::NoLog(_))) => skipped(e.code(), e.to_string()),
+        Err(e) => fail(e.code(), e.to_string()),
     }
 }
 

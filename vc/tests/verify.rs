@@ -51,7 +51,8 @@ fn the_verdict_serializes_to_the_api_shape() {
                 "signature": "pass",
                 "issuer_trusted": "skipped",
                 "in_validity_period": "pass",
-                "not_revoked": "skipped"
+                "not_revoked": "skipped",
+                "logged": "skipped"
             },
             "errors": [{
                 "check": "issuer_trusted",
@@ -358,12 +359,17 @@ fn strict_turns_skipped_checks_into_failures() {
     let v = verify_credential(&cred, Some(&bundle), now(), None, true);
     assert_eq!(checks(&v), [Pass, Pass, Pass, Fail]);
     assert!(!v.valid);
-    assert_eq!(v.error_codes(), ["status.not_checked"]);
+    // Strict: the log check, without a proof, fails too.
+    assert_eq!(v.error_codes(), ["status.not_checked", "log.no_proof"]);
     assert_eq!(v.errors[0].check, Check::NotRevoked);
+    assert_eq!(v.errors[1].check, Check::Logged);
 
     let v = verify_credential(&cred, None, now(), None, true);
     assert_eq!(checks(&v), [Pass, Fail, Pass, Fail]);
-    assert_eq!(v.error_codes(), ["trust.no_bundle", "status.not_checked"]);
+    assert_eq!(
+        v.error_codes(),
+        ["trust.no_bundle", "status.not_checked", "log.no_proof"]
+    );
 
     let v = verify_credential(
         &cred,
@@ -373,7 +379,8 @@ fn strict_turns_skipped_checks_into_failures() {
         true,
     );
     assert_eq!(checks(&v), [Pass, Pass, Pass, Pass]);
-    assert!(v.valid);
+    assert_eq!(v.checks.logged, Fail, "strict, and no inclusion proof");
+    assert!(!v.valid);
 }
 
 #[test]
@@ -411,7 +418,7 @@ fn revocation_and_suspension_invalidate() {
         Some(StatusLookup::new(|_| None)),
         true,
     );
-    assert_eq!(v.error_codes(), ["status.unavailable"]);
+    assert_eq!(v.error_codes(), ["status.unavailable", "log.no_proof"]);
     assert!(!v.valid);
 }
 

@@ -534,6 +534,8 @@ fn map_permit(i: usize, c: JsonFields, p: &mut Problems) -> Value {
                 .collect()
         }),
         identifier: c.text("zhengzhao_biaoshi"),
+        status: None,
+        status_reason: None,
     };
     certificate(&base, fields, p)
 }

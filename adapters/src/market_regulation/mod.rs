@@ -439,6 +439,8 @@ fn map_licence(i: usize, l: JsonFields, p: &mut Problems) -> Value {
                 .collect()
         }),
         identifier: l.text("eCertId"),
+        status: l.text("status"),
+        status_reason: l.text("statusReason"),
     };
     certificate(&base, fields, p)
 }

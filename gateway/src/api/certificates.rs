@@ -13,7 +13,7 @@ use domain::codes::region::RegionCode;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vc::verify::{StatusLookup, Verdict, verify_credential};
+use vc::verify::{StatusLookup, Verdict, verify_credential_logged};
 
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
@@ -42,32 +42,45 @@ pub fn parse_identifier(s: &str) -> Result<CertIdentifier, Problem> {
     })
 }
 
-/// Status of a credential, when this node is its issuer and holds it: the node is the authority
-/// for its own certificates. Others are left to the status lists (skipped here).
+/// Status of a credential this node holds: its issuer knows it, and every tier above hears of
+/// every change through forwarding. Others are left to the status lists (skipped here).
 async fn own_status(
-    app: &App,
     db: &deadpool_postgres::Client,
     credential: &Value,
 ) -> Result<Option<StatusLookup<'static>>, Problem> {
-    let ours = credential["issuer"]["node"] == json!(vc::ecert::node_urn(&app.node_region));
     let Some(identifier) = credential["id"]
         .as_str()
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
     else {
         return Ok(None);
     };
-    if !ours {
+    let held = crate::certificates::status::of(db, identifier)
+        .await
+        .map_err(Problem::internal)?;
+    Ok(held.map(|(revoked, suspended)| StatusLookup::known(revoked, suspended)))
+}
+
+/// The inclusion proof of a credential this node issued, from its own log (`None` for other
+/// nodes' credentials, or before the sequencer ran).
+async fn own_proof(
+    app: &App,
+    db: &deadpool_postgres::Client,
+    credential: &Value,
+    credential_id: uuid::Uuid,
+    version: i32,
+) -> Result<Option<Value>, Problem> {
+    if credential["issuer"]["node"] != json!(vc::ecert::node_urn(&app.node_region)) {
         return Ok(None);
     }
-    let held = db
-        .query_opt(
-            "SELECT 1 FROM certificates WHERE identifier = $1",
-            &[&identifier],
-        )
-        .await?
-        .is_some();
-    // No certificate can be revoked or suspended yet (status changes arrive with issue 7).
-    Ok(held.then(|| StatusLookup::known(false, false)))
+    let identifier = credential["id"]
+        .as_str()
+        .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
+        .unwrap_or_default();
+    let proof =
+        crate::transparency::proof::inclusion(db, &app.log, credential_id, identifier, version)
+            .await
+            .map_err(Problem::internal)?;
+    Ok(proof.map(|p| serde_json::to_value(p).expect("serializes")))
 }
 
 fn answer(verdict: Verdict, extra: Value) -> Json<Value> {
@@ -117,7 +130,7 @@ pub async fn get(
     let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
     let row = db
         .query_opt(
-            "SELECT v.credential, v.version FROM certificates c
+            "SELECT v.credential, v.version, v.credential_id FROM certificates c
              JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
              WHERE c.identifier = $1",
             &[&identifier.to_string()],
@@ -153,12 +166,14 @@ pub async fn get(
     audit::record(&db, &lookup.requester, here, audit_lookup(1)).await?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
-    let status = own_status(&app, &db, &credential).await?;
-    let verdict = verify_credential(
+    let proof = own_proof(&app, &db, &credential, row.get(2), version).await?;
+    let status = own_status(&db, &credential).await?;
+    let verdict = verify_credential_logged(
         &credential,
         Some(app.reference.get().trust()),
         chrono::Utc::now(),
         status,
+        proof.as_ref(),
         q.strict,
     );
     metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
@@ -274,12 +289,31 @@ pub async fn verify(
     if let Some(id) = credential["id"].as_str() {
         parse_identifier(id)?;
     }
-    let status = own_status(&app, &db, &credential).await?;
-    let verdict = verify_credential(
+    // A credential this node issued (and logged) is checked against its own log.
+    let logged_as = match credential["id"]
+        .as_str()
+        .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
+    {
+        Some(identifier) => db
+            .query_opt(
+                "SELECT credential_id, version FROM credential_versions WHERE identifier = $1 AND credential = $2",
+                &[&identifier, &credential],
+            )
+            .await?
+            .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1))),
+        None => None,
+    };
+    let proof = match logged_as {
+        Some((id, version)) => own_proof(&app, &db, &credential, id, version).await?,
+        None => None,
+    };
+    let status = own_status(&db, &credential).await?;
+    let verdict = verify_credential_logged(
         &credential,
         Some(app.reference.get().trust()),
         chrono::Utc::now(),
         status,
+        proof.as_ref(),
         opts.strict,
     );
     metrics::counter!("gateway_certificates_verified_total", "route" => "verify", "valid" => verdict.valid.to_string()).increment(1);

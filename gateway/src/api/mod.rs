@@ -10,6 +10,7 @@ pub mod problem;
 pub mod records;
 pub mod reference;
 pub mod session;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use domain::codes::region::RegionCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
+use crate::transparency::proof;
 use auth::Listener;
 use problem::Problem;
 
@@ -33,6 +35,7 @@ pub struct App {
     pub config: Arc<Config>,
     pub metrics: Option<PrometheusHandle>,
     pub issuer: Arc<crate::certificates::Issuer>,
+    pub log: Arc<crate::transparency::Log>,
 }
 
 /// Routes of the exchange listener (mTLS required): departmental systems and peer nodes.
@@ -43,11 +46,24 @@ pub fn exchange_router(app: Arc<App>) -> Router {
         .route("/v1/batches/{client_batch_id}", get(ingest::batch))
         .route("/v1/certificates/verify", post(certificates::verify))
         .route("/v1/certificates/{id}", get(certificates::get))
+        .route("/v1/certificates/{id}/status", post(status::change))
+        .route("/v1/certificates/{id}/proof", get(proof::certificate_proof))
+        .route("/v1/log/checkpoint", get(proof::checkpoint))
+        .route("/v1/log/consistency", get(proof::consistency))
+        .route(
+            "/v1/log/witness",
+            post(crate::transparency::witness::add_checkpoint),
+        )
         .route("/v1/certificates", get(certificates::by_holder))
+        .route("/v1/status/{node}/{purpose}", get(status::list))
         .route("/v1/records", get(records::query))
         .route(
             "/v1/federation/forward",
             post(crate::federation::receive::forward),
+        )
+        .route(
+            "/v1/federation/audit-head",
+            post(crate::audit::heads::receive).get(crate::audit::heads::get),
         )
         .route("/v1/reference", get(reference::list))
         .route("/v1/reference/{kind}/{version}", get(reference::get))
@@ -70,8 +86,13 @@ pub fn web_router(app: Arc<App>) -> Router {
         .route("/v1/certificates/verify", post(certificates::verify))
         .route("/v1/certificates/{id}", get(certificates::get))
         .route("/v1/certificates", get(certificates::by_holder))
+        .route("/v1/status/{node}/{purpose}", get(status::list))
+        .route("/v1/certificates/{id}/proof", get(proof::certificate_proof))
+        .route("/v1/log/checkpoint", get(proof::checkpoint))
+        .route("/v1/log/consistency", get(proof::consistency))
         .route("/v1/records", get(records::query))
         .route("/v1/audit", get(audit::search))
+        .route("/v1/federation/audit-head", get(crate::audit::heads::get))
         .route("/v1/reference", get(reference::list))
         .route("/v1/reference/{kind}/{version}", get(reference::get))
         .route("/metrics", get(health::metrics))

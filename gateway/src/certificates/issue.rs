@@ -9,7 +9,7 @@ use domain::record::Certificate;
 use uuid::Uuid;
 use vc::ecert::IssueInput;
 
-use super::Issuer;
+use super::{Issuer, status};
 use crate::ingest::Valid;
 use crate::ingest::receipt::{CertificateOutcome, IssuedCertificate};
 
@@ -25,8 +25,14 @@ fn cert_key(c: &Certificate) -> CertKey {
 }
 
 /// What decides whether a certificate changed: its data, where it applies and for which item,
-/// not which case version carried it.
+/// not which case version carried it, nor its status (a status change is published in the
+/// status lists, never by re-signing).
 fn content_hash(v: &Valid, c: &Certificate) -> Vec<u8> {
+    let c = Certificate {
+        status: None,
+        status_reason: None,
+        ..c.clone()
+    };
     let content = serde_json::json!({"certificate": c, "jurisdiction": v.region.as_str(), "item": v.item.as_str()});
     let bytes = vc::jcs::canonicalize(&content).expect("certificate data is JCS-safe");
     ring::digest::digest(&ring::digest::SHA256, &bytes)
@@ -90,6 +96,9 @@ pub async fn issue(
 
     // Sign what is new or changed, in batch order so later case versions win within a batch.
     let mut rows = Vec::new();
+    let mut status_changes = Vec::new();
+    // The key that signs now (checked when something is to be signed).
+    let key = issuer.key();
     for (v, position, c) in occurrences {
         let k = known
             .get_mut(&cert_key(c))
@@ -104,7 +113,11 @@ pub async fn issue(
         } else {
             let identifier = CertIdentifier::parse(&k.identifier)?;
             let input = IssueInput {
-                certificate: c.clone(),
+                certificate: Certificate {
+                    status: None,
+                    status_reason: None,
+                    ..c.clone()
+                },
                 identifier,
                 record_id: v.record_id,
                 related_item_code: v.item.clone(),
@@ -115,7 +128,8 @@ pub async fn issue(
                 revocation_index: k.status_index as u64,
                 suspension_index: k.status_index as u64,
             };
-            let credential = vc::ecert::issue(&input, &issuer.key, now)?;
+            let key = key.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let credential = vc::ecert::issue(&input, key, now)?;
             k.version += 1;
             k.hash = Some(hash.clone());
             let credential_id = Uuid::now_v7();
@@ -130,6 +144,22 @@ pub async fn issue(
             });
             CertificateOutcome::Issued
         };
+        if let (Some(status), true) = (c.status, is_current) {
+            status_changes.push(status::Change {
+                change_id: Uuid::now_v7(),
+                identifier: k.identifier.clone(),
+                issuer_node: issuer.node_region.to_string(),
+                status,
+                reason: c
+                    .status_reason
+                    .clone()
+                    .unwrap_or_else(|| format!("case {} version {}", v.case_no, v.version)),
+                changed_by: v.source_system.clone(),
+                source: "case_update".into(),
+                // When the gateway heard of it: the case's own times say when it was applied for.
+                at: v.ingested_at.with_timezone(&Utc),
+            });
+        }
         out.entry(v.record_id).or_default().push(IssuedCertificate {
             position,
             identifier: k.identifier.clone(),
@@ -138,7 +168,14 @@ pub async fn issue(
             outcome,
         });
     }
-    store_versions(tx, issuer, &rows, forward, now).await?;
+    if let Ok(key) = &key {
+        store_versions(tx, &key.did(), &rows, forward, now).await?;
+    }
+    // After the credentials exist: a case update may state the status of a certificate it
+    // issues in the same version.
+    for change in &status_changes {
+        status::apply(tx, change, None, forward).await?;
+    }
     Ok(out)
 }
 
@@ -310,7 +347,7 @@ impl CertColumns {
 /// them for forwarding.
 async fn store_versions(
     tx: &Transaction<'_>,
-    issuer: &Issuer,
+    signing_key: &str,
     rows: &[NewVersion],
     forward: bool,
     now: DateTime<Utc>,
@@ -330,7 +367,7 @@ async fn store_versions(
          SELECT u.id, u.ident, u.ver, u.rec, u.hash, $6, $7, u.cred
          FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::jsonb[])
               AS u(id, ident, ver, rec, hash, cred)",
-        &[&ids, &identifiers, &versions, &records, &hashes, &issuer.key.did(), &now, &credentials],
+        &[&ids, &identifiers, &versions, &records, &hashes, &signing_key, &now, &credentials],
     )
     .await?;
     tx.execute(

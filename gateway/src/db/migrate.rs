@@ -13,6 +13,9 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "replay", include_str!("../../migrations/0004_replay.sql")),
     (5, "federation", include_str!("../../migrations/0005_federation.sql")),
     (6, "reference", include_str!("../../migrations/0006_reference.sql")),
+    (7, "audit_chain", include_str!("../../migrations/0007_audit_chain.sql")),
+    (8, "status_log", include_str!("../../migrations/0008_status_log.sql")),
+    (9, "key_rotation", include_str!("../../migrations/0009_key_rotation.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

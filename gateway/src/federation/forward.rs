@@ -18,13 +18,7 @@ use crate::config::PeerNode;
 /// Start the drainer for `parent` (a background task for the life of the process).
 pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
     let config = &app.config;
-    let client = ExchangeClient::new(
-        &parent.url,
-        &config.client_ca(),
-        &config.server_cert(),
-        &config.server_key(),
-    )?
-    .expect_node(&parent.region);
+    let client = ExchangeClient::to_parent(config, &parent)?;
     let interval = Duration::from_millis(config.federation.forward_interval_ms);
     let batch = config.federation.forward_batch.max(1) as i64;
     tokio::spawn(async move {
@@ -132,9 +126,11 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
             issuer_node: r.get(16),
         })
         .collect();
+    let status_changes = crate::certificates::status::changes(&tx, &of_kind("status")).await?;
     let body = serde_json::to_vec(&Forwarded {
         records,
         credentials,
+        status_changes,
     })?;
     let sent = async {
         let resp = client

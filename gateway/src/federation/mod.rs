@@ -22,6 +22,9 @@ use uuid::Uuid;
 pub struct Forwarded {
     pub records: Vec<ForwardedRecord>,
     pub credentials: Vec<ForwardedCredential>,
+    /// Certificate status changes, applied after the credentials.
+    #[serde(default)]
+    pub status_changes: Vec<crate::certificates::status::Change>,
 }
 
 /// A stored case record as the first node stored it: its id, body (with `source` and
@@ -65,4 +68,8 @@ pub struct ForwardReceipt {
     pub records_conflict: usize,
     pub credentials_stored: usize,
     pub credentials_duplicate: usize,
+    #[serde(default)]
+    pub status_changes_stored: usize,
+    #[serde(default)]
+    pub status_changes_duplicate: usize,
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{ForwardReceipt, Forwarded};
 use crate::api::App;
 use crate::api::problem::Problem;
+use crate::certificates::status;
 use crate::tls::PeerIdentity;
 
 /// The child node this request comes from: a peer certificate naming a configured child.
@@ -87,6 +88,18 @@ pub async fn forward(
                 format!(
                     "credential {} is outside node {child}'s region",
                     c.identifier
+                ),
+            ));
+        }
+    }
+    for s in &batch.status_changes {
+        let inside = RegionCode::parse(&s.issuer_node).is_ok_and(|r| regions.is_within(&child, &r));
+        if !inside {
+            return Err(Problem::new(
+                "auth.region",
+                format!(
+                    "status change {} is for a certificate of node {}, outside node {child}'s region",
+                    s.change_id, s.issuer_node
                 ),
             ));
         }
@@ -246,6 +259,18 @@ async fn store(
             }
         } else {
             receipt.credentials_duplicate += 1;
+        }
+    }
+    // Status changes after the credentials: their certificates are here by now.
+    for change in &batch.status_changes {
+        match status::apply(&tx, change, Some(child.as_str()), forward).await? {
+            status::Applied::NotFound => anyhow::bail!(
+                "status change {} arrived before its certificate {}",
+                change.change_id,
+                change.identifier
+            ),
+            status::Applied::Unchanged => receipt.status_changes_duplicate += 1,
+            _ => receipt.status_changes_stored += 1,
         }
     }
     tx.commit().await?;

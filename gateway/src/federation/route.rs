@@ -209,7 +209,7 @@ impl Lookup {
         let signed = match &self.received {
             Some(received) => received.clone(),
             None => Statement::new(&self.requester, &self.purpose, &app.node_region)
-                .sign(&app.issuer.key),
+                .sign(&*app.issuer.key().map_err(Problem::internal)?),
         };
         forward_query(
             app,

@@ -62,64 +62,22 @@ pub async fn run(cmd: ReferenceCommand, config: &Config) -> anyhow::Result<()> {
             root_key,
             out,
         } => {
-            anyhow::ensure!(
-                config.federation.parent.is_none(),
-                "reference data is published at the network's root node; this node has a parent ({})",
-                config
-                    .federation
-                    .parent
-                    .as_ref()
-                    .map_or("", |p| p.region.as_str())
-            );
-            let root = vc::SigningKey::from_pkcs8(
-                &std::fs::read(&root_key)
-                    .with_context(|| format!("cannot read {}", root_key.display()))?,
-            )
-            .with_context(|| format!("{} is not a PKCS#8 Ed25519 key", root_key.display()))?;
-            let reference = Reference::load(config, &db).await?;
-            anyhow::ensure!(
-                root.did() == reference.root_did,
-                "{} is not the trust root key ({})",
-                root_key.display(),
-                reference.root_did
-            );
+            let root = load_root_key(&root_key)?;
             let body: serde_json::Value = serde_json::from_slice(
                 &std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
             )
             .with_context(|| format!("{} is not JSON", file.display()))?;
-            let highest = reference
-                .held()
-                .iter()
-                .filter(|m| m.kind == kind && m.source == "published")
-                .map(|m| m.version)
-                .max()
-                .unwrap_or(0);
-            let version = match (version, kind.as_str()) {
-                (Some(v), _) => v,
-                (None, "trust_bundle") => body["version"].as_i64().unwrap_or(0),
-                (None, _) => highest + 1,
-            };
-            anyhow::ensure!(
-                version > highest,
-                "{kind} version {version} is not above the highest published ({highest})"
-            );
             let effective_from =
                 effective_from.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
-            let env = Envelope::new(
-                &kind,
+            let publication = Publication {
+                kind: &kind,
+                body,
                 version,
                 effective_from,
                 retroactive,
-                &config.node.region,
-                body,
-            )?
-            .sign(&root)?;
+            };
+            let env = publish(config, &db, &root, publication).await?;
             let json = serde_json::to_value(&env)?;
-            // The same checks every receiving node will make.
-            let env = Envelope::verify(&json, &reference.root_did)?;
-            if let Err(conflict) = store::insert(&db, &env, None).await? {
-                anyhow::bail!(conflict);
-            }
             let text = serde_json::to_string_pretty(&json)? + "\n";
             if let Some(out) = out {
                 std::fs::write(&out, &text)
@@ -127,7 +85,8 @@ pub async fn run(cmd: ReferenceCommand, config: &Config) -> anyhow::Result<()> {
             }
             print!("{text}");
             eprintln!(
-                "published {kind} version {version}, effective from {effective_from}{}",
+                "published {kind} version {}, effective from {effective_from}{}",
+                env.version,
                 if retroactive { " (retroactive)" } else { "" }
             );
         }
@@ -168,4 +127,78 @@ pub async fn run(cmd: ReferenceCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The trust root's key from its PKCS#8 file.
+pub fn load_root_key(path: &std::path::Path) -> anyhow::Result<vc::SigningKey> {
+    vc::SigningKey::from_pkcs8(
+        &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a PKCS#8 Ed25519 key", path.display()))
+}
+
+/// What to publish.
+pub struct Publication<'a> {
+    pub kind: &'a str,
+    pub body: serde_json::Value,
+    /// Default: the next number (a trust bundle's own `version`).
+    pub version: Option<i64>,
+    pub effective_from: DateTime<FixedOffset>,
+    pub retroactive: bool,
+}
+
+/// Sign `p` with the trust root and store it at this (root) node; children fetch it from here.
+pub async fn publish(
+    config: &Config,
+    db: &tokio_postgres::Client,
+    root: &vc::SigningKey,
+    p: Publication<'_>,
+) -> anyhow::Result<Envelope> {
+    anyhow::ensure!(
+        config.federation.parent.is_none(),
+        "reference data is published at the network's root node; this node has a parent ({})",
+        config
+            .federation
+            .parent
+            .as_ref()
+            .map_or("", |p| p.region.as_str())
+    );
+    let reference = Reference::load(config, db).await?;
+    anyhow::ensure!(
+        root.did() == reference.root_did,
+        "the key given is not the trust root ({})",
+        reference.root_did
+    );
+    let highest = reference
+        .held()
+        .iter()
+        .filter(|m| m.kind == p.kind && m.source == "published")
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    let version = match (p.version, p.kind) {
+        (Some(v), _) => v,
+        (None, "trust_bundle") => p.body["version"].as_i64().unwrap_or(0),
+        (None, _) => highest + 1,
+    };
+    anyhow::ensure!(
+        version > highest,
+        "{} version {version} is not above the highest published ({highest})",
+        p.kind
+    );
+    let env = Envelope::new(
+        p.kind,
+        version,
+        p.effective_from,
+        p.retroactive,
+        &config.node.region,
+        p.body,
+    )?
+    .sign(root)?;
+    // The same checks every receiving node will make.
+    let env = Envelope::verify(&serde_json::to_value(&env)?, &reference.root_did)?;
+    if let Err(conflict) = store::insert(db, &env, None).await? {
+        anyhow::bail!(conflict);
+    }
+    Ok(env)
 }

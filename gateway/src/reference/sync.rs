@@ -21,7 +21,10 @@ use crate::config::PeerNode;
 /// Start the background task for the life of the process.
 pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
     let parent = match &app.config.federation.parent {
-        Some(parent) => Some((parent.clone(), client(&app, parent)?)),
+        Some(parent) => Some((
+            parent.clone(),
+            ExchangeClient::to_parent(&app.config, parent)?,
+        )),
         None => None,
     };
     let interval = Duration::from_millis(app.config.federation.reference_interval_ms.max(50));
@@ -41,17 +44,6 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn client(app: &App, parent: &PeerNode) -> anyhow::Result<ExchangeClient> {
-    let config = &app.config;
-    Ok(ExchangeClient::new(
-        &parent.url,
-        &config.client_ca(),
-        &config.server_cert(),
-        &config.server_key(),
-    )?
-    .expect_node(&parent.region))
-}
-
 /// Rebuild this process's snapshot if the stored versions changed.
 pub async fn refresh(app: &App) -> anyhow::Result<()> {
     let db = app.pool.get().await?;
@@ -59,6 +51,8 @@ pub async fn refresh(app: &App) -> anyhow::Result<()> {
         let reference = app.reference.get();
         tracing::info!(in_force = %reference.in_force_now(), "reference data loaded");
     }
+    // A new trust bundle may activate a rotated key or retire the current one.
+    app.issuer.select(app.reference.get().trust());
     Ok(())
 }
 

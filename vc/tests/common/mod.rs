@@ -139,6 +139,7 @@ pub fn dev_bundle() -> TrustBundle {
                 None,
                 KeyStatus::Active,
             )],
+            log: None,
         },
         TrustedNode {
             region: RegionCode::parse(QINGYANG).unwrap(),
@@ -162,6 +163,7 @@ pub fn dev_bundle() -> TrustBundle {
                     KeyStatus::Retired,
                 ),
             ],
+            log: None,
         },
     ];
     bundle

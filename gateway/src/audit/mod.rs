@@ -1,7 +1,19 @@
 //! The audit trail of shared-data lookups. Every lookup of a certificate (by identifier or
 //! holder) or of case records states a purpose (申请事由) and is recorded — who, in which role,
 //! on which node, what, how many results, why, when — and the row is committed before the answer
-//! leaves: no answer without its audit row. (Issue 7 chains the rows into a tamper-evident log.)
+//! leaves: no answer without its audit row.
+//!
+//! The trail is tamper-evident:
+//! - [`chain`]: one chainer at a time (advisory lock) links committed rows into a SHA-256 hash
+//!   chain shortly after they are written (`chain_seq`, `prev_hash`, `row_hash`).
+//! - [`heads`]: each node sends its chain head to its parent, which acknowledges and keeps it,
+//!   so a truncated or rewritten chain is detectable (`/v1/federation/audit-head`).
+//! - [`verify`]: `gateway audit verify` recomputes the chain and checks it against the parent's
+//!   head, reporting the first broken link.
+
+pub mod chain;
+pub mod heads;
+pub mod verify;
 
 use deadpool_postgres::GenericClient;
 use serde::Deserialize;

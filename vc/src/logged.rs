@@ -1,0 +1,189 @@
+//! Transparency-log evidence for a credential: the issuing node's log included it, in a
+//! checkpoint a witness (another node) cosigned, while the key that signed it was valid.
+//!
+//! The evidence is a [`LogProof`] (what `GET /v1/certificates/{id}/proof` answers and
+//! `gateway verify --proof` reads): the leaf index, the tree size, the RFC 6962 inclusion proof
+//! and the C2SP checkpoint note with its signature and cosignatures. The leaf is
+//! `SHA-256(0x00 || RFC 8785 form of the credential)`.
+//!
+//! The checkpoint must be signed by the log key the trust bundle lists for the credential's
+//! issuing node (`issuer.node`), under its origin, and cosigned by at least one other node's
+//! key under that node's witness name; the credential's signing key must have been trusted at
+//! the earliest cosignature's time (so a key retired or compromised later does not matter, and
+//! a certificate logged only after its key expired does not pass).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tlog::{Hash, VerifierKey};
+
+use crate::did_key::resolve_verification_method;
+use crate::trust::{KeyTrust, TrustBundle, witness_name};
+
+/// `type` of a [`LogProof`].
+pub const PROOF_TYPE: &str = "LogInclusionProof";
+
+/// Inclusion of one credential in its issuing node's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogProof {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The certificate identifier and credential version it proves.
+    pub identifier: String,
+    pub version: i32,
+    /// The log's origin.
+    pub log: String,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// Base64 hashes, leaf to root (RFC 6962 audit path).
+    pub inclusion_proof: Vec<String>,
+    /// The C2SP checkpoint note of `tree_size`, with its signature and cosignatures.
+    pub checkpoint: String,
+}
+
+/// What a good proof establishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Included {
+    /// The earliest cosignature's time: the log held the credential by then.
+    pub cosigned_at: DateTime<Utc>,
+    /// The names of the witnesses whose cosignatures verified.
+    pub witnesses: Vec<String>,
+}
+
+/// Why a proof does not establish inclusion; `code()` is stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    #[error("not a log inclusion proof: {0}")]
+    Malformed(String),
+    #[error("the trust bundle lists no log for node {0}")]
+    NoLog(String),
+    #[error("the proof is for log {proof}, but node {node}'s log is {expected}")]
+    WrongLog {
+        proof: String,
+        node: String,
+        expected: String,
+    },
+    #[error("the checkpoint does not verify: {0}")]
+    Checkpoint(String),
+    #[error("no witness cosigned the checkpoint")]
+    NotCosigned,
+    #[error("the credential is not in the log at that index and size: {0}")]
+    NotIncluded(String),
+    #[error("the signing key was not trusted when the log included the credential ({0})")]
+    KeyNotValid(String),
+}
+
+impl LogError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LogError::Malformed(_) => "log.malformed",
+            LogError::NoLog(_) => "log.no_log",
+            LogError::WrongLog { .. } => "log.wrong_log",
+            LogError::Checkpoint(_) => "log.bad_checkpoint",
+            LogError::NotCosigned => "log.not_cosigned",
+            LogError::NotIncluded(_) => "log.not_included",
+            LogError::KeyNotValid(_) => "log.key_not_valid",
+        }
+    }
+}
+
+/// The leaf hash of a credential (or any logged JSON entry).
+pub fn leaf_hash(entry: &Value) -> Result<Hash, crate::VcError> {
+    Ok(tlog::leaf_hash(&crate::jcs::canonicalize(entry)?))
+}
+
+fn did_public_key(did: &str) -> Option<[u8; 32]> {
+    let fragment = did.trim_start_matches("did:key:");
+    resolve_verification_method(&format!("{did}#{fragment}"))
+        .ok()
+        .flatten()
+}
+
+/// Check `proof` for `credential` against the trust bundle.
+pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<Included, LogError> {
+    let proof: LogProof =
+        serde_json::from_value(proof.clone()).map_err(|e| LogError::Malformed(e.to_string()))?;
+    if proof.kind != PROOF_TYPE {
+        return Err(LogError::Malformed(format!("type must be {PROOF_TYPE}")));
+    }
+    let node = crate::status_list::credential_node(credential)
+        .ok_or_else(|| LogError::Malformed("the credential names no issuer.node".into()))?;
+    let node_log = trust
+        .node(&node)
+        .and_then(|n| n.log.as_ref())
+        .ok_or_else(|| LogError::NoLog(node.to_string()))?;
+    if proof.log != node_log.origin {
+        return Err(LogError::WrongLog {
+            proof: proof.log,
+            node: node.to_string(),
+            expected: node_log.origin.clone(),
+        });
+    }
+    let bad = |e: tlog::NoteError| LogError::Checkpoint(e.to_string());
+    let log_key = did_public_key(&node_log.key)
+        .ok_or_else(|| LogError::Checkpoint("the log key is not an Ed25519 did:key".into()))?;
+    let mut verifiers = vec![VerifierKey::ed25519(&node_log.origin, &log_key).map_err(bad)?];
+    for other in trust.nodes.iter().filter(|n| n.region != node) {
+        if let Some(key) = other.log.as_ref().and_then(|l| did_public_key(&l.key)) {
+            let name = witness_name(&trust.network_base_url, &other.region);
+            verifiers.push(VerifierKey::cosigner(&name, &key).map_err(bad)?);
+        }
+    }
+    let (checkpoint, sigs) = tlog::open_note(&proof.checkpoint, &verifiers).map_err(bad)?;
+    if checkpoint.origin != node_log.origin || !sigs.iter().any(|s| s.name == node_log.origin) {
+        return Err(LogError::Checkpoint(
+            "not signed by the node's log key under its origin".into(),
+        ));
+    }
+    let cosigned: Vec<_> = sigs.iter().filter(|s| s.timestamp.is_some()).collect();
+    let earliest = cosigned
+        .iter()
+        .filter_map(|s| s.timestamp)
+        .min()
+        .ok_or(LogError::NotCosigned)?;
+    if checkpoint.size != proof.tree_size {
+        return Err(LogError::NotIncluded(format!(
+            "the checkpoint is of size {}, the proof of size {}",
+            checkpoint.size, proof.tree_size
+        )));
+    }
+    let path = proof
+        .inclusion_proof
+        .iter()
+        .map(|h| {
+            STANDARD
+                .decode(h)
+                .ok()
+                .and_then(|b| Hash::try_from(b.as_slice()).ok())
+                .ok_or_else(|| LogError::Malformed(format!("'{h}' is not a base64 SHA-256 hash")))
+        })
+        .collect::<Result<Vec<Hash>, _>>()?;
+    let leaf = leaf_hash(credential).map_err(|e| LogError::Malformed(e.to_string()))?;
+    tlog::verify_inclusion(
+        &leaf,
+        proof.leaf_index,
+        proof.tree_size,
+        &path,
+        &checkpoint.root,
+    )
+    .map_err(|e| LogError::NotIncluded(e.to_string()))?;
+    let cosigned_at = DateTime::from_timestamp(earliest as i64, 0)
+        .ok_or_else(|| LogError::Checkpoint("cosignature time out of range".into()))?;
+    let vm = credential["proof"]["verificationMethod"]
+        .as_str()
+        .unwrap_or_default();
+    let signer = vm.split_once('#').map_or(vm, |(did, _)| did);
+    match trust.key_status_at(signer, cosigned_at) {
+        KeyTrust::Trusted { .. } => Ok(Included {
+            cosigned_at,
+            witnesses: cosigned.iter().map(|s| s.name.clone()).collect(),
+        }),
+        other => Err(LogError::KeyNotValid(format!(
+            "{signer} at {cosigned_at}: {}",
+            other.code().unwrap_or("untrusted")
+        ))),
+    }
+}
