@@ -81,6 +81,9 @@ pub enum Command {
     /// The node's transparency log of issued certificates and status changes.
     #[command(subcommand)]
     Log(crate::transparency::audit::LogCommand),
+    /// Signing-key rotation: a new key, trusted once the province's new bundle arrives.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
     /// The tamper-evident audit trail of lookups.
     #[command(subcommand)]
     Audit(crate::audit::verify::AuditCommand),
@@ -356,6 +359,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Push(args) => crate::push::run(args, &config).await,
         Command::Reference(cmd) => crate::reference::cli::run(cmd, &config).await,
         Command::Log(cmd) => crate::transparency::audit::run(cmd, &config).await,
+        Command::Keys(cmd) => crate::keys::run(cmd, &config).await,
         Command::Audit(cmd) => crate::audit::verify::run(cmd, &config).await,
         Command::Demo(args) => crate::demo::run(args, &config).await,
         Command::Verify(_) => unreachable!("handled in main"),
@@ -629,6 +633,7 @@ async fn quarantine_cmd(cmd: QuarantineCommand, config: &Config) -> anyhow::Resu
             };
             let node_region = domain::codes::region::RegionCode::parse(&config.node.region)?;
             let issuer = crate::certificates::Issuer::load(config, &node_region)?;
+            issuer.select(reference.trust());
             let filter = crate::ingest::replay::Filter {
                 ids,
                 adapter,

@@ -20,6 +20,7 @@
 //! - [`accounts`]: staff accounts (argon2id) and login sessions for the web listener.
 //! - [`audit`]: the audit trail of shared-data lookups (purpose required, written first),
 //!   hash-chained, its head acknowledged by the parent; `gateway audit verify`.
+//! - [`keys`]: signing-key rotation (`gateway keys rotate|pending|publish`), requests up the tree.
 //! - [`pki`]: the development PKI (`gateway pki init`).
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
 //! - [`push`]: `gateway push`, batch files to a node with a progress bar and idempotent retries.
@@ -42,6 +43,7 @@ pub mod db;
 pub mod demo;
 pub mod federation;
 pub mod ingest;
+pub mod keys;
 pub mod mllp;
 pub mod offline;
 pub mod pki;

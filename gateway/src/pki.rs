@@ -301,7 +301,7 @@ pub fn init(
     write_bundle(&[out.to_path_buf()], &root, &spec.exchange_url, vec![node])
 }
 
-fn write_secret_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_secret_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(())

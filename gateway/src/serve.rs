@@ -120,6 +120,10 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     };
     // Published reference versions held in the database take effect before the first request.
     crate::reference::sync::refresh(&app_for_forwarding).await?;
+    app_for_forwarding
+        .issuer
+        .key()
+        .context("certificate signing (run `gateway pki init` for a development PKI)")?;
     crate::reference::sync::spawn(app_for_forwarding.clone())?;
     crate::transparency::sequencer::spawn(app_for_forwarding.clone());
     crate::transparency::witness::spawn(app_for_forwarding.clone())?;

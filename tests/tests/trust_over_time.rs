@@ -20,6 +20,12 @@ fn batch(tag: &str, version: u32, licence_status: Option<&str>) -> Vec<u8> {
     for r in batch["records"].as_array_mut().unwrap() {
         r["caseNo"] = json!(format!("{}-{tag}", r["caseNo"].as_str().unwrap()));
         r["version"] = json!(version);
+        // Certificates of their own: another number per tag.
+        let licences = r.get_mut("result").and_then(|res| res.get_mut("licences"));
+        for licence in licences.and_then(Value::as_array_mut).into_iter().flatten() {
+            licence["licenceNo"] =
+                json!(format!("{}-{tag}", licence["licenceNo"].as_str().unwrap()));
+        }
     }
     if let Some(status) = licence_status {
         let licence = &mut batch["records"][0]["result"]["licences"][0];
@@ -417,4 +423,130 @@ fn b64(s: &str) -> tlog::Hash {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
     tlog::Hash::try_from(bytes.as_slice()).unwrap()
+}
+
+/// The did:key that signed a credential.
+fn signer(credential: &Value) -> String {
+    let vm = credential["proof"]["verificationMethod"].as_str().unwrap();
+    vm.split_once('#').unwrap().0.to_owned()
+}
+
+async fn trust_in_force(node: &Node, region: &str) -> i64 {
+    let r = node
+        .web_client(&format!("n{region}-operator"))
+        .get("/v1/reference")
+        .await
+        .unwrap();
+    r.json().unwrap()["in_force"]["trust_bundle"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_key_signs_once_the_provinces_bundle_arrives_and_old_certificates_still_verify() {
+    let net = network().await;
+    let xifeng = net.node(XIFENG);
+    let approver = xifeng.web_client(&format!("n{XIFENG}-approver"));
+    let first = |receipt: &Value| {
+        receipt["records"][0]["certificates"][0]["identifier"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old_id = first(&push(xifeng, batch("K1", 1, None)).await);
+    let old = lookup(&approver, &old_id).await;
+    let old_key = signer(&old["credential"]);
+
+    // The new key's request travels Xifeng → city → province.
+    let out = xifeng.cli(&["keys", "rotate"]);
+    let new_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(new_key.starts_with("did:key:z6Mk"), "{new_key}");
+    let province = net.node(PROVINCE);
+    let sql = format!("SELECT count(*) FROM key_requests WHERE new_key = '{new_key}'");
+    Network::eventually(60, "the key request at the province", || async {
+        province.count(&sql).await == 1
+    })
+    .await;
+    assert_eq!(
+        net.node(CITY).count(&sql).await,
+        1,
+        "passed through the city"
+    );
+    // One rotation at a time; until the new bundle arrives the old key signs.
+    let out = xifeng.cli_output(&["keys", "rotate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pending"));
+    let meantime = first(&push(xifeng, batch("K2", 1, None)).await);
+    assert_eq!(
+        signer(&lookup(&approver, &meantime).await["credential"]),
+        old_key
+    );
+
+    // The province publishes the bundle; it flows down; Xifeng switches keys.
+    let root_key = net.dir.path().join("pki/root-key.pk8");
+    province.cli(&["keys", "publish", "--root-key", root_key.to_str().unwrap()]);
+    assert!(province.cli(&["keys", "pending"]).stdout.is_empty());
+    Network::eventually(60, "the new trust bundle at Xifeng", || async {
+        trust_in_force(xifeng, XIFENG).await == 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let after = first(&push(xifeng, batch("K3", 1, None)).await);
+    let signed = lookup(&approver, &after).await;
+    assert_eq!(
+        signer(&signed["credential"]),
+        new_key,
+        "{}",
+        xifeng
+            .log()
+            .lines()
+            .filter(|l| l.contains("key") || l.contains("bundle") || l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(signed["valid"], true, "{signed}");
+
+    // Certificates signed with the retired key still verify, online and offline with the new
+    // bundle (the key was valid at their proof's created time).
+    let old_again = lookup(&approver, &old_id).await;
+    assert_eq!(old_again["checks"]["issuer_trusted"], "pass", "{old_again}");
+    assert_eq!(old_again["valid"], true);
+    let envelope: Value = province
+        .web_client(&format!("n{PROVINCE}-operator"))
+        .get("/v1/reference/trust_bundle/2")
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let bundle_file = net.dir.path().join("bundle-v2.json");
+    std::fs::write(&bundle_file, envelope["body"].to_string()).unwrap();
+    let cred_file = net.dir.path().join("old.json");
+    std::fs::write(&cred_file, old["credential"].to_string()).unwrap();
+    let out = xifeng.cli_output(&[
+        "verify",
+        cred_file.to_str().unwrap(),
+        "--trust",
+        bundle_file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let retired = envelope["body"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["region"] == XIFENG)
+        .unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["did"] == old_key.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(retired["status"], "retired", "{retired}");
+    // The next rotation promotes the new key to current and starts over.
+    let out = xifeng.cli(&["keys", "rotate"]);
+    assert_ne!(String::from_utf8(out.stdout).unwrap().trim(), new_key);
 }

@@ -54,6 +54,7 @@ pub fn exchange_router(app: Arc<App>) -> Router {
             "/v1/log/witness",
             post(crate::transparency::witness::add_checkpoint),
         )
+        .route("/v1/federation/key-request", post(crate::keys::receive))
         .route("/v1/certificates", get(certificates::by_holder))
         .route("/v1/status/{node}/{purpose}", get(status::list))
         .route("/v1/records", get(records::query))

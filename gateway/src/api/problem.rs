@@ -43,6 +43,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("log.bad_checkpoint", 400, "The checkpoint does not verify"),
     ("log.witness_conflict", 409, "The witness holds another size of the log"),
     ("log.inconsistent", 422, "The checkpoint does not extend the one cosigned before"),
+    ("keys.bad_request", 400, "The key rotation request does not verify"),
     ("audit.purpose_required", 400, "A lookup must state its purpose"),
     ("audit.chain_fork", 409, "Another hash for an acknowledged audit chain head"),
     ("batch.not_found", 404, "No batch with this client batch id"),

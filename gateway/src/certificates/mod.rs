@@ -27,16 +27,17 @@ pub struct Issuer {
     /// The bundle read at start-up (verified against the province root); the one in force
     /// later comes with the reference data.
     pub trust: TrustBundle,
-    /// `signing-key.pk8`, and `signing-key.next.pk8` after `gateway keys rotate`.
-    candidates: Vec<Arc<SigningKey>>,
+    /// `signing-key.pk8`, and `signing-key.next.pk8` after `gateway keys rotate` (picked up
+    /// when it appears: the rotation runs as a separate command).
+    candidates: RwLock<Vec<Arc<SigningKey>>>,
+    next_path: Option<std::path::PathBuf>,
     /// The key that signs now: the first candidate the bundle in force lists as active for
     /// this node (the next key as soon as the province's new bundle arrives).
     selected: RwLock<Option<Arc<SigningKey>>>,
 }
 
 impl Issuer {
-    /// Load the signing keys and the trust bundle; refuse to start when the bundle is not signed
-    /// by the trust root or lists none of the keys as this node's, active now.
+    /// Load the signing keys and the trust bundle (refused when not signed by the trust root).
     pub fn load(config: &Config, node_region: &RegionCode) -> anyhow::Result<Issuer> {
         let read = |path: &std::path::Path| -> anyhow::Result<SigningKey> {
             let pk8 = std::fs::read(path)
@@ -45,36 +46,28 @@ impl Issuer {
                 .with_context(|| format!("{} is not a PKCS#8 Ed25519 key", path.display()))
         };
         let current = read(&config.signing_key())?;
-        let mut candidates = Vec::new();
-        let next = config.next_signing_key();
-        if next.exists() {
-            candidates.push(Arc::new(read(&next)?));
-        }
-        candidates.push(Arc::new(current));
         let trust = load_trust_bundle(config)?;
         let issuer = Issuer {
             node_region: node_region.clone(),
             name: config.node.name.clone(),
             trust,
-            candidates,
+            candidates: RwLock::new(vec![Arc::new(current)]),
+            next_path: Some(config.next_signing_key()),
             selected: RwLock::new(None),
         };
-        if issuer.select(&issuer.trust).is_none() {
-            let dids: Vec<String> = issuer.candidates.iter().map(|k| k.did()).collect();
-            anyhow::bail!(
-                "the trust bundle lists none of this node's signing keys ({}) as active for node {node_region}",
-                dids.join(", ")
-            );
-        }
+        // The bundle file may be older than the bundle in force (after a rotation): callers
+        // select again with that one, then `key()` says whether any key may sign.
+        issuer.select(&issuer.trust);
         Ok(issuer)
     }
 
     /// Choose the signing key `trust` lists as active for this node now; `None` (nothing may
     /// sign) when it lists none. A retired key is never chosen: it no longer signs.
     pub fn select(&self, trust: &TrustBundle) -> Option<Arc<SigningKey>> {
+        self.pick_up_next_key();
         let now = chrono::Utc::now();
-        let chosen = self
-            .candidates
+        let candidates = self.candidates.read().unwrap_or_else(|e| e.into_inner());
+        let chosen = candidates
             .iter()
             .find(|k| {
                 let did = k.did();
@@ -96,13 +89,34 @@ impl Issuer {
         chosen
     }
 
+    /// Load the key a rotation wrote, once it is there (tried first from then on).
+    fn pick_up_next_key(&self) {
+        let Some(path) = &self.next_path else { return };
+        let mut candidates = self.candidates.write().unwrap_or_else(|e| e.into_inner());
+        if candidates.len() > 1 || !path.exists() {
+            return;
+        }
+        match std::fs::read(path).map(|pk8| SigningKey::from_pkcs8(&pk8)) {
+            Ok(Ok(next)) => candidates.insert(0, Arc::new(next)),
+            _ => tracing::warn!(path = %path.display(), "cannot read the rotated signing key"),
+        }
+    }
+
     /// The key that signs now.
     pub fn key(&self) -> anyhow::Result<Arc<SigningKey>> {
         self.selected
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .context("no signing key of this node is active in the trust bundle in force (see `gateway keys rotate`)")
+            .with_context(|| {
+                let candidates = self.candidates.read().unwrap_or_else(|e| e.into_inner());
+                let dids: Vec<String> = candidates.iter().map(|k| k.did()).collect();
+                format!(
+                    "the trust bundle in force lists none of this node's signing keys ({}) as active for node {}",
+                    dids.join(", "),
+                    self.node_region
+                )
+            })
     }
 
     /// Base URL of status lists named in credentials (network-wide, from the bundle).
@@ -121,4 +135,81 @@ pub fn load_trust_bundle(config: &Config) -> anyhow::Result<TrustBundle> {
     let root = config.trust_root()?;
     vc::trust::verify_bundle(&json, &root)
         .with_context(|| format!("trust bundle {} is not signed by {root}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyRequest, rotated_bundle};
+
+    fn node(region: &RegionCode, keys: &[&SigningKey]) -> vc::trust::TrustedNode {
+        vc::trust::TrustedNode {
+            region: region.clone(),
+            tier: 4,
+            name: "西峰区节点".into(),
+            urls: vc::trust::NodeUrls {
+                exchange: "https://localhost:1".into(),
+                web: None,
+            },
+            keys: keys
+                .iter()
+                .map(|k| vc::trust::NodeKey {
+                    did: k.did(),
+                    verification_method: None,
+                    valid_from: chrono::Utc::now() - chrono::Duration::days(1),
+                    valid_until: None,
+                    status: KeyStatus::Active,
+                })
+                .collect(),
+            log: None,
+        }
+    }
+
+    #[test]
+    fn the_next_key_signs_once_the_bundle_trusts_it_and_a_retired_key_never_signs() {
+        let region = RegionCode::parse("621002000000").unwrap();
+        let key = |seed: u8| SigningKey::from_seed(&[seed; 32]).unwrap();
+        let (current, next) = (key(1), key(2));
+        let mut bundle = TrustBundle::new(1, chrono::Utc::now(), "https://localhost:9444");
+        bundle.nodes = vec![node(&region, &[&current])];
+        let issuer = Issuer {
+            node_region: region.clone(),
+            name: "西峰区节点".into(),
+            trust: bundle.clone(),
+            candidates: RwLock::new(vec![Arc::new(key(2)), Arc::new(key(1))]),
+            next_path: None,
+            selected: RwLock::new(None),
+        };
+        // Before the province's bundle: the current key signs.
+        assert_eq!(issuer.select(&bundle).unwrap().did(), current.did());
+        // The request verifies against the bundle in force and makes the next bundle.
+        let req = KeyRequest::new(&region, &current, &next);
+        let json = serde_json::to_value(&req).unwrap();
+        assert_eq!(KeyRequest::verify(&json, &bundle).unwrap(), req);
+        let mut forged = json.clone();
+        forged["new_key"] = serde_json::json!(SigningKey::generate().unwrap().0.did());
+        assert!(KeyRequest::verify(&forged, &bundle).is_err());
+        let now = chrono::Utc::now();
+        let rotated = rotated_bundle(&bundle, &[req], now, chrono::Duration::hours(24)).unwrap();
+        assert_eq!(rotated.version, 2);
+        assert_eq!(issuer.select(&rotated).unwrap().did(), next.did());
+        // The old key is retired: trusted for what it signed until the overlap ends, but it
+        // is never chosen to sign again.
+        let (_, old) = rotated.find_key(&current.did()).unwrap();
+        assert_eq!(old.status, KeyStatus::Retired);
+        assert!(matches!(
+            rotated.key_status_at(&current.did(), now - chrono::Duration::hours(1)),
+            KeyTrust::Trusted { .. }
+        ));
+        let only_old = Issuer {
+            candidates: RwLock::new(vec![Arc::new(key(1))]),
+            selected: RwLock::new(None),
+            ..issuer
+        };
+        assert!(only_old.select(&rotated).is_none());
+        assert!(only_old.key().is_err());
+        // A second request for a key already trusted is refused.
+        let again = KeyRequest::new(&region, &next, &current);
+        assert!(KeyRequest::verify(&serde_json::to_value(again).unwrap(), &rotated).is_err());
+    }
 }

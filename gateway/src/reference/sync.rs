@@ -35,6 +35,12 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
             {
                 tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "fetching reference data from the parent failed; will retry");
             }
+            // Key rotation requests travel up on the same beat.
+            if let Some((parent, client)) = &parent
+                && let Err(e) = crate::keys::relay(&app, client).await
+            {
+                tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "passing key requests to the parent failed; will retry");
+            }
             if let Err(e) = refresh(&app).await {
                 tracing::warn!(error = format!("{e:#}"), "reloading reference data failed");
             }
