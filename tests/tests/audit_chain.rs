@@ -364,3 +364,49 @@ async fn the_parent_refuses_a_forged_head_with_an_acknowledged_seq() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["parent"]["status"], "consistent", "{report:#}");
 }
+
+#[tokio::test]
+async fn every_head_the_parent_acknowledged_is_checked_not_only_the_last() {
+    let net = city_and_xifeng().await;
+    let xifeng = net.node(XIFENG);
+    let approver = xifeng.web_client(&format!("n{XIFENG}-approver"));
+    look_up(&approver, XIFENG, 3).await;
+    chained(xifeng, 3).await;
+    city_holds(&net, 3).await;
+    look_up(&approver, XIFENG, 3).await;
+    chained(xifeng, 6).await;
+    city_holds(&net, 6).await;
+    let held: Value = net
+        .node(CITY)
+        .web_client(&format!("n{CITY}-operator"))
+        .get(&format!("/v1/federation/audit-head?child={XIFENG}"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let earlier = held["earlier"].as_array().unwrap();
+    assert!(!earlier.is_empty(), "{held}");
+    assert_eq!(verify(xifeng).0, 0);
+    // Xifeng showed the city other rows up to an earlier head than it holds now (a rewritten,
+    // re-hashed chain acknowledged again higher up): found against that earlier head.
+    let seq = earlier.last().unwrap()["seq"].as_i64().unwrap();
+    net.node(CITY)
+        .db()
+        .await
+        .execute(
+            "UPDATE audit_child_heads SET hash = '\\x00' || substr(hash, 2) WHERE child_region = $1 AND seq = $2",
+            &[&XIFENG, &seq],
+        )
+        .await
+        .unwrap();
+    let (code, report) = verify(xifeng);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        (
+            report["first_problem"]["kind"].clone(),
+            report["first_problem"]["seq"].clone()
+        ),
+        (json!("diverged"), json!(seq)),
+        "{report:#}"
+    );
+}

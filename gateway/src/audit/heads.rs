@@ -101,6 +101,29 @@ async fn held(
     }))
 }
 
+/// Every head acknowledged for `child` below the held one, newest first (at most 1,000): a
+/// chain rewritten and re-hashed after an earlier acknowledgement still differs from those.
+async fn earlier(
+    db: &impl deadpool_postgres::GenericClient,
+    child: &str,
+) -> Result<Vec<HeldHead>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT seq, hash, received_at FROM audit_child_heads WHERE child_region = $1
+             ORDER BY seq DESC OFFSET 1 LIMIT 1000",
+            &[&child],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HeldHead {
+            seq: r.get(0),
+            hash: hex::encode(r.get::<_, Vec<u8>>(1)),
+            received_at: r.get(2),
+        })
+        .collect())
+}
+
 /// Store a child's head under the rules above; `Err(hash)` is a fork, with the hash this node
 /// acknowledged at that seq.
 async fn store(
@@ -252,10 +275,12 @@ pub async fn get(
         .iter()
         .any(|c| c.region == child.as_str());
     let head = held(&db, child.as_str()).await?;
+    let earlier = earlier(&db, child.as_str()).await?;
     Ok(Json(json!({
         "child": child.as_str(),
         "configured": configured,
         "head": head,
+        "earlier": earlier,
     })))
 }
 
@@ -317,10 +342,15 @@ async fn send_once(app: &App, client: &ExchangeClient) -> anyhow::Result<Option<
     Ok(Some(outcome))
 }
 
-/// What the parent holds for this node (`GET`, as the node itself); `None` when it holds nothing.
-pub async fn fetch_held(client: &ExchangeClient) -> anyhow::Result<Option<HeldHead>> {
+/// What the parent holds for this node (`GET`, as the node itself): the held head (`None` when
+/// it holds nothing) and the earlier heads it acknowledged.
+pub async fn fetch_held(
+    client: &ExchangeClient,
+) -> anyhow::Result<(Option<HeldHead>, Vec<HeldHead>)> {
     let body = parent_json(&client.get(PATH).await?)?;
-    serde_json::from_value(body["head"].clone()).context("the parent's held head")
+    let head = serde_json::from_value(body["head"].clone()).context("the parent's held head")?;
+    let earlier = serde_json::from_value(body["earlier"].clone()).unwrap_or_default();
+    Ok((head, earlier))
 }
 
 /// The JSON body of the parent's 2xx answer.

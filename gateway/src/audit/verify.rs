@@ -272,8 +272,8 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
                     check.status = "skipped";
                     check.detail = Some(format!("cannot fetch the parent's head: {e:#}"));
                 }
-                Ok(None) => check.status = "no_head",
-                Ok(Some(held)) => {
+                Ok((None, _)) => check.status = "no_head",
+                Ok((Some(held), earlier)) => {
                     let local: Option<Vec<u8>> = db
                         .query_opt(
                             "SELECT row_hash FROM audit_log WHERE chain_seq = $1",
@@ -298,6 +298,12 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
                             hash: held.hash.clone(),
                             local: local.map_or("no row".into(), hex::encode),
                         }),
+                    };
+                    // Every earlier acknowledgement must still match: a chain rewritten and
+                    // re-hashed, then acknowledged higher, still differs from those.
+                    let problem = match problem {
+                        Some(p) => Some(p),
+                        None => first_diverged(&db, &p.region, &earlier).await?,
                     };
                     if let Some(problem) = problem {
                         check.status = "broken";
@@ -376,6 +382,32 @@ fn print_text(r: &Report) {
     } else if r.sound {
         println!("sound");
     }
+}
+
+/// The oldest of `earlier` (heads the parent acknowledged) whose row differs locally.
+async fn first_diverged(
+    db: &deadpool_postgres::Client,
+    parent: &str,
+    earlier: &[heads::HeldHead],
+) -> anyhow::Result<Option<Broken>> {
+    for head in earlier.iter().rev() {
+        let local: Option<Vec<u8>> = db
+            .query_opt(
+                "SELECT row_hash FROM audit_log WHERE chain_seq = $1",
+                &[&head.seq],
+            )
+            .await?
+            .map(|r| r.get(0));
+        if local.as_ref().map(hex::encode).as_deref() != Some(head.hash.as_str()) {
+            return Ok(Some(Broken::Diverged {
+                parent: parent.to_owned(),
+                seq: head.seq,
+                hash: head.hash.clone(),
+                local: local.map_or("no row".into(), hex::encode),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
