@@ -4,7 +4,7 @@
 # binary, real PostgreSQL and real mTLS), then stops the test PostgreSQL it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup-debian.sh
+./scripts/setup-debian.sh --tests
 
 export E2E_PG_DIR="${E2E_PG_DIR:-/var/tmp/exchange-gateway-e2e/pg}"
 export E2E_PG_PORT="${E2E_PG_PORT:-55439}"

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::codes::item::{BasicCode, ItemType};
 use crate::codes::region::RegionCode;
 use crate::schema::JsonSchema;
+use crate::sharing::Sharing;
 
 /// Bytes of the catalog shipped with the gateway (`schemas/catalog/catalog.json`).
 pub const BUNDLED_JSON: &str = include_str!("../../schemas/catalog/catalog.json");
@@ -44,6 +45,17 @@ pub struct Item {
     pub legal_basis: String,
     pub status: ItemStatus,
     pub aliases: Vec<Alias>,
+    /// How the item's case data is shared; unclassed items are conditional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharing: Option<Sharing>,
+}
+
+/// A certificate type and how it is shared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertificateType {
+    pub type_code: String,
+    pub name: String,
+    pub sharing: Sharing,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +64,8 @@ struct CatalogFile {
     effective_from: NaiveDate,
     publisher_region: RegionCode,
     items: Vec<Item>,
+    #[serde(default)]
+    certificate_types: Vec<CertificateType>,
 }
 
 /// A loaded, indexed catalog version.
@@ -61,6 +75,7 @@ pub struct Catalog {
     pub effective_from: NaiveDate,
     pub publisher_region: RegionCode,
     items: Vec<Item>,
+    certificate_types: Vec<CertificateType>,
     by_code: HashMap<String, usize>,
     by_alias_code: HashMap<(String, String), usize>,
     by_name: HashMap<(String, String), usize>,
@@ -119,6 +134,7 @@ impl Catalog {
             effective_from: file.effective_from,
             publisher_region: file.publisher_region,
             items: Vec::with_capacity(file.items.len()),
+            certificate_types: file.certificate_types,
             by_code: HashMap::new(),
             by_alias_code: HashMap::new(),
             by_name: HashMap::new(),
@@ -171,6 +187,22 @@ impl Catalog {
 
     pub fn items(&self) -> &[Item] {
         &self.items
+    }
+
+    /// How an item's case data is shared (unclassed or unknown: conditional).
+    pub fn item_sharing(&self, basic_code: &str) -> Sharing {
+        self.get(basic_code)
+            .and_then(|i| i.sharing.clone())
+            .unwrap_or_else(Sharing::unclassed)
+    }
+
+    /// How a certificate type is shared (unclassed: conditional).
+    pub fn certificate_sharing(&self, type_code: &str) -> Sharing {
+        self.certificate_types
+            .iter()
+            .find(|t| t.type_code == type_code)
+            .map(|t| t.sharing.clone())
+            .unwrap_or_else(Sharing::unclassed)
     }
 
     pub fn get(&self, basic_code: &str) -> Option<&Item> {

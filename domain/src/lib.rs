@@ -21,9 +21,12 @@ pub mod catalog;
 pub mod codes;
 pub mod department;
 pub mod field_error;
+pub mod masking;
 pub mod normalize;
+pub mod purposes;
 pub mod record;
 pub mod regions;
 pub mod schema;
+pub mod sharing;
 
 pub use field_error::FieldError;

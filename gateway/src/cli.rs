@@ -84,6 +84,9 @@ pub enum Command {
     /// Signing-key rotation: a new key, trusted once the province's new bundle arrives.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
+    /// Sharing grants of conditional resources (published by the province).
+    #[command(subcommand)]
+    Grants(crate::grants::GrantsCommand),
     /// The tamper-evident audit trail of lookups.
     #[command(subcommand)]
     Audit(crate::audit::verify::AuditCommand),
@@ -144,6 +147,9 @@ pub enum PrincipalsCommand {
     Suspend { id: String },
     /// Re-activate a suspended principal.
     Resume { id: String },
+    /// Retire a principal for good (its certificate is refused from the next request on, on
+    /// every listener and process of the node; it cannot be resumed).
+    Retire { id: String },
     /// List principals.
     List {
         #[arg(long)]
@@ -360,6 +366,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reference(cmd) => crate::reference::cli::run(cmd, &config).await,
         Command::Log(cmd) => crate::transparency::audit::run(cmd, &config).await,
         Command::Keys(cmd) => crate::keys::run(cmd, &config).await,
+        Command::Grants(cmd) => crate::grants::run(cmd, &config).await,
         Command::Audit(cmd) => crate::audit::verify::run(cmd, &config).await,
         Command::Demo(args) => crate::demo::run(args, &config).await,
         Command::Verify(_) => unreachable!("handled in main"),
@@ -486,6 +493,7 @@ async fn principals_cmd(cmd: PrincipalsCommand, config: &Config) -> anyhow::Resu
         }
         PrincipalsCommand::Suspend { id } => status(&db, &id, "suspended").await?,
         PrincipalsCommand::Resume { id } => status(&db, &id, "active").await?,
+        PrincipalsCommand::Retire { id } => status(&db, &id, "retired").await?,
         PrincipalsCommand::List { json } => {
             let list = principals::list(&db).await?;
             if json {
@@ -511,7 +519,7 @@ async fn principals_cmd(cmd: PrincipalsCommand, config: &Config) -> anyhow::Resu
 async fn status(db: &deadpool_postgres::Client, id: &str, status: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         principals::set_status(db, id, status).await?,
-        "no principal '{id}'"
+        "no principal '{id}', or it is retired (retirement is final)"
     );
     println!("{id}: {status}");
     Ok(())

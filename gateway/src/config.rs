@@ -25,6 +25,8 @@ pub struct Config {
     pub federation: FederationConfig,
     pub audit: AuditConfig,
     pub transparency: TransparencyConfig,
+    pub supervision: SupervisionConfig,
+    pub ops: OpsConfig,
     pub log: LogConfig,
 }
 
@@ -134,6 +136,9 @@ pub struct FederationConfig {
     pub query_timeout_ms: u64,
     /// How often a node asks its parent for newer reference data, in milliseconds.
     pub reference_interval_ms: u64,
+    /// At the province only: the trust root's PKCS#8 key, with which the grants admin API
+    /// publishes grant changes. Absent: grants change only through `gateway grants --root-key`.
+    pub publisher_key: Option<PathBuf>,
 }
 
 impl Default for FederationConfig {
@@ -145,6 +150,7 @@ impl Default for FederationConfig {
             forward_interval_ms: 500,
             query_timeout_ms: 10_000,
             reference_interval_ms: 30_000,
+            publisher_key: None,
         }
     }
 }
@@ -227,6 +233,53 @@ impl Default for TransparencyConfig {
     }
 }
 
+/// Electronic supervision (电子监察): deadlines, warnings and alarms of cases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisionConfig {
+    /// Pause between rounds of the evaluator, which moves cases to `warning` and `overdue` as
+    /// time passes (one process at a time), in milliseconds.
+    pub evaluate_interval_ms: u64,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        SupervisionConfig {
+            evaluate_interval_ms: 60_000,
+        }
+    }
+}
+
+/// Operator totals (`ops_minutes`) and the `/ops` page's forwarding alerts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsConfig {
+    /// How often each process adds its in-memory per-minute counts to the node's totals in the
+    /// database, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// How often each process samples the outbox depth and lag (and the pool gauges), in
+    /// milliseconds.
+    pub sample_interval_ms: u64,
+    /// Per-minute totals older than this many hours are deleted.
+    pub retention_hours: u64,
+    /// Forwarding lag (age of the oldest unsent outbox row) that raises a warning, in seconds.
+    pub lag_warning_secs: u64,
+    /// Forwarding lag that raises an alarm, in seconds.
+    pub lag_alarm_secs: u64,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            flush_interval_ms: 2_000,
+            sample_interval_ms: 10_000,
+            retention_hours: 48,
+            lag_warning_secs: 300,
+            lag_alarm_secs: 1_800,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -250,6 +303,8 @@ impl Default for Config {
             federation: FederationConfig::default(),
             audit: AuditConfig::default(),
             transparency: TransparencyConfig::default(),
+            supervision: SupervisionConfig::default(),
+            ops: OpsConfig::default(),
             log: LogConfig::default(),
         }
     }

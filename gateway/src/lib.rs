@@ -9,17 +9,22 @@
 //! - [`tls`]: rustls server/client configs and the client certificate → principal id mapping.
 //! - [`server`]: the TLS accept loop feeding hyper and the axum router; graceful shutdown.
 //! - [`mllp`]: the MLLP listener for HL7 messages (health), answering HL7 ACKs.
+//! - [`ops`]: what operators watch: Prometheus metrics of the ingest paths, the node's
+//!   per-minute totals across its processes, `GET /v1/ops/series` and the `/ops` page.
 //! - [`api`]: HTTP handlers, authentication, RFC 9457 problems.
 //! - [`ingest`]: decode → normalize → one transaction per batch → receipt.
 //! - [`federation`]: forwarding up the tiers (outbox drainer) and receiving from children.
 //! - [`reference`]: catalog, region table and trust bundle versions, published top-down.
 //! - [`transparency`]: the node's RFC 6962 log of issued credentials and status changes,
 //!   checkpoints, witnessing, proofs and `gateway log audit`.
+//! - [`supervision`]: electronic supervision (电子监察): entry delay, deadlines on the working-day
+//!   calendar, warnings and alarms per case; the alerts and stats API.
 //! - [`certificates`]: issuing signed credentials inside that transaction; the node's issuer.
 //! - [`principals`]: the principal table (role, department, region, status).
 //! - [`accounts`]: staff accounts (argon2id) and login sessions for the web listener.
 //! - [`audit`]: the audit trail of shared-data lookups (purpose required, written first),
 //!   hash-chained, its head acknowledged by the parent; `gateway audit verify`.
+//! - [`grants`]: sharing grants (`gateway grants add|revoke|list`), published as reference data.
 //! - [`keys`]: signing-key rotation (`gateway keys rotate|pending|publish`), requests up the tree.
 //! - [`pki`]: the development PKI (`gateway pki init`).
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
@@ -42,15 +47,18 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod federation;
+pub mod grants;
 pub mod ingest;
 pub mod keys;
 pub mod mllp;
 pub mod offline;
+pub mod ops;
 pub mod pki;
 pub mod principals;
 pub mod push;
 pub mod reference;
 pub mod serve;
 pub mod server;
+pub mod supervision;
 pub mod tls;
 pub mod transparency;

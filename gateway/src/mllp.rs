@@ -163,6 +163,7 @@ async fn store_message(
     message: &[u8],
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Result<(AckCode, Vec<FieldError>), Refusal> {
+    let started = std::time::Instant::now();
     let unavailable = |e: &dyn std::fmt::Display| {
         (
             "service.database_unavailable",
@@ -212,6 +213,7 @@ async fn store_message(
     let receipt = store::commit(&mut db, &meta, prepared, &app.issuer, false)
         .await
         .map_err(|e| unavailable(&e))?;
+    crate::ops::record_batch(app, &receipt, &meta.department, started);
     let Some(record) = receipt.records.first() else {
         return Err(("payload.malformed", "the frame holds no message".to_owned()));
     };

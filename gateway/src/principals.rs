@@ -120,12 +120,13 @@ pub async fn add(db: &impl GenericClient, p: &Principal, upsert: bool) -> anyhow
     Ok(())
 }
 
-/// Set a principal's status; false when there is no such principal.
+/// Set a principal's status; false when there is no such principal, or it is retired
+/// (retirement is final: a retired principal's certificate never works again).
 pub async fn set_status(db: &impl GenericClient, id: &str, status: &str) -> anyhow::Result<bool> {
     anyhow::ensure!(STATUSES.contains(&status), "unknown status {status}");
     let n = db
         .execute(
-            "UPDATE principals SET status = $2, updated_at = now() WHERE id = $1",
+            "UPDATE principals SET status = $2, updated_at = now() WHERE id = $1 AND status <> 'retired'",
             &[&id, &status],
         )
         .await?;

@@ -130,6 +130,11 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     // The audit chain: every process runs a chainer (one at a time links, by advisory lock) and,
     // below the root, sends the chain's head to the parent.
     crate::audit::chain::spawn(app_for_forwarding.clone());
+    // Operator totals: each process flushes its per-minute counts, samples gauges, prunes.
+    let app_for_ops = app_for_forwarding.clone();
+    crate::ops::spawn(app_for_ops.clone());
+    // Electronic supervision: levels move with time (one process at a time, by advisory lock).
+    crate::supervision::spawn(app_for_forwarding.clone())?;
     if let Some(parent) = config.federation.parent.clone() {
         crate::audit::heads::spawn(app_for_forwarding.clone(), parent)?;
     }
@@ -169,6 +174,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
             }
         }
     );
+    crate::ops::shutdown(&app_for_ops).await;
     tracing::info!("stopped");
     Ok(())
 }

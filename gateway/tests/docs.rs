@@ -20,6 +20,7 @@ use serde_json::Value;
 const NOT_CODES: &[&str] = &[
     // audit actions (the `action` column of the audit trail; listed in README.md)
     "audit.search",
+    "audit.unusual_report",
     "certificate.lookup",
     "certificate.lookup_by_holder",
     "records.query",

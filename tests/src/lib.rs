@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use gateway::client::ExchangeClient;
 
-/// The `gateway` binary: `$GATEWAY_BIN`, or the one cargo built next to this test executable.
+/// The `gateway` binary: `$E2E_GATEWAY_BIN`, or the one cargo built next to this test
+/// executable. (Not `GATEWAY_*`: the gateway reads those as its own configuration.)
 pub fn gateway_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("GATEWAY_BIN") {
+    if let Some(p) = std::env::var_os("E2E_GATEWAY_BIN") {
         return p.into();
     }
     let exe = std::env::current_exe().expect("test executable path");
@@ -120,6 +121,8 @@ pub struct Node {
     /// The MLLP listener (HL7), enabled for every test node.
     pub mllp_addr: Option<std::net::SocketAddr>,
     child: Option<Child>,
+    /// Extra `GATEWAY_*` settings for this node's commands (see [`Node::set_env`]).
+    extra_env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -189,12 +192,19 @@ impl Node {
 
     /// A `gateway` command with this node's configuration in its environment.
     pub fn command(&self) -> Command {
-        node_command(
+        let mut cmd = node_command(
             self.dir.path(),
             &self.database(),
             &self.pki_dir,
             self.config_file.as_deref(),
-        )
+        );
+        cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Set a configuration variable for this node's later commands (and its next `spawn`).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
     }
 
     fn database(&self) -> Database {
@@ -290,6 +300,7 @@ impl Node {
             web_addr: ([127, 0, 0, 1], 0).into(),
             mllp_addr: None,
             child: None,
+            extra_env: Vec::new(),
         };
         let pki = node.pki();
         let out = node
@@ -310,13 +321,30 @@ impl Node {
     /// Start `gateway serve` (again) and wait until it has bound its listener.
     pub async fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let ready = self.dir.path().join("ready.json");
+        let (child, ready) = self.serve_process("ready.json", "serve.log").await;
+        self.addr = ready["exchange"].as_str().unwrap().parse().unwrap();
+        self.web_addr = ready["web"].as_str().unwrap().parse().unwrap();
+        self.mllp_addr = ready["mllp"].as_str().map(|a| a.parse().unwrap());
+        self.child = Some(child);
+    }
+
+    /// Start a `gateway serve` process of this node (this node's database, PKI and settings;
+    /// for a node of [`Node::start`], listeners on free ports) writing its ready file and log to these names in the node's
+    /// folder, and wait until it has bound its listeners. Returns the process and its ready
+    /// file (`exchange`, `web`, `mllp`, `pid`). [`Node::spawn`] starts the node's own; a test
+    /// may start more, as several processes serving one node.
+    pub async fn serve_process(
+        &self,
+        ready_file: &str,
+        log_file: &str,
+    ) -> (Child, serde_json::Value) {
+        let ready = self.dir.path().join(ready_file);
         let _ = std::fs::remove_file(&ready);
-        let log_path = self.dir.path().join("serve.log");
+        let log_path = self.dir.path().join(log_file);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log_path)
+            .open(&log_path)
             .unwrap();
         let mut child = self
             .command()
@@ -327,25 +355,22 @@ impl Node {
             .spawn()
             .expect("spawn gateway serve");
         let deadline = Instant::now() + Duration::from_secs(60);
-        let ready = loop {
+        loop {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                break v;
+                return (child, v);
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("gateway serve exited with {status}:\n{}", self.log());
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("gateway serve exited with {status}:\n{log}");
             }
             assert!(
                 Instant::now() < deadline,
                 "gateway serve did not become ready"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        self.addr = ready["exchange"].as_str().unwrap().parse().unwrap();
-        self.web_addr = ready["web"].as_str().unwrap().parse().unwrap();
-        self.mllp_addr = ready["mllp"].as_str().map(|a| a.parse().unwrap());
-        self.child = Some(child);
+        }
     }
 
     /// SIGKILL the process: no shutdown, no cleanup, as in a crash.
@@ -373,6 +398,23 @@ impl Node {
             .status()
             .expect("kill");
         assert!(status.success(), "kill {signal}");
+    }
+
+    /// Send SIGTERM (a graceful shutdown) without waiting; [`Node::stop`] waits.
+    pub fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Whether the `gateway serve` process has exited (reaping it if so).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(_))) => {
+                self.child = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
     }
 
     /// Run a CLI command against this node and return its output, failed or not.
@@ -470,6 +512,8 @@ fn node_command(
     // The audit chain links rows and sends its head up within a test's patience.
     cmd.env("GATEWAY_AUDIT__CHAIN_INTERVAL_MS", "100")
         .env("GATEWAY_AUDIT__HEAD_INTERVAL_MS", "300");
+    // Supervision levels move with time within a test's patience too.
+    cmd.env("GATEWAY_SUPERVISION__EVALUATE_INTERVAL_MS", "200");
     cmd.env("GATEWAY_LOG__LEVEL", "info").current_dir(dir);
     cmd
 }
@@ -570,6 +614,7 @@ impl Network {
                 web_addr: ([127, 0, 0, 1], 0).into(),
                 mllp_addr: None,
                 child: None,
+                extra_env: Vec::new(),
             };
             node.cli(&[
                 "principals",

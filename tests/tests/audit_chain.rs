@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 const CITY: &str = "621000000000";
 const XIFENG: &str = "621002000000";
-const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C"; // 审批核验
+const WHY: &str = "purpose=approval"; // 行政审批核验 (schemas/purposes/purposes.json)
 
 /// `n` audited record lookups by `client` (local to a node covering `region`).
 async fn look_up(client: &ExchangeClient, region: &str, n: usize) {

@@ -206,7 +206,7 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
         .unwrap()
         .to_owned();
     let approver = node.web_client("xifeng-approver");
-    const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C"; // 审批核验
+    const WHY: &str = "purpose=approval"; // 行政审批核验 (schemas/purposes/purposes.json)
 
     let looked_up = approver
         .get(&format!("/v1/certificates/urn:ecert:{id}?{WHY}"))

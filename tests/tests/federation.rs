@@ -295,7 +295,7 @@ async fn a_certificate_issued_in_one_county_is_fetched_and_verified_from_the_oth
     // city, which holds its counties' data.
     let huan = net.node(HUAN);
     let approver = huan.web_client(&format!("n{HUAN}-approver"));
-    let path = format!("/v1/certificates/{id}?purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C");
+    let path = format!("/v1/certificates/{id}?purpose=approval");
     let found = approver.get(&path).await.unwrap();
     let body = found.json().unwrap();
     assert_eq!(found.status.as_u16(), 200, "{body}");
@@ -306,7 +306,7 @@ async fn a_certificate_issued_in_one_county_is_fetched_and_verified_from_the_oth
     assert_eq!(body["valid"], true, "{body}");
     // Audited at the entry node and, under the original requester, at the serving node.
     let who = format!("n{HUAN}-approver");
-    let sql = "SELECT count(*) FROM audit_log WHERE principal_id = $1 AND target = $2 AND purpose = '审批核验'";
+    let sql = "SELECT count(*) FROM audit_log WHERE principal_id = $1 AND target = $2 AND purpose = 'approval'";
     let at_huan: i64 = huan
         .db()
         .await
@@ -388,7 +388,7 @@ async fn routed_queries_have_a_hop_limit_and_loop_protection() {
     let ask = |via: String| {
         let region = domain::codes::region::RegionCode::parse(HUAN).unwrap();
         let (stmt, sig) =
-            gateway::federation::route::Statement::new(&caller, "路由测试", &region).sign(&key);
+            gateway::federation::route::Statement::new(&caller, "approval", &region).sign(&key);
         let path = format!("/v1/certificates/{id}");
         let as_huan = &as_huan;
         async move {
@@ -425,7 +425,7 @@ async fn routed_queries_have_a_hop_limit_and_loop_protection() {
     );
 }
 
-const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C"; // 审批核验
+const WHY: &str = "purpose=approval"; // 行政审批核验 (schemas/purposes/purposes.json)
 
 /// (served by, number of certificates or records) of a lookup that must succeed.
 async fn lookup(client: &gateway::client::ExchangeClient, path: &str) -> (String, usize) {

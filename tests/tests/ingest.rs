@@ -641,3 +641,80 @@ async fn unknown_routes_and_adapters_answer_problem_json() {
     let ready = client.get("/readyz").await.unwrap().json().unwrap();
     assert_eq!(ready["status"], "ready");
 }
+
+#[tokio::test]
+async fn a_retired_principal_is_refused_at_once_and_for_good() {
+    let node = Node::start().await;
+    let (status, _) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The running node refuses it from the next request on, without a restart.
+    node.cli(&["principals", "retire", XIFENG_AMR]);
+    let resp = node
+        .client(XIFENG_AMR)
+        .post(
+            MR,
+            "application/json",
+            fixture("market-regulation/batch-valid.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 403);
+    assert_eq!(resp.json().unwrap()["code"], "auth.principal_inactive");
+    // Retirement is final.
+    let out = node.cli_output(&["principals", "resume", XIFENG_AMR]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retired"));
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_finishes_the_batch_in_flight() {
+    let mut node = Node::start().await;
+    // A large batch: 1,500 copies of the fixture's three cases, numbered apart.
+    let mut batch: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    let one = batch["records"].as_array().unwrap().clone();
+    let mut all = Vec::new();
+    for i in 0..1500 {
+        for r in &one {
+            let mut r = r.clone();
+            r["caseNo"] = json!(format!("{}-G{i}", r["caseNo"].as_str().unwrap()));
+            all.push(r);
+        }
+    }
+    batch["records"] = json!(all);
+    let body = serde_json::to_vec(&batch).unwrap();
+    let client = node.client(XIFENG_AMR);
+    let push = tokio::spawn(async move {
+        let r = client.post(MR, "application/json", body).await;
+        (r, std::time::Instant::now())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let terminated_at = std::time::Instant::now();
+    node.terminate();
+    let (resp, answered_at) = push.await.unwrap();
+    let resp = resp.expect("the batch in flight is answered, not cut off");
+    assert!(
+        answered_at > terminated_at,
+        "the batch finished before the shutdown began: make it larger"
+    );
+    assert_eq!(resp.status.as_u16(), 200);
+    let accepted = resp.json().unwrap()["summary"]["accepted"].as_i64().unwrap();
+    assert_eq!(accepted, 4500);
+    assert_eq!(
+        node.count("SELECT count(*) FROM case_records").await,
+        accepted,
+        "acknowledged means stored"
+    );
+    // And the process is gone within the grace period.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !node.has_exited() {
+        assert!(std::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

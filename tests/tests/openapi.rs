@@ -816,7 +816,7 @@ impl Checker {
 
 const MR: &str = "/v1/ingest/market-regulation";
 const PS: &str = "/v1/ingest/public-security";
-const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9"; // 审批
+const WHY: &str = "purpose=approval"; // 行政审批核验 (schemas/purposes/purposes.json)
 const JSON_CT: (&str, &str) = ("content-type", "application/json");
 const XML_CT: (&str, &str) = ("content-type", "application/xml");
 const HOLDER: &str = "91621002MA7100001H";
@@ -1179,7 +1179,27 @@ async fn answers_match_the_document() {
         )
         .await;
     assert_eq!(none.json().unwrap()["certificates"], json!([]));
+    // A purpose code that asks for a text, with one.
+    c.get(
+        &approver,
+        &format!("/v1/certificates?holder_code={HOLDER}&scope=621000000000&purpose=other&purpose_text=%E6%A0%B8%E5%AF%B9%E4%B8%BE%E6%8A%A5%E7%BA%BF%E7%B4%A2"),
+        200,
+        ok,
+    )
+    .await;
     let holder_errors: Vec<(&As, String, u16, &str)> = vec![
+        (
+            &approver,
+            format!("/v1/certificates?holder_code={HOLDER}&scope=621000000000&purpose=gossip"),
+            400,
+            "audit.purpose_unknown",
+        ),
+        (
+            &approver,
+            format!("/v1/certificates?holder_code={HOLDER}&scope=621000000000&purpose=other"),
+            400,
+            "audit.purpose_required",
+        ),
         // No scope: the province, through this node's parent, which is down.
         (
             &approver,
@@ -1489,6 +1509,54 @@ async fn answers_match_the_document() {
         .await;
 
     // GET /v1/audit (also with the session)
+    // Sharing grants: read here; changed only at the province.
+    c.get(&operator, "/v1/grants", 200, ok).await;
+    c.get(&supervisor, "/v1/grants", 200, ok).await;
+    c.get(&approver, "/v1/grants", 403, Some("auth.role")).await;
+    let grant = json!({"id": "G", "consumer": {"principal": "x"},
+        "resource": {"kind": "item", "code": "620130001000"}, "purposes": ["approval"],
+        "scope": "621000000000", "valid_from": "2026-01-01T00:00:00Z"});
+    c.send(
+        &operator,
+        "POST /v1/grants",
+        &[JSON_CT],
+        grant.to_string().into_bytes(),
+        403,
+        Some("grants.not_publisher"),
+    )
+    .await;
+    c.send(
+        &operator,
+        "DELETE /v1/grants/G",
+        &[],
+        vec![],
+        403,
+        Some("grants.not_publisher"),
+    )
+    .await;
+
+    // GET /v1/audit/unusual
+    c.get(
+        &supervisor,
+        "/v1/audit/unusual?purpose=supervision",
+        200,
+        ok,
+    )
+    .await;
+    c.get(
+        &supervisor,
+        "/v1/audit/unusual?purpose=supervision&from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+        400,
+        Some("request.bad_query"),
+    )
+    .await;
+    c.get(
+        &approver,
+        "/v1/audit/unusual?purpose=supervision",
+        403,
+        Some("auth.role"),
+    )
+    .await;
     let r = c
         .get(&supervisor, &format!("/v1/audit?{WHY}"), 200, ok)
         .await;
@@ -1522,6 +1590,61 @@ async fn answers_match_the_document() {
     ];
     for (caller, path, status, code) in audit_errors {
         c.get(caller, &path, status, Some(code)).await;
+    }
+
+    // GET /v1/supervision/alerts and /v1/supervision/stats (the rules: tests/tests/supervision.rs)
+    c.get(&supervisor, "/v1/supervision/alerts", 200, ok).await;
+    let filters = "region=621002000000&department=market_regulation&level=late_entry&limit=5";
+    c.get(
+        &operator,
+        &format!("/v1/supervision/alerts?{filters}"),
+        200,
+        ok,
+    )
+    .await;
+    let window = "from=2026-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
+    let stats = c
+        .get(
+            &supervisor,
+            &format!("/v1/supervision/stats?{window}"),
+            200,
+            ok,
+        )
+        .await;
+    let completed = stats.json().unwrap()["total"]["completed"].as_i64();
+    assert!(completed >= Some(1), "the fixtures' finished cases");
+    c.get(&operator, "/v1/supervision/stats", 200, ok).await;
+    let supervision_errors: Vec<(&As, &str, u16, &str)> = vec![
+        (
+            &supervisor,
+            "/v1/supervision/alerts?level=late",
+            400,
+            "request.bad_query",
+        ),
+        (
+            &supervisor,
+            "/v1/supervision/alerts?region=62",
+            400,
+            "request.bad_query",
+        ),
+        (
+            &supervisor,
+            "/v1/supervision/stats?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "request.bad_query",
+        ),
+        (
+            &supervisor,
+            "/v1/supervision/alerts?region=620000000000",
+            403,
+            "auth.region",
+        ),
+        (&approver, "/v1/supervision/stats", 403, "auth.role"),
+        (&public, "/v1/supervision/alerts", 401, "auth.required"),
+        (&public, "/v1/supervision/stats", 401, "auth.required"),
+    ];
+    for (caller, path, status, code) in supervision_errors {
+        c.get(caller, path, status, Some(code)).await;
     }
 
     // GET /v1/federation/audit-head: what this node holds for a child's audit chain (nothing
@@ -1592,6 +1715,25 @@ async fn answers_match_the_document() {
     c.get(&approver, "/metrics", 403, Some("auth.role")).await;
     c.get(&public, "/metrics", 401, Some("auth.required")).await;
 
+    // GET /ops (the operator page) and GET /v1/ops/series (what it plots).
+    let page = c.get(&operator, "/ops", 200, ok).await;
+    assert!(String::from_utf8_lossy(&page.body).contains("节点运行监控"));
+    let series = c
+        .get(&operator, "/v1/ops/series?minutes=5", 200, ok)
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(series["minutes"].as_array().unwrap().len(), 5, "{series}");
+    for path in ["/v1/ops/series?minutes=0", "/v1/ops/series?minutes=x"] {
+        c.get(&operator, path, 400, Some("request.bad_query")).await;
+    }
+    c.get(&approver, "/ops", 403, Some("auth.role")).await;
+    c.get(&supervisor, "/v1/ops/series", 403, Some("auth.role"))
+        .await;
+    c.get(&public, "/ops", 401, Some("auth.required")).await;
+    c.get(&public, "/v1/ops/series", 401, Some("auth.required"))
+        .await;
+
     // Health and this document, on both listeners.
     for caller in [&sys, &public] {
         for path in ["/healthz", "/readyz", "/openapi.json"] {
@@ -1606,6 +1748,9 @@ async fn answers_match_the_document() {
         (&sys, Method::POST, "/v1/session"),
         (&sys, Method::GET, "/v1/audit?purpose=x"),
         (&sys, Method::GET, "/metrics"),
+        (&sys, Method::GET, "/ops"),
+        (&sys, Method::GET, "/v1/ops/series"),
+        (&sys, Method::GET, "/v1/supervision/alerts"),
     ] {
         let r = caller
             .client
@@ -1713,6 +1858,45 @@ async fn answers_match_the_document() {
     ];
     for (caller, path, status, code) in reference_errors {
         c.get(caller, path, status, Some(code)).await;
+    }
+
+    // Public disclosure: a public case, masked; a private one answers like a missing one.
+    c.get(
+        &public,
+        "/public/v1/cases?case_no=SCJG-XF-20261118-0001",
+        200,
+        ok,
+    )
+    .await;
+    let public_id: uuid::Uuid = node
+        .db()
+        .await
+        .query_one(
+            "SELECT record_id FROM case_records WHERE case_no = 'SCJG-XF-20261118-0001' LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    c.get(&public, &format!("/public/v1/cases/{public_id}"), 200, ok)
+        .await;
+    let public_errors: Vec<(&As, String, u16, &str)> = vec![
+        (
+            &public,
+            "/public/v1/cases?case_no=SCJG-XF-20261120-0007".into(),
+            404,
+            "public.not_found",
+        ),
+        (&public, "/public/v1/cases".into(), 400, "request.bad_query"),
+        (
+            &public,
+            "/public/v1/cases/not-a-record".into(),
+            404,
+            "public.not_found",
+        ),
+    ];
+    for (caller, path, status, code) in public_errors {
+        c.get(caller, &path, status, Some(code)).await;
     }
 
     // Certificate status: suspend, then lift, by the issuing department's system.
@@ -1829,7 +2013,9 @@ async fn answers_match_the_document() {
             let elsewhere = path == "/v1/federation/forward"
                 || (method == "POST" && path == "/v1/federation/audit-head")
                 || path == "/v1/log/witness"
-                || path == "/v1/federation/key-request";
+                || path == "/v1/federation/key-request"
+                // Grants change at the province only (tests/tests/sharing.rs).
+                || (path.starts_with("/v1/grants") && method != "GET");
             if !elsewhere
                 && !c
                     .seen

@@ -12,7 +12,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 const MR: &str = "/v1/ingest/market-regulation";
-const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9"; // 审批
+const WHY: &str = "purpose=approval"; // 行政审批核验 (schemas/purposes/purposes.json)
 
 /// Assert a problem+json answer with a documented code and the status the code table gives.
 fn assert_problem(resp: &gateway::client::Response, code: &str) {
@@ -568,7 +568,7 @@ async fn lookups_need_a_purpose_and_are_audited_before_answering() {
             "621000000000".to_owned(),
             action.to_owned(),
             target.to_owned(),
-            "审批".to_owned(),
+            "approval".to_owned(),
             results,
         )
     };
@@ -682,4 +682,46 @@ async fn gateway_push_sends_files_idempotently_and_reports() {
     );
     assert!(!mixed.status.success());
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("5 rejected"));
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_that_the_audit_trail_and_logs_keep() {
+    let node = Node::start().await;
+    let approver = node.web_client("xifeng-approver");
+    let path = format!("/v1/records?case_no=NONE&region=621000000000&{WHY}");
+    let r = approver
+        .send(
+            Method::GET,
+            &path,
+            &[("x-request-id", "hall-7:req-0001")],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(r.headers["x-request-id"], "hall-7:req-0001");
+    let kept: Option<String> = node
+        .db()
+        .await
+        .query_one(
+            "SELECT request_id FROM audit_log ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept.as_deref(), Some("hall-7:req-0001"));
+    // No id, or one that is not plain: a fresh one.
+    for sent in [None, Some("two words")] {
+        let headers: Vec<(&str, &str)> = sent.map(|s| ("x-request-id", s)).into_iter().collect();
+        let r = node
+            .anonymous_web()
+            .send(Method::GET, "/healthz", &headers, vec![])
+            .await
+            .unwrap();
+        let id = r.headers["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+    // The log line of the request names it.
+    assert!(node.log().contains("hall-7:req-0001"));
 }

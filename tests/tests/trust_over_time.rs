@@ -10,7 +10,7 @@ use e2e::{Network, Node, fixture};
 use serde_json::{Value, json};
 
 use e2e::gansu::{CITY, HUAN, PROVINCE, XIFENG, network};
-const WHY: &str = "purpose=%E5%AE%A1%E6%89%B9%E6%A0%B8%E9%AA%8C"; // 审批核验
+const WHY: &str = "purpose=approval"; // 行政审批核验 (schemas/purposes/purposes.json)
 
 /// The market-regulation fixture at Xifeng, renumbered with `tag`; `licence_status` sets the
 /// first licence's status as the department states it.

@@ -32,6 +32,7 @@ pub struct AuditQuery {
     pub to: Option<DateTime<FixedOffset>>,
     pub limit: Option<i64>,
     pub purpose: Option<String>,
+    pub purpose_text: Option<String>,
 }
 
 pub async fn search(
@@ -45,10 +46,8 @@ pub async fn search(
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
-    let purpose = Purpose {
-        purpose: q.purpose.clone(),
-    }
-    .required()?;
+    let purpose = Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref())
+        .check(app.reference.get().purposes())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let target = q.target.as_ref().map(|t| {
         // LIKE metacharacters in the search text match literally.
@@ -103,4 +102,53 @@ pub async fn search(
     )
     .await?;
     Ok(Json(json!({"entries": entries})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnusualQuery {
+    /// The window (RFC 3339); default the last 7 days.
+    pub from: Option<DateTime<FixedOffset>>,
+    pub to: Option<DateTime<FixedOffset>>,
+    pub purpose: Option<String>,
+    pub purpose_text: Option<String>,
+}
+
+/// `GET /v1/audit/unusual`: the unusual-access report (`crate::audit::unusual`). Audited.
+pub async fn unusual(
+    State(app): State<Arc<App>>,
+    axum::Extension(peer): axum::Extension<PeerIdentity>,
+    axum::Extension(listener): axum::Extension<Listener>,
+    query: Result<Query<UnusualQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
+    let db = app.pool.get().await?;
+    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    POLICY.check(&caller, listener)?;
+    let reference = app.reference.get();
+    let purpose = Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref())
+        .check(reference.purposes())?;
+    let to = q.to.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    let from = q
+        .from
+        .map_or(to - chrono::Duration::days(7), |t| t.with_timezone(&Utc));
+    if from >= to {
+        return Err(Problem::new("request.bad_query", "from must be before to"));
+    }
+    let calendar = domain::calendar::Calendar::bundled().map_err(Problem::internal)?;
+    let report = audit::unusual::report(&db, reference.purposes(), &calendar, from, to)
+        .await
+        .map_err(Problem::internal)?;
+    let found =
+        report.over_readers.len() + report.out_of_hours.len() + report.purpose_mismatches.len();
+    let entry = audit::Entry {
+        action: "audit.unusual_report",
+        target: format!("{}..{}", from.to_rfc3339(), to.to_rfc3339()),
+        purpose: &purpose,
+        results: found,
+    };
+    audit::record(&db, &caller, app.node_region.as_str(), entry).await?;
+    Ok(Json(
+        serde_json::to_value(report).map_err(Problem::internal)?,
+    ))
 }

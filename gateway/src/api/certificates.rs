@@ -18,7 +18,8 @@ use vc::verify::{StatusLookup, Verdict, verify_credential_logged};
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
-use crate::audit;
+use crate::api::sharing;
+use crate::audit::{self, Purpose};
 use crate::federation::route;
 use crate::tls::PeerIdentity;
 use axum::response::{IntoResponse, Response};
@@ -109,6 +110,8 @@ pub struct LookupQuery {
     #[serde(default)]
     pub strict: bool,
     pub purpose: Option<String>,
+    /// Required by purpose codes that ask for a free text.
+    pub purpose_text: Option<String>,
 }
 
 /// `GET /v1/certificates/{id}?purpose=…`: the current credential of a certificate this node
@@ -127,10 +130,15 @@ pub async fn get(
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     LOOKUP.check(&caller, listener)?;
     let identifier = parse_identifier(&id)?;
-    let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
+    let lookup = route::Lookup::begin(
+        &app,
+        &caller,
+        &headers,
+        &Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref()),
+    )?;
     let row = db
         .query_opt(
-            "SELECT v.credential, v.version, v.credential_id FROM certificates c
+            "SELECT v.credential, v.version, v.credential_id, c.type_code, c.region_code FROM certificates c
              JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
              WHERE c.identifier = $1",
             &[&identifier.to_string()],
@@ -163,6 +171,14 @@ pub async fn get(
         }
         return Ok(route::relay(status, &body));
     };
+    // The sharing policy decides whether, and how much of, it is disclosed.
+    let fields = match shared(&app, &lookup, row.get(3), row.get(4)) {
+        Ok(fields) => fields,
+        Err(refusal) => {
+            audit::record(&db, &lookup.requester, here, audit_lookup(0)).await?;
+            return Err(sharing::refused(refusal));
+        }
+    };
     audit::record(&db, &lookup.requester, here, audit_lookup(1)).await?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
@@ -177,11 +193,83 @@ pub async fn get(
         q.strict,
     );
     metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
-    let extra = json!({
-        "identifier": identifier.to_string(), "version": version, "credential": credential,
+    let mut extra = json!({
+        "identifier": identifier.to_string(), "version": version,
         "served_by": app.node_region.as_str(),
     });
+    disclose(&mut extra, &credential, &fields);
     Ok(answer(verdict, extra).into_response())
+}
+
+/// The sharing decision for a certificate of `type_code` in `region` (as its row says).
+fn shared(
+    app: &App,
+    lookup: &route::Lookup,
+    type_code: String,
+    region: String,
+) -> Result<Option<Vec<String>>, domain::sharing::Refusal> {
+    let reference = app.reference.get();
+    let catalog = reference.catalog_at(chrono::Utc::now().fixed_offset());
+    let policy = catalog.certificate_sharing(&type_code);
+    // A region code that does not parse falls outside every grant's scope.
+    let region = RegionCode::parse(&region).unwrap_or_else(|_| app.node_region.clone());
+    sharing::check(
+        &reference,
+        &lookup.requester,
+        &lookup.purpose,
+        domain::sharing::ResourceRef::CertificateType(type_code),
+        &region,
+        &policy,
+    )
+}
+
+/// Put what the consumer may receive of `credential` into `out`: the whole signed credential,
+/// or (when the grant leaves it out) the allowed groups of its subject, masked where personal.
+fn disclose(out: &mut Value, credential: &Value, fields: &Option<Vec<String>>) {
+    let has = |g: &str| fields.as_ref().is_none_or(|f| f.iter().any(|x| x == g));
+    if has("credential") {
+        out["credential"] = credential.clone();
+        return;
+    }
+    let subject = &credential["credentialSubject"];
+    let mut view = serde_json::Map::new();
+    if has("subject") {
+        for key in [
+            "certificateName",
+            "certificateNumber",
+            "certificateTypeCode",
+            "issuingAuthority",
+            "issueDate",
+            "jurisdiction",
+        ] {
+            if let Some(v) = subject.get(key) {
+                view.insert(key.into(), v.clone());
+            }
+        }
+        for key in ["validFrom", "validUntil"] {
+            if let Some(v) = credential.get(key) {
+                view.insert(key.into(), v.clone());
+            }
+        }
+    }
+    let mut masked = json!({
+        "holder": {"name": subject["holder"]["name"], "code": subject["holder"]["code"], "code_type": subject["holder"]["codeType"]},
+        "surface": subject["surface"],
+    });
+    domain::masking::mask_certificate(&mut masked);
+    view.insert(
+        "holder".into(),
+        if has("holder") {
+            subject["holder"].clone()
+        } else {
+            json!({"name": masked["holder"]["name"], "code": masked["holder"]["code"]})
+        },
+    );
+    if has("surface") {
+        view.insert("surface".into(), subject["surface"].clone());
+    }
+    out["subject"] = Value::Object(view);
+    out["fields"] = json!(fields);
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +278,8 @@ pub struct HolderQuery {
     /// Region subtree to search (12 digits); default: the whole province.
     pub scope: Option<String>,
     pub purpose: Option<String>,
+    /// Required by purpose codes that ask for a free text.
+    pub purpose_text: Option<String>,
 }
 
 /// `GET /v1/certificates?holder_code=…&scope=…&purpose=…`: the current credentials of a holder
@@ -217,7 +307,12 @@ pub async fn by_holder(
                 "holder_code (an identity number or credit code) is required",
             )
         })?;
-    let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
+    let lookup = route::Lookup::begin(
+        &app,
+        &caller,
+        &headers,
+        &Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref()),
+    )?;
     let scope = route::lookup_scope(&app, &lookup.requester, "scope", q.scope.as_deref())?;
     let here = app.node_region.as_str();
     let entry = |results: usize| audit::Entry {
@@ -239,7 +334,7 @@ pub async fn by_holder(
     }
     let rows = db
         .query(
-            "SELECT c.identifier, c.region_code, v.version, v.credential FROM certificates c
+            "SELECT c.identifier, c.region_code, v.version, v.credential, c.type_code FROM certificates c
              JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
              WHERE c.holder_code = $1 ORDER BY c.identifier",
             &[&holder],
@@ -247,15 +342,29 @@ pub async fn by_holder(
         .await?;
     let reference = app.reference.get();
     let regions = reference.regions();
-    let certificates: Vec<Value> = rows
-        .iter()
-        .filter(|r| RegionCode::parse(r.get::<_, &str>(1)).is_ok_and(|region| regions.is_within(&scope, &region)))
-        .map(|r| json!({"identifier": r.get::<_, String>(0), "version": r.get::<_, i32>(2), "credential": r.get::<_, Value>(3)}))
-        .collect();
+    let mut certificates: Vec<Value> = Vec::new();
+    let mut withheld = 0;
+    let in_scope = rows.iter().filter(|r| {
+        RegionCode::parse(r.get::<_, &str>(1))
+            .is_ok_and(|region| regions.is_within(&scope, &region))
+    });
+    for r in in_scope {
+        match shared(&app, &lookup, r.get(4), r.get(1)) {
+            Ok(fields) => {
+                let mut entry =
+                    json!({"identifier": r.get::<_, String>(0), "version": r.get::<_, i32>(2)});
+                disclose(&mut entry, &r.get(3), &fields);
+                certificates.push(entry);
+            }
+            // Not-shared certificates are not even counted.
+            Err(domain::sharing::Refusal::NotShared) => {}
+            Err(_) => withheld += 1,
+        }
+    }
     audit::record(&db, &lookup.requester, here, entry(certificates.len())).await?;
     let answer = json!({
         "holder_code": holder, "scope": scope.as_str(), "served_by": here,
-        "certificates": certificates,
+        "certificates": certificates, "withheld": withheld,
     });
     Ok(Json(answer).into_response())
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
-use crate::ingest::receipt::{Outcome, Receipt};
+use crate::ingest::receipt::Receipt;
 use crate::ingest::store::{self, BatchMeta, QuarantineRow};
 use crate::ingest::{self, Pusher};
 use crate::tls::PeerIdentity;
@@ -230,7 +230,7 @@ pub async fn ingest_batch(
         .await
         .map_err(storage_problem)?;
     if !receipt.dry_run {
-        record_metrics(&receipt, &meta.department, started);
+        crate::ops::record_batch(&app, &receipt, &meta.department, started);
     }
     tracing::info!(
         batch_id = %receipt.batch_id, adapter = %receipt.adapter, principal = %receipt.principal,
@@ -294,20 +294,4 @@ pub(crate) fn authorize_regions(
         ),
     )
     .with("records", outside))
-}
-
-fn record_metrics(receipt: &Receipt, department: &str, started: Instant) {
-    let adapter = receipt.adapter.clone();
-    for r in &receipt.records {
-        let outcome = match r.outcome {
-            Outcome::Accepted { .. } => "accepted",
-            Outcome::Duplicate { .. } => "duplicate",
-            Outcome::VersionConflict { .. } => "version_conflict",
-            Outcome::Rejected { .. } => "rejected",
-        };
-        metrics::counter!("gateway_records_total", "adapter" => adapter.clone(), "department" => department.to_owned(), "outcome" => outcome)
-            .increment(1);
-    }
-    metrics::histogram!("gateway_batch_seconds", "adapter" => adapter)
-        .record(started.elapsed().as_secs_f64());
 }

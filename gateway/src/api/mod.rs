@@ -4,12 +4,16 @@
 pub mod audit;
 pub mod auth;
 pub mod certificates;
+pub mod grants;
 pub mod health;
 pub mod ingest;
 pub mod problem;
+pub mod public;
 pub mod records;
 pub mod reference;
+pub mod request_id;
 pub mod session;
+pub mod sharing;
 pub mod status;
 
 use std::sync::Arc;
@@ -71,6 +75,7 @@ pub fn exchange_router(app: Arc<App>) -> Router {
         .merge(common_routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::Extension(Listener::Exchange))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(app)
 }
 
@@ -92,14 +97,27 @@ pub fn web_router(app: Arc<App>) -> Router {
         .route("/v1/log/checkpoint", get(proof::checkpoint))
         .route("/v1/log/consistency", get(proof::consistency))
         .route("/v1/records", get(records::query))
+        .route("/public/v1/cases", get(public::by_case_no))
+        .route("/public/v1/cases/{record_id}", get(public::by_record_id))
         .route("/v1/audit", get(audit::search))
+        .route("/v1/audit/unusual", get(audit::unusual))
+        .route("/v1/grants", get(grants::list).post(grants::add))
+        .route("/v1/grants/{id}", axum::routing::delete(grants::revoke))
+        .route(
+            "/v1/supervision/alerts",
+            get(crate::supervision::api::alerts),
+        )
+        .route("/v1/supervision/stats", get(crate::supervision::api::stats))
         .route("/v1/federation/audit-head", get(crate::audit::heads::get))
         .route("/v1/reference", get(reference::list))
         .route("/v1/reference/{kind}/{version}", get(reference::get))
         .route("/metrics", get(health::metrics))
+        .route("/ops", get(crate::ops::page::page))
+        .route("/v1/ops/series", get(crate::ops::series::series))
         .merge(common_routes())
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::Extension(Listener::Web))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(app)
 }
 

@@ -15,10 +15,12 @@ use serde_json::{Value, json};
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
-use crate::audit;
+use crate::api::sharing;
+use crate::audit::{self, Purpose};
 use crate::federation::route;
 use crate::tls::PeerIdentity;
 use axum::response::{IntoResponse, Response};
+use domain::codes::region::RegionCode;
 
 pub const POLICY: Policy = Policy {
     exchange: &["peer"],
@@ -46,6 +48,8 @@ pub struct RecordQuery {
     pub history: bool,
     pub limit: Option<i64>,
     pub purpose: Option<String>,
+    /// Required by purpose codes that ask for a free text.
+    pub purpose_text: Option<String>,
 }
 
 pub async fn query(
@@ -60,7 +64,12 @@ pub async fn query(
     let db = app.pool.get().await?;
     let caller = auth::caller(&db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
-    let lookup = route::Lookup::begin(&app, &caller, &headers, q.purpose.as_deref())?;
+    let lookup = route::Lookup::begin(
+        &app,
+        &caller,
+        &headers,
+        &Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref()),
+    )?;
     if q.case_no.is_none()
         && q.holder.is_none()
         && q.item.is_none()
@@ -135,11 +144,43 @@ pub async fn query(
             ],
         )
         .await?;
-    let records: Vec<Value> = rows
-        .iter()
-        .map(|r| json!({"record_id": r.get::<_, uuid::Uuid>(0), "version": r.get::<_, i64>(1), "current": r.get::<_, bool>(3), "record": r.get::<_, Value>(2)}))
-        .collect();
+    // The sharing policy, per record: its item's class and the consumer's grants.
+    let reference = app.reference.get();
+    let catalog = reference.catalog_at(chrono::Utc::now().fixed_offset());
+    let mut records: Vec<Value> = Vec::new();
+    let mut withheld = 0;
+    for r in &rows {
+        let record: Value = r.get(2);
+        let item = record["service_item"]["basic_code"]
+            .as_str()
+            .unwrap_or_default();
+        let region = record["region_code"]
+            .as_str()
+            .and_then(|c| RegionCode::parse(c).ok())
+            .unwrap_or_else(|| scope.clone());
+        let resource = domain::sharing::ResourceRef::Item(item.to_owned());
+        let policy = catalog.item_sharing(item);
+        let decided = sharing::check(
+            &reference,
+            &lookup.requester,
+            &lookup.purpose,
+            resource,
+            &region,
+            &policy,
+        );
+        match decided {
+            Ok(fields) => records.push(json!({
+                "record_id": r.get::<_, uuid::Uuid>(0), "version": r.get::<_, i64>(1),
+                "current": r.get::<_, bool>(3), "record": sharing::project_record(&record, &fields),
+            })),
+            // Not-shared case data is not even counted.
+            Err(domain::sharing::Refusal::NotShared) => {}
+            Err(_) => withheld += 1,
+        }
+    }
     audit::record(&db, &lookup.requester, here, entry(records.len())).await?;
-    let answer = json!({"scope": scope.as_str(), "served_by": here, "records": records});
+    let answer = json!({
+        "scope": scope.as_str(), "served_by": here, "records": records, "withheld": withheld,
+    });
     Ok(Json(answer).into_response())
 }

@@ -146,7 +146,7 @@ pub async fn change(
     }
     let changed = applied == Applied::Changed;
     if changed {
-        metrics::counter!("gateway_certificate_status_changes_total", "status" => new_status.as_str()).increment(1);
+        metrics::counter!("gateway_certificates_status_changed_total", "status" => new_status.as_str(), "source" => "api").increment(1);
     }
     Ok(Json(json!({
         "identifier": identifier.to_string(),

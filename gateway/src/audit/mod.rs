@@ -13,6 +13,7 @@
 
 pub mod chain;
 pub mod heads;
+pub mod unusual;
 pub mod verify;
 
 use deadpool_postgres::GenericClient;
@@ -21,23 +22,62 @@ use serde::Deserialize;
 use crate::api::auth::Caller;
 use crate::api::problem::Problem;
 
-/// The `purpose` query parameter every lookup must carry.
-#[derive(Debug, Deserialize, Default)]
+/// The purpose every lookup must state: a code from the purpose list in force (`purpose=`) and,
+/// where the code requires it, a free text (`purpose_text=`).
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct Purpose {
     pub purpose: Option<String>,
+    pub purpose_text: Option<String>,
 }
 
 impl Purpose {
-    /// The stated purpose, trimmed; refused when missing, blank or longer than 500 characters.
-    pub fn required(&self) -> Result<String, Problem> {
-        let p = self.purpose.as_deref().map(str::trim).unwrap_or_default();
-        if p.is_empty() || p.chars().count() > 500 {
+    pub fn new(purpose: Option<&str>, purpose_text: Option<&str>) -> Purpose {
+        Purpose {
+            purpose: purpose.map(str::to_owned),
+            purpose_text: purpose_text.map(str::to_owned),
+        }
+    }
+
+    /// The purpose as the audit trail records it: the code, or `code: text`. Refused when the
+    /// code is missing or not in the list, or its required text is missing; a text is 1-500
+    /// characters.
+    pub fn check(&self, list: &domain::purposes::PurposeList) -> Result<String, Problem> {
+        let code = self.purpose.as_deref().map(str::trim).unwrap_or_default();
+        if code.is_empty() {
             return Err(Problem::new(
                 "audit.purpose_required",
-                "lookups of shared data must state their purpose (申请事由): ?purpose=… (1-500 characters)",
+                "lookups of shared data must state their purpose (申请事由): ?purpose=<code>",
             ));
         }
-        Ok(p.to_owned())
+        let Some(known) = list.get(code) else {
+            let codes: Vec<&str> = list.purposes.iter().map(|p| p.code.as_str()).collect();
+            return Err(Problem::new(
+                "audit.purpose_unknown",
+                format!(
+                    "'{code}' is not a purpose code; use one of: {}",
+                    codes.join(", ")
+                ),
+            ));
+        };
+        let text = self
+            .purpose_text
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        if text.chars().count() > 500 || (known.requires_text && text.is_empty()) {
+            return Err(Problem::new(
+                "audit.purpose_required",
+                format!(
+                    "purpose {code} ({}) needs a purpose_text of 1-500 characters",
+                    known.name
+                ),
+            ));
+        }
+        Ok(if text.is_empty() {
+            code.to_owned()
+        } else {
+            format!("{code}: {text}")
+        })
     }
 }
 
@@ -58,8 +98,8 @@ pub async fn record(
 ) -> Result<(), Problem> {
     let stmt = db
         .prepare_cached(
-            "INSERT INTO audit_log (principal_id, principal_kind, role, node_region, action, target, purpose, results)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO audit_log (principal_id, principal_kind, role, node_region, action, target, purpose, results, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .await
         ?;
@@ -74,6 +114,7 @@ pub async fn record(
             &entry.target,
             &entry.purpose,
             &(entry.results as i32),
+            &crate::api::request_id::current(),
         ],
     )
     .await?;

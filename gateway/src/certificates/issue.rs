@@ -145,20 +145,24 @@ pub async fn issue(
             CertificateOutcome::Issued
         };
         if let (Some(status), true) = (c.status, is_current) {
-            status_changes.push(status::Change {
-                change_id: Uuid::now_v7(),
-                identifier: k.identifier.clone(),
-                issuer_node: issuer.node_region.to_string(),
-                status,
-                reason: c
-                    .status_reason
-                    .clone()
-                    .unwrap_or_else(|| format!("case {} version {}", v.case_no, v.version)),
-                changed_by: v.source_system.clone(),
-                source: "case_update".into(),
-                // When the gateway heard of it: the case's own times say when it was applied for.
-                at: v.ingested_at.with_timezone(&Utc),
-            });
+            let entry = (v.record_id, out.get(&v.record_id).map_or(0, Vec::len));
+            status_changes.push((
+                entry,
+                status::Change {
+                    change_id: Uuid::now_v7(),
+                    identifier: k.identifier.clone(),
+                    issuer_node: issuer.node_region.to_string(),
+                    status,
+                    reason: c
+                        .status_reason
+                        .clone()
+                        .unwrap_or_else(|| format!("case {} version {}", v.case_no, v.version)),
+                    changed_by: v.source_system.clone(),
+                    source: "case_update".into(),
+                    // When the gateway heard of it: the case's own times say when it was applied for.
+                    at: v.ingested_at.with_timezone(&Utc),
+                },
+            ));
         }
         out.entry(v.record_id).or_default().push(IssuedCertificate {
             position,
@@ -166,6 +170,7 @@ pub async fn issue(
             version: k.version,
             credential_id: issued_id,
             outcome,
+            status_changed: None,
         });
     }
     if let Ok(key) = &key {
@@ -173,8 +178,12 @@ pub async fn issue(
     }
     // After the credentials exist: a case update may state the status of a certificate it
     // issues in the same version.
-    for change in &status_changes {
-        status::apply(tx, change, None, forward).await?;
+    for ((record_id, index), change) in &status_changes {
+        if status::apply(tx, change, None, forward).await? == status::Applied::Changed
+            && let Some(c) = out.get_mut(record_id).and_then(|v| v.get_mut(*index))
+        {
+            c.status_changed = Some(change.status.as_str());
+        }
     }
     Ok(out)
 }

@@ -16,6 +16,8 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "audit_chain", include_str!("../../migrations/0007_audit_chain.sql")),
     (8, "status_log", include_str!("../../migrations/0008_status_log.sql")),
     (9, "key_rotation", include_str!("../../migrations/0009_key_rotation.sql")),
+    (10, "supervision", include_str!("../../migrations/0010_supervision.sql")),
+    (11, "ops", include_str!("../../migrations/0011_ops.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

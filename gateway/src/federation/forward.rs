@@ -47,17 +47,7 @@ pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
 
 /// Outbox depth and the age of the oldest unsent row, as gauges.
 async fn report_depth(app: &App) {
-    let Ok(db) = app.pool.get().await else { return };
-    if let Ok(row) = db
-        .query_one(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox WHERE sent_at IS NULL",
-            &[],
-        )
-        .await
-    {
-        metrics::gauge!("gateway_outbox_depth").set(row.get::<_, i64>(0) as f64);
-        metrics::gauge!("gateway_forward_lag_seconds").set(row.get::<_, f64>(1));
-    }
+    let _ = crate::ops::report_outbox(app).await;
 }
 
 /// Send one batch of due outbox rows; returns how many were sent.

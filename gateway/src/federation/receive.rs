@@ -59,6 +59,8 @@ pub async fn forward(
     // A child forwards its own subtree's data only, in the canonical shape.
     let reference = app.reference.get();
     let regions = reference.regions();
+    // (record id, department, node that first accepted it), for the metrics.
+    let mut origins = Vec::with_capacity(batch.records.len());
     for r in &batch.records {
         let errors = reference.schema.errors(&r.body);
         if !errors.is_empty() {
@@ -79,6 +81,11 @@ pub async fn forward(
                 ),
             ));
         }
+        origins.push((
+            r.record_id,
+            record.source.department,
+            record.source.node_region,
+        ));
     }
     for c in &batch.credentials {
         let inside = RegionCode::parse(&c.region_code).is_ok_and(|r| regions.is_within(&child, &r));
@@ -106,7 +113,7 @@ pub async fn forward(
     }
     let mut db = app.pool.get().await?;
     let forward = app.config.federation.parent.is_some();
-    let receipt = store(&mut db, &child, batch, forward).await.map_err(|e| {
+    let (receipt, stored, changed) = store(&mut db, &child, batch, forward).await.map_err(|e| {
         match e.downcast::<tokio_postgres::Error>() {
             Ok(db) => Problem::from(db),
             Err(other) => Problem::internal(other),
@@ -116,6 +123,13 @@ pub async fn forward(
         .increment(receipt.records_stored as u64);
     metrics::counter!("gateway_forwarded_in_total", "kind" => "credential", "outcome" => "stored")
         .increment(receipt.credentials_stored as u64);
+    crate::ops::record_forwarded(
+        &app,
+        origins
+            .iter()
+            .map(|(id, department, origin)| (department.as_str(), origin, stored.contains(id))),
+    );
+    crate::ops::record_forwarded_status(changed);
     Ok(Json(receipt))
 }
 
@@ -125,9 +139,11 @@ async fn store(
     child: &RegionCode,
     batch: Forwarded,
     forward: bool,
-) -> anyhow::Result<ForwardReceipt> {
+) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
     let tx = db.transaction().await?;
     let mut receipt = ForwardReceipt::default();
+    // Certificate statuses this batch changed here, for the metrics (counted after COMMIT).
+    let mut changed = Vec::new();
     let batch_id = Uuid::now_v7();
     let mut stored_records: HashSet<Uuid> = HashSet::new();
     for r in &batch.records {
@@ -190,6 +206,9 @@ async fn store(
             }
         }
     }
+    // Electronic supervision follows each touched case's head.
+    let stored: Vec<Uuid> = stored_records.iter().copied().collect();
+    let supervised = crate::supervision::refresh_records(&tx, &stored).await?;
     if forward && !stored_records.is_empty() {
         let ids: Vec<Uuid> = batch
             .records
@@ -270,9 +289,15 @@ async fn store(
                 change.identifier
             ),
             status::Applied::Unchanged => receipt.status_changes_duplicate += 1,
-            _ => receipt.status_changes_stored += 1,
+            applied => {
+                receipt.status_changes_stored += 1;
+                if applied == status::Applied::Changed {
+                    changed.push(change.status.as_str());
+                }
+            }
         }
     }
     tx.commit().await?;
-    Ok(receipt)
+    supervised.committed();
+    Ok((receipt, stored_records, changed))
 }

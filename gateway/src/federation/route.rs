@@ -38,6 +38,9 @@ pub struct Statement {
     pub kind: String,
     pub role: String,
     pub region: String,
+    /// The requester's department, which sharing grants may name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
     pub purpose: String,
     /// The node where the query entered (it signed this statement).
     pub entry_node: String,
@@ -54,6 +57,7 @@ impl Statement {
             kind: caller.kind.as_str().to_owned(),
             role: caller.role.clone(),
             region: caller.region_code.clone(),
+            department: caller.department.clone(),
             purpose: purpose.to_owned(),
             entry_node: entry_node.to_string(),
             issued_at: Utc::now(),
@@ -71,7 +75,7 @@ impl Statement {
                 crate::api::auth::CallerKind::Certificate
             },
             role: self.role.clone(),
-            department: None,
+            department: self.department.clone(),
             region_code: self.region.clone(),
         }
     }
@@ -162,13 +166,10 @@ impl Lookup {
         app: &App,
         caller: &Caller,
         headers: &http::HeaderMap,
-        purpose: Option<&str>,
+        purpose: &crate::audit::Purpose,
     ) -> Result<Lookup, Problem> {
         if caller.role != "peer" {
-            let purpose = crate::audit::Purpose {
-                purpose: purpose.map(str::to_owned),
-            }
-            .required()?;
+            let purpose = purpose.check(app.reference.get().purposes())?;
             return Ok(Lookup {
                 requester: caller.clone(),
                 purpose,
@@ -380,7 +381,12 @@ pub async fn forward_query(
         client.send(http::Method::GET, path_and_query, &headers, Vec::new()),
     )
     .await;
-    metrics::counter!("gateway_routed_queries_total", "to" => next.region.clone(), "outcome" => match &sent {
+    // Up to the parent or down to a child; `to` is a configured peer, so labels stay bounded.
+    let direction = match &config.federation.parent {
+        Some(parent) if parent.region == next.region => "up",
+        _ => "down",
+    };
+    metrics::counter!("gateway_routed_queries_total", "direction" => direction, "to" => next.region.clone(), "outcome" => match &sent {
         Ok(Ok(_)) => "answered",
         Ok(Err(_)) => "unreachable",
         Err(_) => "timeout",

@@ -90,6 +90,10 @@ pub struct IssuedCertificate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<Uuid>,
     pub outcome: CertificateOutcome,
+    /// The status (`suspended`, `revoked`, `valid`) the case update set on the certificate in
+    /// this batch, for the metrics; not part of the receipt.
+    #[serde(skip)]
+    pub status_changed: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

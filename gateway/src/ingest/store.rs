@@ -155,6 +155,8 @@ pub async fn commit(
         outcomes.push(outcome_for(v, outcome));
     }
     let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
+    // Electronic supervision follows each touched case's head.
+    let supervised = crate::supervision::refresh_records(&tx, &ids).await?;
     if meta.forward {
         tx.execute(
             "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
@@ -265,6 +267,7 @@ pub async fn commit(
         return Ok(dry_run_receipt(receipt));
     }
     tx.commit().await?;
+    supervised.committed();
     Ok(receipt)
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Reference data kinds published top-down.
-pub const KINDS: &[&str] = &["catalog", "regions", "trust_bundle"];
+pub const KINDS: &[&str] = &["catalog", "regions", "trust_bundle", "purposes", "grants"];
 
 /// How far in the past a non-retroactive version's effective date may lie when published
 /// (clock differences, the time to type the command).
@@ -48,7 +48,9 @@ pub struct Signature {
 pub enum EnvelopeError {
     #[error("not a reference version envelope: {0}")]
     Shape(String),
-    #[error("unknown reference kind '{0}' (known: catalog, regions, trust_bundle)")]
+    #[error(
+        "unknown reference kind '{0}' (known: catalog, regions, trust_bundle, purposes, grants)"
+    )]
     Kind(String),
     #[error("content_hash does not match the body")]
     Hash,
@@ -230,7 +232,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(code(&rehashed, &root.did()), "reference.bad_signature");
-        rehashed["kind"] = json!("grants");
+        rehashed["kind"] = json!("calendar");
         assert_eq!(code(&rehashed, &root.did()), "reference.unknown_kind");
         let mut unsigned = json.clone();
         unsigned.as_object_mut().unwrap().remove("signature");

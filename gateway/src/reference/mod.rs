@@ -23,8 +23,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, Utc};
 use domain::catalog::Catalog;
+use domain::purposes::PurposeList;
 use domain::regions::RegionTable;
 use domain::schema::JsonSchema;
+use domain::sharing::GrantList;
 use serde::Serialize;
 use vc::trust::TrustBundle;
 
@@ -106,6 +108,8 @@ pub enum Loaded {
     Catalog(Catalog),
     Regions(RegionTable),
     Trust(TrustBundle),
+    Purposes(PurposeList),
+    Grants(GrantList),
 }
 
 impl Loaded {
@@ -122,6 +126,12 @@ impl Loaded {
             "regions" => RegionTable::from_json(&bytes)
                 .map(Loaded::Regions)
                 .map_err(|e| bad(e.to_string())),
+            "purposes" => PurposeList::from_json(&bytes)
+                .map(Loaded::Purposes)
+                .map_err(|e| bad(e.to_string())),
+            "grants" => GrantList::from_json(&bytes)
+                .map(Loaded::Grants)
+                .map_err(bad),
             "trust_bundle" => {
                 let bundle = vc::trust::verify_bundle(&env.body, root_did)
                     .map_err(|e| bad(e.to_string()))?;
@@ -144,6 +154,8 @@ pub struct Reference {
     pub catalogs: Versions<Catalog>,
     pub region_tables: Versions<RegionTable>,
     pub trust_bundles: Versions<TrustBundle>,
+    pub purpose_lists: Versions<PurposeList>,
+    pub grant_lists: Versions<GrantList>,
     pub schema: Arc<JsonSchema>,
     pub legacy_credit_prefixes: Vec<String>,
     pub max_clock_skew: chrono::Duration,
@@ -165,6 +177,9 @@ impl Reference {
             catalogs: Versions::baseline("catalog", 0, catalog),
             region_tables: Versions::baseline("regions", 0, RegionTable::bundled()?),
             trust_bundles: Versions::baseline("trust_bundle", trust.version as i64, trust),
+            purpose_lists: Versions::baseline("purposes", 0, PurposeList::bundled()?),
+            // No grants until the province publishes some: conditional data is closed.
+            grant_lists: Versions::baseline("grants", 0, GrantList::default()),
             schema: Arc::new(JsonSchema::case_record()),
             legacy_credit_prefixes: config.ingest.legacy_credit_prefixes.clone(),
             max_clock_skew: chrono::Duration::seconds(config.ingest.max_clock_skew_secs),
@@ -202,6 +217,8 @@ impl Reference {
             Ok(Loaded::Catalog(c)) => self.catalogs.add(meta, Arc::new(c)),
             Ok(Loaded::Regions(r)) => self.region_tables.add(meta, Arc::new(r)),
             Ok(Loaded::Trust(t)) => self.trust_bundles.add(meta, Arc::new(t)),
+            Ok(Loaded::Purposes(p)) => self.purpose_lists.add(meta, Arc::new(p)),
+            Ok(Loaded::Grants(g)) => self.grant_lists.add(meta, Arc::new(g)),
             Err(e) => {
                 tracing::error!(kind = %env.kind, version = env.version, error = %e, "stored reference version does not load; ignored")
             }
@@ -228,12 +245,24 @@ impl Reference {
         &self.trust_bundles.now().data
     }
 
+    /// The purpose codes in force now.
+    pub fn purposes(&self) -> &PurposeList {
+        &self.purpose_lists.now().data
+    }
+
+    /// The sharing grants in force now.
+    pub fn grants(&self) -> &GrantList {
+        &self.grant_lists.now().data
+    }
+
     /// Every version held, by kind and number.
     pub fn held(&self) -> Vec<Meta> {
         self.catalogs
             .metas()
             .chain(self.region_tables.metas())
             .chain(self.trust_bundles.metas())
+            .chain(self.purpose_lists.metas())
+            .chain(self.grant_lists.metas())
             .cloned()
             .collect()
     }
@@ -244,6 +273,8 @@ impl Reference {
             "catalog": self.catalogs.now().meta.version,
             "regions": self.region_tables.now().meta.version,
             "trust_bundle": self.trust_bundles.now().meta.version,
+            "purposes": self.purpose_lists.now().meta.version,
+            "grants": self.grant_lists.now().meta.version,
         })
     }
 }

@@ -1,0 +1,305 @@
+//! The `supervision_cases` table: recomputed from a case's head when a record of the case is
+//! stored (in that transaction), and moved along in time by the periodic evaluator.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use deadpool_postgres::GenericClient;
+use domain::calendar::china_standard_time;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::assess::{self, Facts, Level};
+use crate::api::App;
+
+/// Identifies the evaluator's lock among advisory locks ("egw_supv").
+const LOCK_KEY: i64 = 0x6567_775f_7375_7076;
+
+/// Cases recomputed per statement by the start-up catch-up.
+const CATCH_UP_BATCH: i64 = 500;
+
+/// The columns of `supervision_cases` written by a refresh, with their SQL types, in the order
+/// of the fields of [`StateRow`] (`updated_at` is set by the statement).
+const COLUMNS: &[(&str, &str)] = &[
+    ("source_system", "text"),
+    ("case_no", "text"),
+    ("record_id", "uuid"),
+    ("version", "bigint"),
+    ("region_code", "text"),
+    ("department", "text"),
+    ("item_code", "text"),
+    ("item_name", "text"),
+    ("status", "text"),
+    ("occurred_at", "timestamptz"),
+    ("entered_at", "timestamptz"),
+    ("entry_delay_secs", "bigint"),
+    ("late_entry", "boolean"),
+    ("accepted_at", "timestamptz"),
+    ("limit_days", "integer"),
+    ("deadline", "timestamptz"),
+    ("warning_at", "timestamptz"),
+    ("on_hold_since", "timestamptz"),
+    ("level", "text"),
+    ("error", "text"),
+    ("completed_at", "timestamptz"),
+    ("completed_on_time", "boolean"),
+    ("completed_early", "boolean"),
+];
+
+/// One row of `supervision_cases`, as the JSON the upsert reads with `jsonb_to_recordset`.
+#[derive(Debug, Serialize)]
+struct StateRow {
+    source_system: String,
+    case_no: String,
+    record_id: Uuid,
+    version: i64,
+    region_code: String,
+    department: String,
+    item_code: String,
+    item_name: String,
+    status: String,
+    occurred_at: DateTime<FixedOffset>,
+    entered_at: DateTime<FixedOffset>,
+    entry_delay_secs: i64,
+    late_entry: bool,
+    accepted_at: Option<DateTime<FixedOffset>>,
+    limit_days: u32,
+    deadline: Option<DateTime<FixedOffset>>,
+    warning_at: Option<DateTime<FixedOffset>>,
+    on_hold_since: Option<DateTime<FixedOffset>>,
+    level: &'static str,
+    error: Option<String>,
+    completed_at: Option<DateTime<FixedOffset>>,
+    completed_on_time: Option<bool>,
+    completed_early: Option<bool>,
+}
+
+/// `INSERT … SELECT FROM jsonb_to_recordset … ON CONFLICT DO UPDATE` over [`COLUMNS`]; returns
+/// for each row whether it was inserted (not updated) and is a late entry.
+static UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+    let typed: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    let set: Vec<String> = names[2..]
+        .iter()
+        .map(|n| format!("{n} = EXCLUDED.{n}"))
+        .collect();
+    format!(
+        "INSERT INTO supervision_cases ({names}, updated_at)
+         SELECT x.*, now() FROM jsonb_to_recordset($1::jsonb) AS x({typed})
+         ORDER BY x.source_system, x.case_no
+         ON CONFLICT (source_system, case_no) DO UPDATE SET {set}, updated_at = now()
+         RETURNING xmax = 0 AND late_entry",
+        names = names.join(", "),
+        typed = typed.join(", "),
+        set = set.join(", "),
+    )
+});
+
+/// What a refresh did that is worth counting once its transaction has committed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[must_use = "call committed() after the transaction commits"]
+pub struct Refreshed {
+    /// Cases that got their first state row as late entries.
+    pub new_late_entries: u64,
+}
+
+impl Refreshed {
+    /// Count what the committed transaction stored (`gateway_supervision_late_entries_total`).
+    pub fn committed(self) {
+        metrics::counter!("gateway_supervision_late_entries_total")
+            .increment(self.new_late_entries);
+    }
+}
+
+/// Recompute the supervision state of the cases of `record_ids` (any versions) from each case's
+/// current head, inside the caller's transaction, after the heads were updated. Cheap for ids of
+/// records that were not stored: they name no case.
+pub async fn refresh_records(
+    db: &impl GenericClient,
+    record_ids: &[Uuid],
+) -> anyhow::Result<Refreshed> {
+    if record_ids.is_empty() {
+        return Ok(Refreshed::default());
+    }
+    let heads = db
+        .query(
+            "WITH k AS (SELECT DISTINCT source_system, case_no FROM case_records WHERE record_id = ANY($1::uuid[]))
+             SELECT r.source_system, r.case_no, r.record_id, r.version, r.region_code, r.department, r.item_code,
+                    r.status, r.occurred_at, r.body,
+                    (SELECT min(a.ingested_at) FROM case_records a
+                      WHERE a.source_system = k.source_system AND a.case_no = k.case_no)
+             FROM k
+             JOIN case_heads h ON h.source_system = k.source_system AND h.case_no = k.case_no
+             JOIN case_records r ON r.record_id = h.record_id
+             ORDER BY r.source_system, r.case_no",
+            &[&record_ids],
+        )
+        .await?;
+    let calendar = assess::calendar()?;
+    let now = Utc::now().with_timezone(&china_standard_time());
+    let cst = |t: DateTime<Utc>| t.with_timezone(&china_standard_time());
+    let rows: Vec<StateRow> = heads
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = r.get(9);
+            let entered_at = cst(r.get(10));
+            let mut row = StateRow {
+                source_system: r.get(0),
+                case_no: r.get(1),
+                record_id: r.get(2),
+                version: r.get(3),
+                region_code: r.get(4),
+                department: r.get(5),
+                item_code: r.get(6),
+                item_name: body["service_item"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: r.get(7),
+                occurred_at: cst(r.get(8)),
+                entered_at,
+                entry_delay_secs: 0,
+                late_entry: false,
+                accepted_at: None,
+                limit_days: 0,
+                deadline: None,
+                warning_at: None,
+                on_hold_since: None,
+                level: Level::Error.as_str(),
+                error: None,
+                completed_at: None,
+                completed_on_time: None,
+                completed_early: None,
+            };
+            match serde_json::from_value::<Facts>(body) {
+                Ok(facts) => row.assessed(assess::assess(calendar, &facts, entered_at, now)),
+                Err(e) => row.error = Some(format!("the stored record does not read: {e}")),
+            }
+            row
+        })
+        .collect();
+    let inserted = db
+        .query(UPSERT.as_str(), &[&serde_json::to_value(&rows)?])
+        .await?;
+    Ok(Refreshed {
+        new_late_entries: inserted.iter().filter(|r| r.get::<_, bool>(0)).count() as u64,
+    })
+}
+
+impl StateRow {
+    fn assessed(&mut self, a: assess::Assessment) {
+        self.entry_delay_secs = a.entry_delay.num_seconds();
+        self.late_entry = a.late_entry;
+        self.accepted_at = a.accepted_at;
+        self.limit_days = a.limit_days;
+        self.deadline = a.deadline;
+        self.warning_at = a.warning_at;
+        self.on_hold_since = a.on_hold_since;
+        self.level = a.level.as_str();
+        self.error = a.error;
+        self.completed_at = a.completed_at;
+        self.completed_on_time = a.completed_on_time;
+        self.completed_early = a.completed_early;
+    }
+}
+
+/// Move running clocks past their warning instant or deadline (nothing else changes with time).
+const TRANSITIONS: &str = "UPDATE supervision_cases
+     SET level = CASE WHEN deadline < now() THEN 'overdue' ELSE 'warning' END, updated_at = now()
+     WHERE level IN ('normal', 'warning')
+       AND (deadline < now() OR (level = 'normal' AND warning_at <= now()))";
+
+/// One evaluator round under the lock: the start-up catch-up (cases after `cursor` that have no
+/// state, a stale one, or an `error`), then the time transitions. `None`: another process holds
+/// the lock. Returns the new cursor (`None` once the catch-up has walked every case).
+async fn evaluate_once(
+    db: &mut deadpool_postgres::Client,
+    cursor: Option<(String, String)>,
+) -> anyhow::Result<Option<Option<(String, String)>>> {
+    let tx = db.transaction().await?;
+    let locked: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(None);
+    }
+    let mut refreshed = Refreshed::default();
+    let mut next = None;
+    if let Some((system, case_no)) = &cursor {
+        let rows = tx
+            .query(
+                "SELECT h.record_id, h.source_system, h.case_no FROM case_heads h
+                 LEFT JOIN supervision_cases s ON s.source_system = h.source_system AND s.case_no = h.case_no
+                 WHERE (h.source_system, h.case_no) > ($1, $2)
+                   AND (s.case_no IS NULL OR s.record_id <> h.record_id OR s.level = 'error')
+                 ORDER BY h.source_system, h.case_no LIMIT $3",
+                &[system, case_no, &CATCH_UP_BATCH],
+            )
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        refreshed = refresh_records(&tx, &ids).await?;
+        if rows.len() as i64 == CATCH_UP_BATCH {
+            next = rows.last().map(|r| (r.get(1), r.get(2)));
+        }
+    }
+    let moved = tx.execute(TRANSITIONS, &[]).await?;
+    tx.commit().await?;
+    refreshed.committed();
+    if moved > 0 {
+        tracing::debug!(moved, "supervision levels moved on");
+    }
+    Ok(Some(next))
+}
+
+/// Set `gateway_supervision_alerts{level}`: the node's alerts by kind, as the alerts API lists
+/// them (every process reports the same node-wide numbers).
+async fn report_alerts(db: &impl GenericClient) -> anyhow::Result<()> {
+    let row = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE late_entry), count(*) FILTER (WHERE level = 'warning'),
+                    count(*) FILTER (WHERE level = 'overdue'), count(*) FILTER (WHERE level = 'error')
+             FROM supervision_cases WHERE late_entry OR level IN ('warning', 'overdue', 'error')",
+            &[],
+        )
+        .await?;
+    for (i, kind) in super::api::ALARMS.iter().enumerate() {
+        metrics::gauge!("gateway_supervision_alerts", "level" => *kind)
+            .set(row.get::<_, i64>(i) as f64);
+    }
+    Ok(())
+}
+
+/// Start the evaluator: a background task for the life of the process, one round every
+/// `supervision.evaluate_interval_ms`. Fails (so `serve` does not start) if the bundled
+/// calendar does not load.
+pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
+    assess::calendar()?;
+    let interval = Duration::from_millis(app.config.supervision.evaluate_interval_ms.max(1));
+    tokio::spawn(async move {
+        // The catch-up walks every case once per process start, from the first key.
+        let mut cursor = Some((String::new(), String::new()));
+        loop {
+            let round = async {
+                let mut db = app.pool.get().await?;
+                let next = evaluate_once(&mut db, cursor.clone()).await?;
+                report_alerts(&db).await?;
+                anyhow::Ok(next)
+            }
+            .await;
+            match round {
+                // A full catch-up batch: go on at once.
+                Ok(Some(next @ Some(_))) => {
+                    cursor = next;
+                    continue;
+                }
+                Ok(Some(None)) => cursor = None,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "supervision evaluation failed"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    Ok(())
+}
