@@ -704,7 +704,9 @@ async fn a_graceful_shutdown_finishes_the_batch_in_flight() {
         "the batch finished before the shutdown began: make it larger"
     );
     assert_eq!(resp.status.as_u16(), 200);
-    let accepted = resp.json().unwrap()["summary"]["accepted"].as_i64().unwrap();
+    let accepted = resp.json().unwrap()["summary"]["accepted"]
+        .as_i64()
+        .unwrap();
     assert_eq!(accepted, 4500);
     assert_eq!(
         node.count("SELECT count(*) FROM case_records").await,
