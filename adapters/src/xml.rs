@@ -20,6 +20,27 @@ use crate::PayloadError;
 /// Deepest nesting accepted; real batches are 4-6 levels deep.
 pub const MAX_DEPTH: usize = 32;
 
+/// Text for XML content and attribute values: the five special characters escaped, and
+/// characters XML 1.0 does not allow (C0 controls other than tab, CR and LF, U+FFFE, U+FFFF)
+/// replaced by U+FFFD, so any text makes a well-formed document (a SOAP fault, an SVG image)
+/// and a safe HTML text or attribute value.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone)]
 enum Piece {
     /// Text or CDATA bytes in the document's encoding.

@@ -137,6 +137,19 @@ pub enum PkiCommand {
         #[arg(long)]
         topology: Option<PathBuf>,
     },
+    /// Renew a principal's client certificate (a new key, valid for --days) from the
+    /// intermediate CA of its role; the node records the new end date on first use.
+    Renew {
+        /// The principal (registered on this node: its role picks the CA).
+        #[arg(long)]
+        principal: String,
+        /// The folder holding `roles/{role}.key` (default: the PKI folder, or its parent for a
+        /// node of a `--topology` network).
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = crate::pki::CLIENT_CERT_DAYS)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,6 +304,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Db(cmd) => db(cmd, &config).await,
+        Command::Pki(PkiCommand::Renew {
+            principal,
+            ca_dir,
+            days,
+        }) => {
+            let pool = crate::db::connect(&config).await?;
+            let db = pool.get().await?;
+            let p = principals::get(&db, &principal)
+                .await?
+                .with_context(|| format!("no principal '{principal}' on this node"))?;
+            let ca_dir = ca_dir.unwrap_or_else(|| {
+                let own = config.pki_dir.join("roles").join(format!("{}.key", p.role));
+                if own.exists() {
+                    config.pki_dir.clone()
+                } else {
+                    config.pki_dir.join("..")
+                }
+            });
+            let until = crate::pki::renew(&ca_dir, &config.pki_dir, &principal, &p.role, days)?;
+            println!(
+                "renewed {principal}: {} valid until {until}",
+                config
+                    .pki_dir
+                    .join("clients")
+                    .join(format!("{principal}.crt"))
+                    .display()
+            );
+            Ok(())
+        }
         Command::Pki(PkiCommand::Init {
             out,
             force,
@@ -411,6 +453,7 @@ fn to_principal(p: crate::pki::DevPrincipal) -> Principal {
         region_code: p.region,
         status: "active".into(),
         display_name: p.name,
+        cert_not_after: None,
     }
 }
 
@@ -474,6 +517,7 @@ async fn principals_cmd(cmd: PrincipalsCommand, config: &Config) -> anyhow::Resu
                 region_code: a.region,
                 status: "active".into(),
                 display_name: a.name,
+                cert_not_after: None,
             };
             principals::validate(&p, &domain::regions::RegionTable::bundled()?)?;
             principals::add(&db, &p, false).await?;

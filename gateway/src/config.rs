@@ -69,12 +69,17 @@ pub struct MllpConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     pub listen: SocketAddr,
+    /// The base URL browsers reach this listener at (`https://host[:port]`, no path), for links
+    /// the node hands out: the QR codes of `/v1/certificates/{id}/qr.svg` point to
+    /// `{public_url}/verify?id=…`. Absent: the scheme `https` and the host the request named.
+    pub public_url: Option<String>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: "127.0.0.1:8444".parse().expect("valid address"),
+            public_url: None,
         }
     }
 }
@@ -266,6 +271,10 @@ pub struct OpsConfig {
     pub lag_warning_secs: u64,
     /// Forwarding lag that raises an alarm, in seconds.
     pub lag_alarm_secs: u64,
+    /// Certificates and keys expiring within this many days raise a warning.
+    pub expiry_warning_days: i64,
+    /// …and within this many days an alarm.
+    pub expiry_alarm_days: i64,
 }
 
 impl Default for OpsConfig {
@@ -276,6 +285,8 @@ impl Default for OpsConfig {
             retention_hours: 48,
             lag_warning_secs: 300,
             lag_alarm_secs: 1_800,
+            expiry_warning_days: 30,
+            expiry_alarm_days: 7,
         }
     }
 }

@@ -166,6 +166,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
                 region_code: p.region,
                 status: "active".into(),
                 display_name: p.name,
+                cert_not_after: None,
             };
             crate::principals::add(&db, &p, true).await?;
         }
@@ -334,8 +335,7 @@ async fn push(pki: &Path, t: &Topology, region: &str, body: Vec<u8>) -> anyhow::
 /// supervisor, audited like any lookup).
 async fn held(pki: &Path, t: &Topology, region: &str, case_tag: &str) -> anyhow::Result<usize> {
     let c = client(pki, t, region, &format!("n{region}-supervisor"), true)?;
-    let path =
-        format!("/v1/records?region={region}&history=true&limit=500&purpose=demo-smoke-check");
+    let path = format!("/v1/records?region={region}&history=true&limit=500&purpose=supervision");
     let resp = c.get(&path).await?;
     let body = resp.json()?;
     Ok(body["records"]
@@ -396,7 +396,7 @@ async fn smoke(
         .context("a certificate")?
         .to_owned();
     let approver = client(pki, t, HUAN, &format!("n{HUAN}-approver"), true)?;
-    let path = format!("/v1/certificates/{id}?purpose=demo-smoke-check");
+    let path = format!("/v1/certificates/{id}?purpose=approval");
     wait_for(
         "a Xifeng certificate fetched and verified from Huan county",
         60,

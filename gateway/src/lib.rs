@@ -31,6 +31,9 @@
 //! - [`push`]: `gateway push`, batch files to a node with a progress bar and idempotent retries.
 //! - [`offline`]: `gateway verify` and `gateway trust` (no network, no database).
 //! - [`serve`]: wiring it all together for `gateway serve`.
+//! - [`verify_page`]: the approvers' verification page `/verify` and the certificates' QR
+//!   codes (`/v1/certificates/{id}/qr.svg`).
+//! - [`webpage`]: what the web listener's pages share: assets inlined, a hash-based CSP.
 //! - [`demo`]: `gateway demo`, a five-node network on loopback, with a smoke scenario.
 
 // `Problem` is the error answer of a request: it is built once per failed request, so its size
@@ -62,3 +65,5 @@ pub mod server;
 pub mod supervision;
 pub mod tls;
 pub mod transparency;
+pub mod verify_page;
+pub mod webpage;

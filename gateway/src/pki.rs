@@ -227,7 +227,14 @@ impl DevCa {
             .find(|r| r.0 == role)
             .context("no CA for that role")?;
         let key = KeyPair::generate()?;
-        validity(&mut params, 365);
+        // Client certificates are short-lived (renewed with `gateway pki renew`); a node's
+        // certificate serves its listeners for a year.
+        let days = if role == "peer" {
+            365
+        } else {
+            CLIENT_CERT_DAYS
+        };
+        validity(&mut params, days);
         let cert = params.signed_by(&key, &Issuer::from_params(ca_params, ca_key))?;
         fs::create_dir_all(dir)?;
         fs::write(dir.join(format!("{stem}.crt")), cert.pem() + ca_pem)?;
@@ -254,12 +261,7 @@ impl DevCa {
 
     fn issue_clients(&self, principals: &[DevPrincipal], dir: &Path) -> anyhow::Result<()> {
         for principal in principals {
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params
-                .subject_alt_names
-                .push(uri(format!("{PRINCIPAL_URI_PREFIX}{}", principal.id))?);
-            params.distinguished_name = dn(&principal.id);
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let params = client_params(&principal.id)?;
             self.issue(&principal.role, params, &dir.join("clients"), &principal.id)?;
         }
         fs::write(
@@ -268,6 +270,48 @@ impl DevCa {
         )?;
         Ok(())
     }
+}
+
+/// How long a client certificate lives: short, so a lost one stops working soon; renewed with
+/// `gateway pki renew`, and listed by `GET /v1/ops/expiring` ahead of time.
+pub const CLIENT_CERT_DAYS: i64 = 30;
+
+fn client_params(principal: &str) -> anyhow::Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .subject_alt_names
+        .push(uri(format!("{PRINCIPAL_URI_PREFIX}{principal}"))?);
+    params.distinguished_name = dn(principal);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
+}
+
+/// Renew a principal's client certificate with a new key, from the intermediate CA of its
+/// role found in `ca_dir/roles/` (where `gateway pki init` keeps the CA keys), into
+/// `out/clients/{principal}.crt|key`. Returns the new certificate's end.
+pub fn renew(
+    ca_dir: &Path,
+    out: &Path,
+    principal: &str,
+    role: &str,
+    days: i64,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let read = |name: &str| {
+        let path = ca_dir.join("roles").join(name);
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let (ca_pem, ca_key) = (read(&format!("{role}.crt"))?, read(&format!("{role}.key"))?);
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key)?)?;
+    let mut params = client_params(principal)?;
+    validity(&mut params, days);
+    let not_after = params.not_after;
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    let dir = out.join("clients");
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join(format!("{principal}.crt")), cert.pem() + &ca_pem)?;
+    write_secret(&dir.join(format!("{principal}.key")), &key.serialize_pem())?;
+    chrono::DateTime::from_timestamp(not_after.unix_timestamp(), 0).context("validity")
 }
 
 fn refuse_overwrite(out: &Path, force: bool) -> anyhow::Result<()> {

@@ -25,6 +25,9 @@ pub struct Principal {
     pub region_code: String,
     pub status: String,
     pub display_name: String,
+    /// When the client certificate it last presented expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -36,11 +39,12 @@ impl Principal {
             region_code: row.get("region_code"),
             status: row.get("status"),
             display_name: row.get("display_name"),
+            cert_not_after: row.get("cert_not_after"),
         }
     }
 }
 
-const COLUMNS: &str = "id, role, department, region_code, status, display_name";
+const COLUMNS: &str = "id, role, department, region_code, status, display_name, cert_not_after";
 
 pub async fn get(
     db: &impl GenericClient,

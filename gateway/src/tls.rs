@@ -170,6 +170,8 @@ pub struct PeerIdentity {
     pub ca_role: Option<String>,
     /// The node region a peer node's certificate names (`urn:gateway:node:{region}`).
     pub node_region: Option<String>,
+    /// When the client certificate expires.
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl PeerIdentity {
@@ -184,6 +186,11 @@ impl PeerIdentity {
             principal_id: (ids.len() == 1).then(|| ids[0].clone()),
             ca_role: role_cas.role_of(leaf),
             node_region: (nodes.len() == 1).then(|| nodes[0].clone()),
+            not_after: x509_parser::parse_x509_certificate(leaf)
+                .ok()
+                .and_then(|(_, c)| {
+                    chrono::DateTime::from_timestamp(c.validity().not_after.timestamp(), 0)
+                }),
         }
     }
 }

@@ -5,6 +5,7 @@
 //!   `gateway db start` (so that command is exercised too) under /var/tmp.
 //! - [`Node`]: a fresh database, a fresh dev PKI (`gateway pki init`), and a `gateway serve`
 //!   process on a free port; dropped at the end of the test (process killed, database dropped).
+//! - [`browser`]: headless Chromium over WebDriver, for the pages (`/ops`, `/verify`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -12,6 +13,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gateway::client::ExchangeClient;
+
+pub mod browser;
 
 /// The `gateway` binary: `$E2E_GATEWAY_BIN`, or the one cargo built next to this test
 /// executable. (Not `GATEWAY_*`: the gateway reads those as its own configuration.)

@@ -1509,6 +1509,11 @@ async fn answers_match_the_document() {
         .await;
 
     // GET /v1/audit (also with the session)
+    // Expiring certificates and keys (nothing of a fresh dev PKI within 30 days).
+    c.get(&operator, "/v1/ops/expiring", 200, ok).await;
+    c.get(&approver, "/v1/ops/expiring", 403, Some("auth.role"))
+        .await;
+
     // Sharing grants: read here; changed only at the province.
     c.get(&operator, "/v1/grants", 200, ok).await;
     c.get(&supervisor, "/v1/grants", 200, ok).await;
@@ -1734,6 +1739,49 @@ async fn answers_match_the_document() {
     c.get(&public, "/v1/ops/series", 401, Some("auth.required"))
         .await;
 
+    // GET /verify (the verification page, for anyone), the purposes it offers, and the QR code
+    // of its link for a certificate.
+    let page = c.get(&public, "/verify", 200, ok).await;
+    assert!(String::from_utf8_lossy(&page.body).contains("电子证照核验"));
+    let listed = c
+        .get(&public, "/v1/purposes", 200, ok)
+        .await
+        .json()
+        .unwrap();
+    assert!(
+        listed["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["code"] == "approval"),
+        "{listed}"
+    );
+    let qr = c
+        .get(
+            &public,
+            &format!("/v1/certificates/{identifier}/qr.svg"),
+            200,
+            ok,
+        )
+        .await;
+    assert!(
+        String::from_utf8_lossy(&qr.body).contains(&format!("/verify?id={identifier}</title>"))
+    );
+    c.get(
+        &public,
+        "/v1/certificates/1.2.3/qr.svg",
+        400,
+        Some("certificate.bad_identifier"),
+    )
+    .await;
+    c.get(
+        &public,
+        "/v1/certificates/%FF/qr.svg",
+        400,
+        Some("request.bad_path"),
+    )
+    .await;
+
     // Health and this document, on both listeners.
     for caller in [&sys, &public] {
         for path in ["/healthz", "/readyz", "/openapi.json"] {
@@ -1750,6 +1798,8 @@ async fn answers_match_the_document() {
         (&sys, Method::GET, "/metrics"),
         (&sys, Method::GET, "/ops"),
         (&sys, Method::GET, "/v1/ops/series"),
+        (&sys, Method::GET, "/verify"),
+        (&sys, Method::GET, "/v1/purposes"),
         (&sys, Method::GET, "/v1/supervision/alerts"),
     ] {
         let r = caller

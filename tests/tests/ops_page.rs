@@ -4,25 +4,18 @@
 //! Chromium (Debian's `chromium` + `chromium-driver`, driven over WebDriver) showing the records
 //! just pushed. The page's screenshot is kept as `tests/artifacts/ops.png`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use e2e::browser::{self, Browser};
 use e2e::gansu::{CITY, TOWNSHIP, XIFENG};
-use e2e::{Network, Node, fixture, free_port, repo};
+use e2e::{Network, Node, fixture};
 use gateway::client::ExchangeClient;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 const MR: &str = "/v1/ingest/market-regulation";
 const XIFENG_AMR: &str = "xifeng-amr-system";
 const OPERATOR: (&str, &str) = ("ops.li", "correct horse battery staple");
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 async fn push(client: &ExchangeClient, fixture_path: &str) -> Value {
     let resp = client
@@ -352,101 +345,6 @@ async fn forwarded_records_count_under_the_tier_that_first_accepted_them() {
 // ---------------------------------------------------------------------------------------------
 // The page in a real browser.
 
-/// Chromium and ChromeDriver from Debian, or a failure that says how to get them.
-fn browser_binaries() -> (PathBuf, PathBuf) {
-    let (chromium, driver) = (
-        std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from),
-        std::env::var_os("CHROMEDRIVER").map_or_else(|| PathBuf::from(CHROMEDRIVER), PathBuf::from),
-    );
-    let missing: Vec<String> = [&chromium, &driver]
-        .iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the /ops browser test needs Chromium and ChromeDriver, missing: {missing:?}. Install them \
-         with `apt-get install -y chromium chromium-driver` (`scripts/setup-debian.sh --tests` does), or \
-         point CHROMIUM and CHROMEDRIVER at them"
-    );
-    (chromium, driver)
-}
-
-/// A ChromeDriver process on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One WebDriver HTTP call (plain HTTP/1.1 on loopback); returns the answer's `value`.
-async fn webdriver(port: u16, method: http::Method, path: &str, body: Option<Value>) -> Value {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect to chromedriver");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP/1.1 handshake with chromedriver");
-    tokio::spawn(conn);
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = http::Request::builder()
-        .method(method.clone())
-        .uri(path)
-        .header("host", format!("127.0.0.1:{port}"))
-        .header("content-type", "application/json; charset=utf-8")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let resp = sender.send_request(req).await.expect("chromedriver answer");
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let answer: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "{method} {path}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    assert!(status.is_success(), "{method} {path}: {status} {answer:#}");
-    answer["value"].clone()
-}
-
-async fn start_driver(driver: &Path) -> Driver {
-    let port = free_port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-    let profile = tempfile::Builder::new()
-        .prefix("ops-chromium-")
-        .tempdir()
-        .unwrap();
-    let driver = Driver {
-        child,
-        port,
-        profile,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-            && webdriver(port, http::Method::GET, "/status", None).await["ready"] == true
-        {
-            return driver;
-        }
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// What the page shows, read from its DOM: each plotted series' values and points.
 const READ_PAGE: &str = r#"
 const series = (chart) => [...document.querySelectorAll(`#chart-${chart} g.series`)].map((g) => ({
@@ -470,7 +368,7 @@ return {
 
 #[tokio::test]
 async fn the_ops_page_plots_the_records_just_pushed_in_chromium() {
-    let (chromium, driver_bin) = browser_binaries();
+    browser::binaries();
     let node = Node::start().await;
     let cookie = operator_cookie(&node).await;
     let receipt = push(
@@ -483,47 +381,16 @@ async fn the_ops_page_plots_the_records_just_pushed_in_chromium() {
     // The minute of the push, as the page labels minutes (China Standard Time).
     let pushed_minute = receipt["received_at"].as_str().unwrap()[..16].to_owned();
 
-    let driver = start_driver(&driver_bin).await;
-    let port = driver.port;
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "acceptInsecureCerts": true,
-        "goog:chromeOptions": {
-            "binary": chromium.to_str().unwrap(),
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                "--disable-dev-shm-usage", "--window-size=1400,1500", "--lang=zh-CN",
-                format!("--user-data-dir={}", driver.profile.path().display()),
-            ],
-        },
-    }}});
-    let session = webdriver(port, http::Method::POST, "/session", Some(caps)).await;
-    let id = session["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {session:#}"))
-        .to_owned();
-    // A command of this session: POST with a body, GET or DELETE without.
-    let call = async |method: http::Method, path: &str, body: Option<Value>| {
-        webdriver(port, method, &format!("/session/{id}{path}"), body).await
-    };
-    // The session cookie belongs to the web listener's origin: visit it, set it, open /ops.
+    let browser = Browser::start(1400, 1500).await;
+    // The session cookie belongs to the web listener's origin.
     let origin = node.web_url();
-    let (name, value) = cookie.split_once('=').unwrap();
-    let cookie = json!({"name": name, "value": value, "path": "/", "secure": true, "httpOnly": true, "sameSite": "Strict"});
-    for (path, body) in [
-        ("/url", json!({"url": format!("{origin}/healthz")})),
-        ("/cookie", json!({"cookie": cookie})),
-        ("/url", json!({"url": format!("{origin}/ops")})),
-    ] {
-        call(http::Method::POST, path, Some(body)).await;
-    }
+    browser.set_cookie(&origin, &cookie).await;
+    browser.goto(&format!("{origin}/ops")).await;
 
     // Wait until the plot of market-regulation shows the accepted records in the push's minute.
     let deadline = Instant::now() + Duration::from_secs(30);
     let shown = loop {
-        let script = json!({"script": READ_PAGE, "args": []});
-        let page = call(http::Method::POST, "/execute/sync", Some(script)).await;
+        let page = browser.execute(READ_PAGE, json!([])).await;
         let point = page["adapter"].as_array().and_then(|s| {
             s.iter().find(|s| s["key"] == "market-regulation")?["points"]
                 .as_array()?
@@ -566,13 +433,5 @@ async fn the_ops_page_plots_the_records_just_pushed_in_chromium() {
     assert_eq!(shown["accepted"], accepted.to_string());
 
     // Keep a picture of it (tests/artifacts/ is git-ignored; CI may upload it).
-    let png = call(http::Method::GET, "/screenshot", None).await;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(png.as_str().unwrap())
-        .unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    let artifacts = repo().join("tests/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(artifacts.join("ops.png"), &png).unwrap();
-    call(http::Method::DELETE, "", None).await;
+    browser.screenshot("ops.png").await;
 }

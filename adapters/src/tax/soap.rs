@@ -224,26 +224,6 @@ pub fn check_envelope(bytes: &[u8]) -> Result<(), PayloadError> {
     Ok(())
 }
 
-/// Text for XML content and attribute values: the five special characters escaped, and
-/// characters XML 1.0 does not allow (C0 controls other than tab, CR and LF, U+FFFE, U+FFFF)
-/// replaced by U+FFFD, so any message makes a well-formed fault.
-fn xml_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The SOAP 1.1 faultcode for a stable error code: `soap:VersionMismatch` for
 /// [`CODE_VERSION`], `soap:MustUnderstand` for [`CODE_MUST_UNDERSTAND`], `soap:Server` for the
 /// gateway's own failures (`service.*`: database unavailable, internal error; the same request
@@ -272,7 +252,7 @@ pub fn soap_fault(code: &str, message: &str) -> String {
     } else {
         format!(
             "<detail><gw:error xmlns:gw=\"{TAX_NS}\"><gw:code>{}</gw:code></gw:error></detail>",
-            xml_text(code)
+            crate::xml::escape(code)
         )
     };
     format!(
@@ -280,7 +260,7 @@ pub fn soap_fault(code: &str, message: &str) -> String {
          <soap:Envelope xmlns:soap=\"{SOAP_ENV_NS}\"><soap:Body><soap:Fault>\
          <faultcode>{faultcode}</faultcode><faultstring>{}</faultstring>{detail}\
          </soap:Fault></soap:Body></soap:Envelope>\n",
-        xml_text(message)
+        crate::xml::escape(message)
     )
 }
 
@@ -289,7 +269,7 @@ pub fn soap_fault(code: &str, message: &str) -> String {
 /// outcome, record id, errors and certificates).
 pub fn soap_receipt(receipt: &serde_json::Value) -> String {
     let attr = |v: &serde_json::Value| {
-        xml_text(&match v {
+        crate::xml::escape(&match v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Null => String::new(),
             other => other.to_string(),

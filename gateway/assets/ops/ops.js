@@ -180,6 +180,23 @@
         return answer.body.truncated ? { rows, note: "仅显示前 20 条 Showing the first 20" } : { rows };
       },
     },
+    {
+      name: "expiry",
+      fetch: () => getJson("/v1/ops/expiring"),
+      rows: (_, answer) => {
+        if (!answer || !answer.ok) return [];
+        const kinds = {
+          node_certificate: "节点证书 node certificate", ca_certificate: "CA证书 CA certificate",
+          signing_key: "签名密钥 signing key", client_certificate: "客户端证书 client certificate",
+        };
+        return answer.body.expiring.map((e) => [
+          [badge(e.level === "expired" ? "alarm" : e.level)],
+          "到期 expiry",
+          `${kinds[e.kind] || e.kind} · ${e.subject}`,
+          `到期 expires ${when(e.not_after)}`,
+        ]);
+      },
+    },
   ];
 
   function renderAlerts(series, answers) {

@@ -189,6 +189,15 @@ pub async fn principal(
             ),
         ));
     }
+    // Remember when its certificate expires, for the operators' expiry alerts (a write only
+    // when it changed: the first request after a renewal).
+    if peer.not_after.is_some() && peer.not_after != principal.cert_not_after {
+        db.execute(
+            "UPDATE principals SET cert_not_after = $2 WHERE id = $1",
+            &[&principal.id, &peer.not_after],
+        )
+        .await?;
+    }
     Ok(principal)
 }
 

@@ -1,6 +1,8 @@
 //! Certificates: look one up by its GB/T 36904 identifier with its verification verdict, and
 //! verify a presented credential. Verdicts come from `vc::verify` against the node's trust
-//! bundle; this node answers the status of the certificates it issued itself.
+//! bundle; this node answers the status of the certificates it holds (its own, and those
+//! forwarded from below with their status changes), and their transparency-log inclusion with
+//! a proof from the issuing node's log.
 
 use std::sync::Arc;
 
@@ -61,27 +63,48 @@ async fn own_status(
     Ok(held.map(|(revoked, suspended)| StatusLookup::known(revoked, suspended)))
 }
 
-/// The inclusion proof of a credential this node issued, from its own log (`None` for other
-/// nodes' credentials, or before the sequencer ran).
-async fn own_proof(
+/// The inclusion proof of a credential this node holds as version `version`: from its own log
+/// when it issued it, else asked of the issuing node (routed like `GET
+/// /v1/certificates/{id}/proof`; the proof verifies by itself against the trust bundle, so it
+/// may come from anywhere). `None` before the sequencer ran, or when the issuer does not answer
+/// in time: then `logged` is skipped, never failed, and the answer is not held up.
+async fn log_proof(
     app: &App,
     db: &deadpool_postgres::Client,
     credential: &Value,
-    credential_id: uuid::Uuid,
-    version: i32,
+    (credential_id, version): (uuid::Uuid, i32),
+    headers: &HeaderMap,
 ) -> Result<Option<Value>, Problem> {
-    if credential["issuer"]["node"] != json!(vc::ecert::node_urn(&app.node_region)) {
-        return Ok(None);
-    }
     let identifier = credential["id"]
         .as_str()
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
         .unwrap_or_default();
-    let proof =
-        crate::transparency::proof::inclusion(db, &app.log, credential_id, identifier, version)
-            .await
-            .map_err(Problem::internal)?;
-    Ok(proof.map(|p| serde_json::to_value(p).expect("serializes")))
+    let issuer = credential["issuer"]["node"]
+        .as_str()
+        .and_then(|n| n.strip_prefix(vc::ecert::NODE_URN_PREFIX))
+        .and_then(|r| RegionCode::parse(r).ok());
+    if issuer.as_ref() == Some(&app.node_region) {
+        let proof =
+            crate::transparency::proof::inclusion(db, &app.log, credential_id, identifier, version)
+                .await
+                .map_err(Problem::internal)?;
+        return Ok(proof.map(|p| serde_json::to_value(p).expect("serializes")));
+    }
+    let Some(next) = issuer.and_then(|r| route::next_hop(app, &r)) else {
+        return Ok(None);
+    };
+    let path = format!("/v1/certificates/{identifier}/proof?version={version}");
+    match route::forward_query(app, next, &path, ("", ""), &route::via(headers)).await {
+        Ok((200, proof)) => Ok(Some(proof)),
+        Ok((status, body)) => {
+            tracing::debug!(%identifier, status, %body, "no inclusion proof from the issuer");
+            Ok(None)
+        }
+        Err(problem) => {
+            tracing::info!(%identifier, code = problem.code, detail = %problem.detail, "the issuer gave no inclusion proof");
+            Ok(None)
+        }
+    }
 }
 
 fn answer(verdict: Verdict, extra: Value) -> Json<Value> {
@@ -182,7 +205,7 @@ pub async fn get(
     audit::record(&db, &lookup.requester, here, audit_lookup(1)).await?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
-    let proof = own_proof(&app, &db, &credential, row.get(2), version).await?;
+    let proof = log_proof(&app, &db, &credential, (row.get(2), version), &headers).await?;
     let status = own_status(&db, &credential).await?;
     let verdict = verify_credential_logged(
         &credential,
@@ -398,7 +421,7 @@ pub async fn verify(
     if let Some(id) = credential["id"].as_str() {
         parse_identifier(id)?;
     }
-    // A credential this node issued (and logged) is checked against its own log.
+    // A credential this node holds is checked against its issuer's log.
     let logged_as = match credential["id"]
         .as_str()
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
@@ -413,7 +436,7 @@ pub async fn verify(
         None => None,
     };
     let proof = match logged_as {
-        Some((id, version)) => own_proof(&app, &db, &credential, id, version).await?,
+        Some(held) => log_proof(&app, &db, &credential, held, &headers).await?,
         None => None,
     };
     let status = own_status(&db, &credential).await?;

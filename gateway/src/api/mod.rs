@@ -9,6 +9,7 @@ pub mod health;
 pub mod ingest;
 pub mod problem;
 pub mod public;
+pub mod purposes;
 pub mod records;
 pub mod reference;
 pub mod request_id;
@@ -113,7 +114,14 @@ pub fn web_router(app: Arc<App>) -> Router {
         .route("/v1/reference/{kind}/{version}", get(reference::get))
         .route("/metrics", get(health::metrics))
         .route("/ops", get(crate::ops::page::page))
+        .route("/verify", get(crate::verify_page::page::page))
+        .route(
+            "/v1/certificates/{id}/qr.svg",
+            get(crate::verify_page::qr::qr_svg),
+        )
+        .route("/v1/purposes", get(purposes::list))
         .route("/v1/ops/series", get(crate::ops::series::series))
+        .route("/v1/ops/expiring", get(crate::ops::expiry::list))
         .merge(common_routes())
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::Extension(Listener::Web))

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (9, "key_rotation", include_str!("../../migrations/0009_key_rotation.sql")),
     (10, "supervision", include_str!("../../migrations/0010_supervision.sql")),
     (11, "ops", include_str!("../../migrations/0011_ops.sql")),
+    (12, "expiry", include_str!("../../migrations/0012_expiry.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

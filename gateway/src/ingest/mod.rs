@@ -105,6 +105,9 @@ pub fn prepare(
     now: DateTime<FixedOffset>,
     max_records: usize,
 ) -> Result<Prepared, PayloadError> {
+    // PostgreSQL keeps microseconds: a stamp with more would be stored rounded at one tier and
+    // truncated at another, and the first entry time must be the same everywhere.
+    let now = chrono::SubsecRound::trunc_subsecs(now, 6);
     let records = adapter.decode(payload)?;
     if records.len() > max_records {
         return Err(PayloadError::new(

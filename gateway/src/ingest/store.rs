@@ -432,19 +432,18 @@ async fn update_heads(tx: &Transaction<'_>, accepted: &[&Valid]) -> anyhow::Resu
     let cases: Vec<&str> = heads.iter().map(|v| v.case_no.as_str()).collect();
     let versions: Vec<i64> = heads.iter().map(|v| v.version).collect();
     let ids: Vec<Uuid> = heads.iter().map(|v| v.record_id).collect();
-    tx.execute(
-        "INSERT INTO case_heads (source_system, case_no, version, record_id)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::uuid[])
-         ON CONFLICT (source_system, case_no) DO UPDATE
-           SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
-           WHERE case_heads.version < EXCLUDED.version",
-        &[&systems, &cases, &versions, &ids],
-    )
-    .await?;
+    // The heads this statement inserted or moved are exactly the accepted records now current
+    // (RETURNING, not a second read: case_heads has no index on record_id, so reading it back
+    // by record_id scanned the whole table on every batch).
     let rows = tx
         .query(
-            "SELECT record_id FROM case_heads WHERE record_id = ANY($1::uuid[])",
-            &[&ids],
+            "INSERT INTO case_heads (source_system, case_no, version, record_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::uuid[])
+             ON CONFLICT (source_system, case_no) DO UPDATE
+               SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
+               WHERE case_heads.version < EXCLUDED.version
+             RETURNING record_id",
+            &[&systems, &cases, &versions, &ids],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -10,6 +10,7 @@
 //!   with forwarding alerts.
 //! - [`page`]: `GET /ops`, the operator page (HTML, JS and CSS embedded in the binary).
 
+pub mod expiry;
 pub mod page;
 pub mod series;
 pub mod totals;
