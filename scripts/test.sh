@@ -21,3 +21,9 @@ cargo test --workspace
 # The README's main command, as a scenario: a five-node network on the test PostgreSQL.
 GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__PORT="$E2E_PG_PORT" \
   target/debug/gateway demo --smoke --dir /var/tmp/exchange-gateway-test-demo --base-port 19541
+# The benchmark harness as a smoke test (issue 11), so it does not rot: a few seconds per figure
+# on the debug build just made, no timing assertion, no nginx hop (setup-debian.sh does not
+# install nginx); ~1 min. It fails if what was pushed is not all stored, or a phase errors out.
+# Its own state folder and PostgreSQL port, apart from a developer's full run.
+BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \
+  bench/run.sh --short --no-nginx --results target/bench-smoke >/dev/null

@@ -1,0 +1,260 @@
+//! This machine's ceilings for the work the gateway does, measured in the same run:
+//!
+//! - [`copy`]: PostgreSQL binary `COPY` of the gateway's own normalized rows into
+//!   `case_records` of a database migrated by `gateway migrate` (so the same columns, keys and
+//!   indexes), 500 rows per transaction, synchronous commit, two connections;
+//! - [`ed25519`]: ring signing and verification, one thread;
+//! - [`schema`]: JSON parse + validation against the canonical schema, one thread;
+//! - [`plain_server`]: a hyper server with the gateway's TLS configuration and nothing behind
+//!   it (run as its own process by `loadgen plain-server`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset};
+use gateway::ingest::Valid;
+use http_body_util::{BodyExt, Full};
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{Json, ToSql, Type};
+
+use crate::load::Window;
+use crate::procstat::Watch;
+
+/// A normalized row as the gateway stores it in `case_records`.
+pub struct Row {
+    source_system: String,
+    case_no: String,
+    version: i64,
+    department: String,
+    region: String,
+    item_code: String,
+    status: String,
+    occurred_at: DateTime<FixedOffset>,
+    ingested_at: DateTime<FixedOffset>,
+    content_hash: Vec<u8>,
+    body: Box<RawValue>,
+}
+
+impl Row {
+    pub fn from_valid(v: &Valid) -> anyhow::Result<Row> {
+        Ok(Row {
+            source_system: v.source_system.clone(),
+            case_no: v.case_no.clone(),
+            version: v.version,
+            department: v.department.clone(),
+            region: v.region.to_string(),
+            item_code: v.item_code.clone(),
+            status: v.status.clone(),
+            occurred_at: v.occurred_at,
+            ingested_at: v.ingested_at,
+            content_hash: v.content_hash.clone(),
+            body: serde_json::value::to_raw_value(&v.body)?,
+        })
+    }
+
+    pub fn body(&self) -> &str {
+        self.body.get()
+    }
+}
+
+const COPY: &str = "COPY case_records (record_id, source_system, case_no, version, department, \
+     region_code, item_code, status, occurred_at, ingested_at, batch_id, content_hash, body) \
+     FROM STDIN BINARY";
+const TYPES: [Type; 13] = [
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::UUID,
+    Type::BYTEA,
+    Type::JSONB,
+];
+
+/// COPY `rows` (cycled, each pass under new case numbers) into `case_records` at `url` with
+/// `connections` connections, `per_tx` rows per transaction; rows committed in the window, and
+/// what `watch` saw while the connections were open (backends take their CPU time with them
+/// when they exit).
+pub async fn copy(
+    url: &str,
+    rows: Arc<Vec<Row>>,
+    connections: usize,
+    per_tx: usize,
+    w: Window,
+    watch: &Watch,
+) -> anyhow::Result<Value> {
+    let mut clients = Vec::new();
+    for _ in 0..connections {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        clients.push(client);
+    }
+    let running = watch.start();
+    let start = Instant::now();
+    let (from, end) = (start + w.warmup, start + w.warmup + w.measure);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, mut client) in clients.into_iter().enumerate() {
+        let rows = rows.clone();
+        tasks.spawn(async move {
+            let (mut committed, mut next) = (0u64, c * per_tx);
+            while Instant::now() < end {
+                let tx = client.transaction().await?;
+                let sink = tx.copy_in(COPY).await?;
+                let writer = BinaryCopyInWriter::new(sink, &TYPES);
+                let mut writer = std::pin::pin!(writer);
+                let batch = uuid::Uuid::now_v7();
+                for _ in 0..per_tx {
+                    let row = &rows[next % rows.len()];
+                    // Each pass over the rows (and each connection) under its own case numbers.
+                    let case_no = format!("{}-c{}", row.case_no, next / rows.len());
+                    next += 1;
+                    let values: [&(dyn ToSql + Sync); 13] = [
+                        &uuid::Uuid::now_v7(),
+                        &row.source_system,
+                        &case_no,
+                        &row.version,
+                        &row.department,
+                        &row.region,
+                        &row.item_code,
+                        &row.status,
+                        &row.occurred_at,
+                        &row.ingested_at,
+                        &batch,
+                        &row.content_hash,
+                        &Json(&*row.body),
+                    ];
+                    writer.as_mut().write(&values).await?;
+                }
+                writer.finish().await?;
+                tx.commit().await?;
+                let now = Instant::now();
+                if now >= from && now <= end {
+                    committed += per_tx as u64;
+                }
+                next += (connections - 1) * per_tx;
+            }
+            anyhow::Ok((committed, client))
+        });
+    }
+    let (mut committed, mut open) = (0, Vec::new());
+    while let Some(done) = tasks.join_next().await {
+        let (n, client) = done??;
+        committed += n;
+        open.push(client);
+    }
+    let usage = running.stop();
+    drop(open);
+    let body_bytes = rows.iter().map(|r| r.body.get().len()).sum::<usize>() / rows.len().max(1);
+    Ok(json!({
+        "rows_per_sec": (committed as f64 / w.measure.as_secs_f64()).round(),
+        "rows": committed,
+        "window_secs": w.measure.as_secs_f64(),
+        "connections": connections,
+        "rows_per_transaction": per_tx,
+        "distinct_rows": rows.len(),
+        "mean_body_bytes": body_bytes,
+        "usage": usage.to_json(),
+    }))
+}
+
+/// Calls of `f` per second on this thread over `secs`.
+fn rate(secs: f64, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        for _ in 0..64 {
+            f();
+        }
+        n += 64;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// ring Ed25519 over a 64-byte message (what eddsa-jcs-2022 signs: two SHA-256 hashes).
+pub fn ed25519(secs: f64) -> anyhow::Result<Value> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let msg = [7u8; 64];
+    let sig = key.sign(&msg);
+    let public = UnparsedPublicKey::new(&ED25519, key.public_key().as_ref().to_vec());
+    let sign = rate(secs, || {
+        std::hint::black_box(key.sign(std::hint::black_box(&msg)));
+    });
+    let verify = rate(secs, || {
+        assert!(public.verify(&msg, sig.as_ref()).is_ok());
+    });
+    Ok(json!({
+        "sign_per_sec": sign.round(),
+        "verify_per_sec": verify.round(),
+        "verify_us": (1e6 / verify * 100.0).round() / 100.0,
+        "sign_us": (1e6 / sign * 100.0).round() / 100.0,
+        "threads": 1,
+    }))
+}
+
+/// JSON parse + validation against `schemas/case-record.v1.schema.json` of normalized bodies.
+pub fn schema(bodies: &[&str], secs: f64) -> Value {
+    let schema = domain::schema::JsonSchema::case_record();
+    let mut i = 0;
+    let per_sec = rate(secs, || {
+        let v: Value = serde_json::from_str(bodies[i % bodies.len()]).expect("stored JSON");
+        assert!(schema.is_valid(&v));
+        i += 1;
+    });
+    json!({"records_per_sec": per_sec.round(), "threads": 1})
+}
+
+/// `loadgen plain-server`: the gateway's exchange-listener TLS configuration
+/// ([`gateway::tls::server_config`], client certificates required) and hyper's HTTP/1.1 + 2
+/// server, answering every request with a small JSON body once the request body is read.
+pub async fn plain_server(cert: &Path, key: &Path, ca: &Path, ready: &Path) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let tls = gateway::tls::server_config(cert, key, ca)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    std::fs::write(ready, listener.local_addr()?.to_string()).context("ready file")?;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, builder) = (acceptor.clone(), builder.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(
+                |req: http::Request<hyper::body::Incoming>| async move {
+                    let _ = req.into_body().collect().await;
+                    let body = Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"));
+                    let mut resp = http::Response::new(body);
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, Infallible>(resp)
+                },
+            );
+            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+        });
+    }
+}

@@ -1,0 +1,235 @@
+//! `loadgen`: the gateway measured against this machine's ceilings, in one run
+//! (`bench/run.sh`, see `bench/README.md`).
+//!
+//! - [`batches`]: native batches of every adapter from its fixture, renumbered per record;
+//! - [`client`]: kept-alive HTTPS with client certificates (the gateway's TLS setup);
+//! - [`load`]: closed-loop and open-loop load, latency histograms;
+//! - [`procstat`]: CPU and memory of the gateway, PostgreSQL and the machine, from `/proc`;
+//! - [`ceilings`]: COPY, ring Ed25519, JSON Schema, a plain hyper server;
+//! - [`harness`]: PostgreSQL, `gateway pki init` + `gateway serve`, a node pair, nginx;
+//! - [`profile`]: `perf record` of the node during sustained ingest (`--perf`);
+//! - [`run`]: the phases in order; [`report`]: targets as ratios, and the markdown table.
+
+mod batches;
+mod ceilings;
+mod client;
+mod harness;
+mod load;
+mod procstat;
+mod profile;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    about = "Load generator and ceilings of bench/run.sh"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every figure and ceiling; write `<results>/<date>.json` and `.md` (`<date>-short.*`
+    /// with --short).
+    Run {
+        /// A few seconds per figure (what CI can afford); no concurrency sweep.
+        #[arg(long)]
+        short: bool,
+        #[arg(long, default_value = "bench/results")]
+        results: PathBuf,
+        /// Date in the file names (default: today, UTC).
+        #[arg(long, env = "BENCH_DATE")]
+        date: Option<String>,
+        /// State of the run: PostgreSQL cluster, PKI, logs (reused and overwritten).
+        #[arg(
+            long,
+            env = "BENCH_WORK",
+            default_value = "/var/tmp/exchange-gateway-bench"
+        )]
+        work: PathBuf,
+        /// The gateway binary (default: `gateway` next to this one).
+        #[arg(long, env = "BENCH_GATEWAY_BIN")]
+        gateway: Option<PathBuf>,
+        #[arg(long, env = "BENCH_PG_PORT", default_value_t = 55449)]
+        pg_port: u16,
+        /// Leave out the nginx hop (when nginx cannot be installed).
+        #[arg(long)]
+        no_nginx: bool,
+        /// Sample the node with `perf record` during sustained ingest.
+        #[arg(long)]
+        perf: bool,
+    },
+    /// Write the markdown report (and the targets) again from a results `.json`.
+    Report { json: PathBuf },
+    /// The plain hyper server (the HTTPS ceiling), run as a child process by `run`.
+    PlainServer {
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        ca: PathBuf,
+        /// Written with the bound address once listening.
+        #[arg(long)]
+        ready: PathBuf,
+    },
+}
+
+fn first_line(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "mem_gib": (kib / 1024.0 / 1024.0).round(),
+        "kernel": first_line("uname", &["-r"]),
+        "postgres": first_line("sh", &["-c", "ls -d /usr/lib/postgresql/*/bin | tail -1 | xargs -I{} {}/postgres --version"]),
+        "nginx": first_line("sh", &["-c", "command -v nginx >/dev/null && nginx -v 2>&1"]),
+    })
+}
+
+fn commit(repo: &std::path::Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    if dirty {
+        format!("{head} (plus the working tree)")
+    } else {
+        head
+    }
+}
+
+fn write_markdown(results: &Value) -> String {
+    let mut md = report::markdown(results);
+    if let Some(e) = results["error"].as_str() {
+        md.push_str(&format!("\n**The run failed:** {e}\n"));
+    }
+    md
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match Cli::parse().command {
+        Command::PlainServer {
+            cert,
+            key,
+            ca,
+            ready,
+        } => ceilings::plain_server(&cert, &key, &ca, &ready).await,
+        Command::Report { json } => {
+            let mut out: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+            out["targets"] = report::targets(&out);
+            std::fs::write(&json, serde_json::to_string_pretty(&out)? + "\n")?;
+            std::fs::write(json.with_extension("md"), write_markdown(&out))?;
+            Ok(())
+        }
+        Command::Run {
+            short,
+            results,
+            date,
+            work,
+            gateway,
+            pg_port,
+            no_nginx,
+            perf,
+        } => {
+            let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let repo = repo.canonicalize().unwrap_or(repo);
+            let gateway_bin = match gateway {
+                Some(g) => g,
+                None => std::env::current_exe()?
+                    .parent()
+                    .context("binary folder")?
+                    .join("gateway"),
+            };
+            let gateway_bin = gateway_bin.canonicalize().with_context(|| {
+                format!(
+                    "{} not found: build it (cargo build --release -p exchange-gateway) or pass --gateway",
+                    gateway_bin.display()
+                )
+            })?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
+            let stem = if short {
+                format!("{date}-short")
+            } else {
+                date.clone()
+            };
+            let mut out = json!({
+                "date": date,
+                "commit": commit(&repo),
+                "rustc": first_line("rustc", &["-V"]),
+                "machine": machine(),
+                "gateway_binary": gateway_bin.display().to_string(),
+            });
+            let opts = run::Options {
+                plan: run::Plan::new(short),
+                repo: repo.clone(),
+                work,
+                gateway_bin,
+                pg_port,
+                nginx: !no_nginx,
+                perf,
+            };
+            let outcome = run::run(opts, &mut out).await;
+            if let Err(e) = &outcome {
+                out["error"] = json!(format!("{e:#}"));
+            }
+            out["targets"] = report::targets(&out);
+            std::fs::create_dir_all(&results)?;
+            let (json_path, md_path) = (
+                results.join(format!("{stem}.json")),
+                results.join(format!("{stem}.md")),
+            );
+            std::fs::write(&json_path, serde_json::to_string_pretty(&out)? + "\n")?;
+            let md = write_markdown(&out);
+            std::fs::write(&md_path, &md)?;
+            println!("{md}");
+            eprintln!(
+                "loadgen: wrote {} and {}",
+                json_path.display(),
+                md_path.display()
+            );
+            outcome
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! CPU and memory of the processes under test, from `/proc`: the gateway process(es),
+//! PostgreSQL (the postmaster and every process it forked: backends, WAL writer, checkpointer…),
+//! this load generator, and the whole machine (so load from anything else shows).
+//!
+//! CPU is `utime + stime` (`/proc/<pid>/stat`) between two snapshots, in cores (1.0 = one core
+//! busy for the whole window). Memory is sampled during the window and the peak kept: the
+//! gateway's resident set (`VmRSS`), and PostgreSQL's proportional set size summed over its
+//! processes (`Pss` of `/proc/<pid>/smaps_rollup`: shared buffers counted once, not per backend).
+//! A backend that exits inside the window takes its CPU time with it; the gateway's pool keeps
+//! its connections, so this does not happen under load.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Clock ticks per second of `/proc` CPU times.
+fn ticks_per_sec() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Fields of `/proc/<pid>/stat` after the command name (which may hold spaces): index 0 is
+/// field 3 (state).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// CPU ticks (user + system) a process has used.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let f = stat_fields(pid)?;
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// `pid` and every process whose parent is `pid`.
+fn with_children(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let parent = stat_fields(child).and_then(|f| f.get(1)?.parse::<u32>().ok());
+            if parent == Some(pid) {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
+
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kb_field(&text, field)
+}
+
+fn kb_field(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn pss_kb(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    kb_field(&text, "Pss")
+}
+
+/// Busy and total ticks of the whole machine (`/proc/stat`).
+fn machine_ticks() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// The processes to watch.
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    /// Gateway processes (one node, or the two nodes of the routing pair).
+    pub gateway: Vec<u32>,
+    /// The postmaster.
+    pub postgres: Option<u32>,
+    /// Other processes worth naming (nginx, the plain hyper server).
+    pub other: Vec<(String, u32)>,
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    at: Instant,
+    /// Per process: CPU ticks.
+    ticks: HashMap<u32, u64>,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+impl Watch {
+    fn groups(&self) -> Vec<(String, Vec<u32>)> {
+        let mut g = vec![("gateway".to_owned(), self.gateway.clone())];
+        if let Some(pm) = self.postgres {
+            g.push(("postgres".to_owned(), with_children(pm)));
+        }
+        for (name, pid) in &self.other {
+            g.push((name.clone(), with_children(*pid)));
+        }
+        g.push(("loadgen".to_owned(), vec![std::process::id()]));
+        g
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut ticks = HashMap::new();
+        for (_, pids) in self.groups() {
+            for pid in pids {
+                if let Some(t) = cpu_ticks(pid) {
+                    ticks.insert(pid, t);
+                }
+            }
+        }
+        let (machine_busy, machine_total) = machine_ticks();
+        Snapshot {
+            at: Instant::now(),
+            ticks,
+            machine_busy,
+            machine_total,
+        }
+    }
+
+    /// Start measuring: CPU from now to [`Running::stop`], memory sampled every 250 ms.
+    pub fn start(&self) -> Running {
+        let stop = Arc::new(AtomicBool::new(false));
+        let watch = self.clone();
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak: HashMap<String, u64> = HashMap::new();
+            loop {
+                for (name, pids) in watch.groups() {
+                    let kb: u64 = if name == "postgres" {
+                        pids.iter().filter_map(|&p| pss_kb(p)).sum()
+                    } else {
+                        pids.iter().filter_map(|&p| status_kb(p, "VmRSS")).sum()
+                    };
+                    let e = peak.entry(name).or_default();
+                    *e = (*e).max(kb);
+                }
+                if flag.load(Ordering::Relaxed) {
+                    break peak;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        Running {
+            watch: self.clone(),
+            first: self.snapshot(),
+            stop,
+            sampler,
+        }
+    }
+}
+
+pub struct Running {
+    watch: Watch,
+    first: Snapshot,
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<HashMap<String, u64>>,
+}
+
+/// CPU (cores) and peak memory (MiB) of each group over a window.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    pub wall_secs: f64,
+    /// (group, cores busy on average, CPU seconds, peak memory MiB)
+    pub groups: Vec<(String, f64, f64, f64)>,
+    pub machine_cores_busy: f64,
+    pub machine_cores: f64,
+}
+
+impl Usage {
+    pub fn cpu_secs(&self, group: &str) -> f64 {
+        self.groups
+            .iter()
+            .find(|g| g.0 == group)
+            .map_or(0.0, |g| g.2)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        let groups: serde_json::Map<String, Value> = self
+            .groups
+            .iter()
+            .map(|(name, cores, secs, mib)| {
+                (
+                    name.clone(),
+                    json!({"cpu_cores": r(*cores), "cpu_secs": r(*secs), "peak_mem_mib": r(*mib)}),
+                )
+            })
+            .collect();
+        let named: f64 = self.groups.iter().map(|g| g.1).sum();
+        json!({
+            "wall_secs": r(self.wall_secs),
+            "processes": groups,
+            "machine": {
+                "cores": self.machine_cores,
+                "cores_busy": r(self.machine_cores_busy),
+                // Anything else on the machine (other builds, tests) during the window.
+                "cores_busy_elsewhere": r((self.machine_cores_busy - named).max(0.0)),
+            },
+        })
+    }
+}
+
+impl Running {
+    pub fn stop(self) -> Usage {
+        let last = self.watch.snapshot();
+        self.stop.store(true, Ordering::Relaxed);
+        let peaks = self.sampler.join().unwrap_or_default();
+        let wall = (last.at - self.first.at).as_secs_f64().max(1e-9);
+        let hz = ticks_per_sec();
+        let mut groups = Vec::new();
+        for (name, pids) in self.watch.groups() {
+            let ticks: u64 = pids
+                .iter()
+                .filter_map(|p| Some(last.ticks.get(p)? - self.first.ticks.get(p).unwrap_or(&0)))
+                .sum();
+            let secs = ticks as f64 / hz;
+            let mib = peaks.get(&name).copied().unwrap_or(0) as f64 / 1024.0;
+            groups.push((name, secs / wall, secs, mib));
+        }
+        let busy = (last.machine_busy - self.first.machine_busy) as f64;
+        let total = (last.machine_total - self.first.machine_total).max(1) as f64;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        Usage {
+            wall_secs: wall,
+            groups,
+            machine_cores_busy: busy / total * cores,
+            machine_cores: cores,
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The targets of issue 11 as ratios to the same run's ceilings, and the markdown report.
+
+use serde_json::{Value, json};
+
+fn num(v: &Value, path: &str) -> Option<f64> {
+    v.pointer(path).and_then(Value::as_f64)
+}
+
+fn errors_at(v: &Value, path: &str) -> u64 {
+    v.pointer(&format!("{path}/errors"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// One row of the targets table.
+fn target(
+    figure: &str,
+    value: Option<f64>,
+    unit: &str,
+    ceiling: Option<(&str, Option<f64>)>,
+    ratio: Option<f64>,
+    target: &str,
+    pass: Option<bool>,
+) -> Value {
+    json!({
+        "figure": figure, "value": value, "unit": unit,
+        "ceiling": ceiling.map(|(name, v)| json!({"name": name, "value": v})),
+        "ratio": ratio, "target": target, "pass": pass,
+    })
+}
+
+/// The targets, evaluated on `r` (the results of `loadgen run`).
+pub fn targets(r: &Value) -> Value {
+    let div = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let mut rows = Vec::new();
+
+    let ingest = num(r, "/gateway/sustained/records_per_sec");
+    let copy = num(r, "/ceilings/copy/rows_per_sec");
+    let ratio = div(ingest, copy);
+    rows.push(target(
+        "Sustained ingest (HTTPS + mTLS, decode, normalize, schema, commit; 10 % with certificates)",
+        ingest,
+        "records/s",
+        Some(("PostgreSQL COPY of the same rows, rows/s", copy)),
+        ratio,
+        "≥ 0.50",
+        ratio.map(|x| x >= 0.5 && errors_at(r, "/gateway/sustained") == 0),
+    ));
+
+    let p99 = num(r, "/gateway/half_peak/latency_ms/p99");
+    let rate = num(r, "/gateway/half_peak/target_rate_per_sec");
+    rows.push(target(
+        &format!(
+            "500-record batch p99 at half the peak ({:.2} batches/s)",
+            rate.unwrap_or(0.0)
+        ),
+        p99,
+        "ms",
+        None,
+        None,
+        "< 100 ms",
+        p99.map(|x| x < 100.0 && errors_at(r, "/gateway/half_peak") == 0),
+    ));
+
+    let p99 = num(r, "/gateway/single/latency_ms/p99");
+    let asked = num(r, "/gateway/single/target_rate_per_sec").unwrap_or(1000.0);
+    let got = num(r, "/gateway/single/requests_per_sec").unwrap_or(0.0);
+    rows.push(target(
+        &format!("Single-record push p99 at {asked:.0}/s ({got:.0}/s answered in the window)"),
+        p99,
+        "ms",
+        None,
+        None,
+        "< 10 ms",
+        p99.map(|x| x < 10.0 && errors_at(r, "/gateway/single") == 0 && got >= 0.98 * asked),
+    ));
+
+    let cpu = num(r, "/gateway/verify_api/cpu_us_per_verification/total");
+    let ring = num(r, "/ceilings/ed25519/verify_us");
+    let ratio = div(cpu, ring);
+    rows.push(target(
+        "Certificate verification through the API: CPU per verification (gateway + PostgreSQL)",
+        cpu,
+        "µs",
+        Some(("ring Ed25519 verify, µs", ring)),
+        ratio,
+        "≤ 1.5",
+        ratio.map(|x| x <= 1.5),
+    ));
+
+    let routed = num(r, "/routing/routed/latency_ms/p99");
+    let nginx = num(r, "/routing/nginx/latency_ms/p99");
+    let diff = match (routed, nginx) {
+        (Some(a), Some(b)) => Some(a - b),
+        _ => None,
+    };
+    rows.push(target(
+        "Routed query (child → parent: mTLS, authorisation, audit commit) p99",
+        routed,
+        "ms",
+        Some(("nginx TLS proxy hop to the same parent, p99 ms", nginx)),
+        diff,
+        "≤ nginx + 3 ms",
+        diff.map(|d| {
+            d <= 3.0 && errors_at(r, "/routing/routed") == 0 && errors_at(r, "/routing/nginx") == 0
+        }),
+    ));
+
+    let plain = num(r, "/ceilings/plain_hyper/requests_per_sec");
+    let health = num(r, "/gateway/healthz/requests_per_sec");
+    rows.push(target(
+        "Gateway GET /healthz (TLS, routing, middleware; no work)",
+        health,
+        "requests/s",
+        Some(("plain hyper server, same TLS, requests/s", plain)),
+        div(health, plain),
+        "–",
+        None,
+    ));
+    let single_peak = num(r, "/gateway/single_peak/requests_per_sec");
+    rows.push(target(
+        "Single-record push peak (closed loop)",
+        single_peak,
+        "requests/s",
+        Some(("plain hyper server, same TLS, requests/s", plain)),
+        div(single_peak, plain),
+        "–",
+        None,
+    ));
+    let schema = num(r, "/ceilings/schema/records_per_sec");
+    rows.push(target(
+        "Sustained ingest vs. JSON parse + schema validation alone",
+        ingest,
+        "records/s",
+        Some(("parse + validate, one thread, records/s", schema)),
+        div(ingest, schema),
+        "–",
+        None,
+    ));
+    json!(rows)
+}
+
+fn f(v: Option<f64>, digits: usize) -> String {
+    match v {
+        None => "–".into(),
+        Some(x) if x.abs() >= 1000.0 => {
+            let s = format!("{x:.0}");
+            let mut out = String::new();
+            for (i, c) in s.chars().enumerate() {
+                if i > 0 && (s.len() - i) % 3 == 0 && c.is_ascii_digit() {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        }
+        Some(x) => format!("{x:.digits$}"),
+    }
+}
+
+fn usage_cells(v: &Value) -> String {
+    let u = |p: &str| num(v, &format!("/usage{p}"));
+    format!(
+        "{} | {} | {} | {} | {}",
+        f(u("/processes/gateway/cpu_cores"), 2),
+        f(u("/processes/postgres/cpu_cores"), 2),
+        f(u("/processes/gateway/peak_mem_mib"), 0),
+        f(u("/processes/postgres/peak_mem_mib"), 0),
+        f(u("/machine/cores_busy_elsewhere"), 2),
+    )
+}
+
+fn load_row(name: &str, load: &str, v: &Value) -> String {
+    format!(
+        "| {name} | {load} | {} | {} | {} | {} | {} | {} | {} |",
+        f(num(v, "/records_per_sec").filter(|x| *x > 0.0), 0),
+        f(num(v, "/requests_per_sec"), 1),
+        f(num(v, "/latency_ms/p50"), 2),
+        f(num(v, "/latency_ms/p99"), 2),
+        f(num(v, "/latency_ms/p999"), 2),
+        v["errors"].as_u64().unwrap_or(0),
+        usage_cells(v),
+    )
+}
+
+/// The markdown report of a run.
+pub fn markdown(r: &Value) -> String {
+    let mut out = Vec::new();
+    let m = &r["machine"];
+    out.push(format!(
+        "# Gateway benchmark, {} ({} run)\n",
+        r["date"].as_str().unwrap_or("?"),
+        r["plan"]["mode"].as_str().unwrap_or("?")
+    ));
+    out.push(format!(
+        "`bench/run.sh` on {} cores ({}), {} GiB; {}. Commit `{}`. Gateway built with `--release`; \
+         the load generator, the gateway and PostgreSQL share the machine. Targets from issue 11, \
+         as ratios to ceilings measured in the same run; raw figures in the `.json` beside this file.\n",
+        m["cores"],
+        m["cpu"].as_str().unwrap_or("?"),
+        m["mem_gib"],
+        r["rustc"].as_str().unwrap_or("?"),
+        r["commit"].as_str().unwrap_or("?"),
+    ));
+    let elsewhere: Vec<f64> = ["/ceilings/copy", "/ceilings/plain_hyper"]
+        .iter()
+        .map(|p| p.to_string())
+        .chain(
+            [
+                "sustained",
+                "half_peak",
+                "single",
+                "single_peak",
+                "verify_api",
+                "healthz",
+            ]
+            .iter()
+            .map(|k| format!("/gateway/{k}")),
+        )
+        .chain(
+            ["direct", "routed", "nginx"]
+                .iter()
+                .map(|k| format!("/routing/{k}")),
+        )
+        .filter_map(|p| num(r, &format!("{p}/usage/machine/cores_busy_elsewhere")))
+        .collect();
+    if let Some(max) = elsewhere.iter().copied().reduce(f64::max) {
+        let mean = elsewhere.iter().sum::<f64>() / elsewhere.len() as f64;
+        let note = if mean > 0.15 || max > 0.5 {
+            " The machine was not idle: figures are lower, and latency tails longer, than on an idle one."
+        } else {
+            ""
+        };
+        out.push(format!(
+            "Other processes on the machine used {mean:.2} cores on average during the measured phases \
+             (at most {max:.2}; column *elsewhere* below).{note}\n"
+        ));
+    }
+    out.push("## Targets\n".into());
+    out.push("| figure | measured | ceiling (same run) | ratio | target | result |".into());
+    out.push("| --- | ---: | ---: | ---: | --- | --- |".into());
+    for t in r["targets"].as_array().into_iter().flatten() {
+        let unit = t["unit"].as_str().unwrap_or("");
+        let ceiling = match &t["ceiling"] {
+            Value::Null => "–".to_owned(),
+            c => format!(
+                "{} ({})",
+                f(c["value"].as_f64(), 2),
+                c["name"].as_str().unwrap_or("")
+            ),
+        };
+        let ratio = if t["target"].as_str().unwrap_or("").contains("ms") && !t["ceiling"].is_null()
+        {
+            t["ratio"]
+                .as_f64()
+                .map_or("–".into(), |d| format!("{d:+.2} ms"))
+        } else {
+            f(t["ratio"].as_f64(), 2)
+        };
+        let result = match t["pass"].as_bool() {
+            Some(true) => "**pass**",
+            Some(false) => "**FAIL**",
+            None => "(not measured)",
+        };
+        let result = if t["target"] == "–" { "info" } else { result };
+        out.push(format!(
+            "| {} | {} {unit} | {ceiling} | {ratio} | {} | {result} |",
+            t["figure"].as_str().unwrap_or(""),
+            f(t["value"].as_f64(), 2),
+            t["target"].as_str().unwrap_or(""),
+        ));
+    }
+
+    out.push("\n## Ceilings (same run)\n".into());
+    out.push("| ceiling | value |".into());
+    out.push("| --- | ---: |".into());
+    let c = &r["ceilings"];
+    out.push(format!(
+        "| PostgreSQL binary COPY into `case_records` (same columns and indexes; 500-row transactions, synchronous commit, 2 connections; mean body {} bytes) | {} rows/s |",
+        c["copy"]["mean_body_bytes"],
+        f(num(c, "/copy/rows_per_sec"), 0)
+    ));
+    out.push(format!(
+        "| ring Ed25519 sign, one thread | {} /s ({} µs) |",
+        f(num(c, "/ed25519/sign_per_sec"), 0),
+        f(num(c, "/ed25519/sign_us"), 1)
+    ));
+    out.push(format!(
+        "| ring Ed25519 verify, one thread | {} /s ({} µs) |",
+        f(num(c, "/ed25519/verify_per_sec"), 0),
+        f(num(c, "/ed25519/verify_us"), 1)
+    ));
+    out.push(format!(
+        "| JSON parse + case-record schema validation, one thread | {} records/s |",
+        f(num(c, "/schema/records_per_sec"), 0)
+    ));
+    out.push(format!(
+        "| plain hyper server, same TLS (mTLS, kept-alive HTTP/1.1), {} connections | {} requests/s |",
+        r["plan"]["http_workers"],
+        f(num(c, "/plain_hyper/requests_per_sec"), 0)
+    ));
+
+    out.push("\n## The node under load\n".into());
+    out.push("CPU in cores (1.00 = one core busy throughout); memory is the peak resident set of the gateway and the peak proportional set (PSS) of all PostgreSQL processes; *elsewhere* is CPU used by other processes on the machine during the phase.\n".into());
+    out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
+    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    let g = &r["gateway"];
+    for s in g["sweep"].as_array().into_iter().flatten() {
+        out.push(load_row(
+            "sweep",
+            &format!("{} workers, 500-record batches", s["workers"]),
+            s,
+        ));
+    }
+    out.push(load_row(
+        "sustained",
+        &format!("{} workers, 500-record batches", g["sustained"]["workers"]),
+        &g["sustained"],
+    ));
+    out.push(load_row(
+        "half peak",
+        &format!(
+            "{} batches/s, open loop",
+            f(num(g, "/half_peak/target_rate_per_sec"), 2)
+        ),
+        &g["half_peak"],
+    ));
+    out.push(load_row(
+        "single record",
+        &format!(
+            "{}/s, open loop",
+            f(num(g, "/single/target_rate_per_sec"), 0)
+        ),
+        &g["single"],
+    ));
+    out.push(load_row(
+        "single record peak",
+        &format!("{} workers", r["plan"]["single_peak_workers"]),
+        &g["single_peak"],
+    ));
+    out.push(load_row(
+        "verify API",
+        &format!("{} workers", r["plan"]["verify_workers"]),
+        &g["verify_api"],
+    ));
+    out.push(load_row(
+        "GET /healthz",
+        &format!("{} workers", r["plan"]["http_workers"]),
+        &g["healthz"],
+    ));
+    out.push(format!(
+        "\nStored after the run: {} case records for {} acknowledged, {} credential versions, {} quarantined. \
+         Verification: {} µs of gateway CPU and {} µs of PostgreSQL CPU per call.",
+        g["stored"]["case_records"],
+        g["stored"]["records_acknowledged"],
+        g["stored"]["credential_versions"],
+        g["stored"]["quarantined"],
+        g["verify_api"]["cpu_us_per_verification"]["gateway"],
+        g["verify_api"]["cpu_us_per_verification"]["postgres"],
+    ));
+
+    out.push("\n## Routed query vs. nginx hop\n".into());
+    out.push(format!(
+        "`GET /v1/records?case_no=…&region=620000000000&purpose=approval` at {}/s for {} s (open loop): **direct** to the parent's web listener \
+         (its approver's certificate); **routed** through the child, which signs a requester statement and forwards over mTLS, the \
+         parent checking it and auditing, then the child auditing; **nginx** terminating TLS (client certificate required) and \
+         proxying over kept-alive TLS upstream connections to the parent with the parent approver's certificate. The gateway CPU \
+         column is both nodes.\n",
+        f(num(r, "/plan/route_rate"), 0),
+        f(num(r, "/plan/route/measure_secs"), 0)
+    ));
+    out.push("| path | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
+    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    for name in ["direct", "routed", "nginx"] {
+        let v = &r["routing"][name];
+        if !v.is_null() {
+            out.push(load_row(name, "open loop", v));
+        }
+    }
+    let per_query: Vec<String> = ["direct", "routed", "nginx"]
+        .iter()
+        .filter_map(|name| {
+            let v = &r["routing"][*name];
+            let rate = num(v, "/target_rate_per_sec")?;
+            let cpu = |p: &str| num(v, &format!("/usage/processes/{p}/cpu_cores")).unwrap_or(0.0);
+            Some(format!(
+                "{name} {:.2} ms (gateway {:.2}, PostgreSQL {:.2}, nginx {:.2})",
+                (cpu("gateway") + cpu("postgres") + cpu("nginx")) / rate * 1e3,
+                cpu("gateway") / rate * 1e3,
+                cpu("postgres") / rate * 1e3,
+                cpu("nginx") / rate * 1e3,
+            ))
+        })
+        .collect();
+    if !per_query.is_empty() {
+        out.push(format!("\nCPU per query: {}.", per_query.join("; ")));
+    }
+    let h = &r["routing"]["peer_handshake"];
+    if h.is_object() {
+        out.push(format!(
+            "The routed hop opens a new mTLS connection to the parent for every query \
+             (`federation::route::forward_query`). Measured alone ({} connections with the child's \
+             node certificate): {} ms each, {} µs of CPU at the parent and {} µs at the client.",
+            h["connections"],
+            h["mean_ms"],
+            f(num(h, "/server_cpu_us"), 0),
+            f(num(h, "/client_cpu_us"), 0)
+        ));
+    }
+    if let Some(e) = r["routing"]["nginx_error"].as_str() {
+        out.push(format!("\nnginx was not measured: {e}"));
+    }
+
+    let prof = &r["profile"]["ingest"];
+    if prof.is_object() {
+        out.push("\n## Profile of the node during sustained ingest\n".into());
+        out.push(format!(
+            "`perf record -e cpu-clock --call-graph dwarf` on the gateway process; shares of its samples. \
+             Inclusive time of the project's functions (and the libraries it leans on), then self time.\n\n\
+             Raw data: `{}` (`perf report -i …`).\n",
+            prof["data"].as_str().unwrap_or("")
+        ));
+        out.push("| inclusive % | function |".into());
+        out.push("| ---: | --- |".into());
+        for t in prof["inclusive"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "| {:.1} | `{}` |",
+                t["percent"].as_f64().unwrap_or(0.0),
+                t["symbol"].as_str().unwrap_or("").replace('|', "\\|")
+            ));
+        }
+        out.push("\n| self % | symbol |".into());
+        out.push("| ---: | --- |".into());
+        for t in prof["self"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "| {:.1} | `{}` |",
+                t["percent"].as_f64().unwrap_or(0.0),
+                t["symbol"].as_str().unwrap_or("").replace('|', "\\|")
+            ));
+        }
+    }
+    for (key, what) in [
+        ("postgres", "sustained ingest"),
+        ("postgres_single", "single-record push peak"),
+        ("postgres_verify", "verification through the API"),
+    ] {
+        let Some(top) = r["profile"][key]["top"].as_array() else {
+            continue;
+        };
+        out.push(format!("\n## PostgreSQL statements during {what}\n"));
+        out.push("`pg_stat_statements`, by total execution time.\n".into());
+        out.push("| share | calls | mean ms | statement |".into());
+        out.push("| ---: | ---: | ---: | --- |".into());
+        for t in top {
+            out.push(format!(
+                "| {:.1} % | {} | {:.3} | `{}` |",
+                t["share"].as_f64().unwrap_or(0.0) * 100.0,
+                t["calls"],
+                t["mean_ms"].as_f64().unwrap_or(0.0),
+                t["query"].as_str().unwrap_or("").replace('|', "\\|")
+            ));
+        }
+    }
+    out.join("\n") + "\n"
+}
