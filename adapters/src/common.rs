@@ -10,8 +10,10 @@ use serde_json::{Map, Value, json};
 /// Splitting a batch into `RawValue`s only checks the syntax: it accepts what a `Value` cannot
 /// hold, a number beyond the `f64` range (`1e999`) or nesting deeper than serde_json's
 /// recursion limit (128). Such a record is refused alone (`record.malformed`, path `""`); the
-/// other records of its batch go on.
+/// other records of its batch go on. So is a record beyond the configured nesting depth or
+/// string length ([`crate::limits`]), checked before it is parsed.
 pub fn json_record(raw: &serde_json::value::RawValue) -> Result<serde_json::Value, FieldError> {
+    crate::limits::check_json_record(raw.get().as_bytes())?;
     serde_json::from_str(raw.get()).map_err(|e| {
         FieldError::new(
             "",
@@ -310,11 +312,15 @@ mod tests {
     fn json_record_refuses_what_no_value_can_hold() {
         use serde_json::value::RawValue;
         let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
-        for text in ["1e999", "-1e400", "{\"a\": [2e308]}", deep.as_str()] {
+        for text in ["1e999", "-1e400", "{\"a\": [2e308]}"] {
             let raw: Box<RawValue> = serde_json::from_str(text).expect("valid JSON syntax");
             let e = json_record(&raw).unwrap_err();
             assert_eq!((e.path.as_str(), e.code.as_str()), ("", "record.malformed"));
         }
+        // Nesting past the configured depth is refused before parsing (crate::limits).
+        let raw: Box<RawValue> = serde_json::from_str(&deep).expect("valid JSON syntax");
+        let e = json_record(&raw).unwrap_err();
+        assert_eq!((e.path.as_str(), e.code.as_str()), ("", "record.too_deep"));
         let raw: Box<RawValue> = serde_json::from_str("{\"a\": 1e308}").unwrap();
         assert_eq!(json_record(&raw).unwrap(), serde_json::json!({"a": 1e308}));
     }

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`Adapter`]: the one trait every network implements.
 //! - [`common`]: local date/time formats, code clean-up, error helpers shared by adapters.
+//! - [`limits`]: nesting depth and string length of a payload, checked before JSON is parsed.
 //! - [`xml`]: a small, safe XML tree reader (no DTDs, no entity expansion, any ASCII-compatible
 //!   encoding such as GBK) for the XML-speaking networks.
 //! - [`market_regulation`]: 市场监管, JSON.
@@ -30,6 +31,7 @@ pub mod common;
 pub mod ecology_environment;
 pub mod health;
 pub mod human_resources;
+pub mod limits;
 pub mod mapping;
 pub mod market_regulation;
 pub mod public_security;

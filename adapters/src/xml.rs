@@ -3,7 +3,8 @@
 //!
 //! Safety first: a DOCTYPE is refused outright, so there are no entity definitions to expand
 //! (no "billion laughs") and no external entities to fetch; only the five predefined entities
-//! and character references are resolved. Depth is bounded.
+//! and character references are resolved. Depth and the length of text and tags are bounded
+//! ([`crate::limits`]).
 //!
 //! Encodings: the declared encoding must be ASCII-compatible (UTF-8, GBK, GB18030). In those,
 //! the bytes of `<`, `>`, `&`, quotes and newlines never occur inside a multi-byte character
@@ -17,8 +18,9 @@ use quick_xml::events::Event;
 
 use crate::PayloadError;
 
-/// Deepest nesting accepted; real batches are 4-6 levels deep.
-pub const MAX_DEPTH: usize = 32;
+/// Deepest nesting accepted by default; real batches are 4-6 levels deep. The limit in force is
+/// [`crate::limits::current`].
+pub const MAX_DEPTH: usize = crate::limits::DEFAULT.max_depth;
 
 /// Text for XML content and attribute values: the five special characters escaped, and
 /// characters XML 1.0 does not allow (C0 controls other than tab, CR and LF, U+FFFE, U+FFFF)
@@ -60,6 +62,8 @@ pub struct Element {
     pub line: usize,
     pub children: Vec<Element>,
     text: Vec<Piece>,
+    /// Bytes in `text`, kept as it grows: the string limit is checked at every piece.
+    text_len: usize,
 }
 
 /// Text of an element could not be decoded in the document's encoding.
@@ -78,6 +82,7 @@ impl Element {
             line,
             children: Vec::new(),
             text: Vec::new(),
+            text_len: 0,
         }
     }
 
@@ -151,6 +156,24 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
         .count()
 }
 
+/// Room for a tag's name and markup beside the longest string its attributes may hold.
+const MAX_NAME: usize = 1024;
+
+/// Count the piece just added to an element's text (text, CDATA, a reference) against the
+/// string limit.
+fn check_text(el: &mut Element, max: usize, line: impl Fn() -> usize) -> Result<(), PayloadError> {
+    el.text_len += match el.text.last() {
+        Some(Piece::Raw(b)) => b.len(),
+        Some(Piece::Resolved(s)) => s.len(),
+        None => 0,
+    };
+    if el.text_len > max {
+        let at = format!("line {}, element <{}>", line(), el.name);
+        return Err(crate::limits::too_long(&at, el.text_len, max));
+    }
+    Ok(())
+}
+
 /// Parse a whole document. Errors are about the payload as a whole (not well-formed, DTD,
 /// unsupported encoding); they carry the line where parsing stopped.
 pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
@@ -168,6 +191,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut lines = Lines { offset: 0, line: 1 };
+    let limits = crate::limits::current();
     let malformed = |pos: usize, why: String| {
         PayloadError::new(
             "payload.malformed",
@@ -180,6 +204,17 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
             .read_event()
             .map_err(|e| malformed(reader.error_position() as usize, e.to_string()))?;
         let after = reader.buffer_position() as usize;
+        // One tag (with its attributes), text run or comment longer than any string may be.
+        if after - before > limits.max_string_bytes + 2 * MAX_NAME
+            && !matches!(event, Event::DocType(_))
+        {
+            let at = format!("line {}", line_of(body, before));
+            return Err(crate::limits::too_long(
+                &at,
+                after - before,
+                limits.max_string_bytes,
+            ));
+        }
         match event {
             Event::Decl(decl) => {
                 if let Some(label) = decl.encoding() {
@@ -214,11 +249,9 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
                 return Err(malformed(before, "content after the root element".into()));
             }
             Event::Start(start) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(PayloadError::new(
-                        "payload.too_deep",
-                        format!("elements nest deeper than {MAX_DEPTH} levels"),
-                    ));
+                if stack.len() >= limits.max_depth {
+                    let at = format!("line {}", line_of(body, before));
+                    return Err(crate::limits::too_deep(&at, limits.max_depth));
                 }
                 stack.push(Element::open(
                     start.name().as_ref(),
@@ -252,6 +285,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
             Event::Text(t) => {
                 if let Some(el) = stack.last_mut() {
                     el.text.push(Piece::Raw(t.into_inner().into_owned()));
+                    check_text(el, limits.max_string_bytes, || line_of(body, before))?;
                 } else if t.iter().any(|b| !b.is_ascii_whitespace()) {
                     return Err(malformed(before, "text outside the root element".into()));
                 }
@@ -259,6 +293,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
             Event::CData(t) => {
                 if let Some(el) = stack.last_mut() {
                     el.text.push(Piece::Raw(t.into_inner().into_owned()));
+                    check_text(el, limits.max_string_bytes, || line_of(body, before))?;
                 }
             }
             Event::GeneralRef(r) => {
@@ -274,6 +309,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
                 };
                 if let Some(el) = stack.last_mut() {
                     el.text.push(Piece::Resolved(resolved));
+                    check_text(el, limits.max_string_bytes, || line_of(body, before))?;
                 }
             }
             Event::Comment(_) | Event::PI(_) => {}
@@ -343,6 +379,41 @@ mod tests {
         assert_eq!(parse(deep.as_bytes()).unwrap_err().code, "payload.too_deep");
         let utf16 = br#"<?xml version="1.0" encoding="UTF-16"?><a/>"#;
         assert_eq!(parse(utf16).unwrap_err().code, "payload.encoding");
+    }
+
+    #[test]
+    fn entity_tricks_are_refused_without_expansion() {
+        let cases: [&[u8]; 4] = [
+            // Billion laughs: nested internal entities.
+            br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY l "lol"><!ENTITY l2 "&l;&l;&l;">]><a>&l2;</a>"#,
+            // XXE: an external SYSTEM entity, a PUBLIC one, a parameter entity.
+            br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#,
+            br#"<!DOCTYPE a PUBLIC "-//X//Y" "http://example.invalid/a.dtd"><a/>"#,
+            br#"<!DOCTYPE a [<!ENTITY % p SYSTEM "http://example.invalid/p.dtd"> %p;]><a/>"#,
+        ];
+        for doc in cases {
+            assert_eq!(parse(doc).unwrap_err().code, "payload.dtd_forbidden");
+        }
+    }
+
+    #[test]
+    fn long_text_and_tags_are_refused_with_their_line() {
+        let limit = crate::limits::current().max_string_bytes;
+        let text = format!("<a>\n<b>{}</b></a>", "x".repeat(limit + 1));
+        let e = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.code, "payload.string_too_long");
+        assert!(e.message.starts_with("line 2"), "{}", e.message);
+        // Many short pieces add up too (references are pieces of their own).
+        let refs = format!("<a><b>{}</b></a>", "&amp;".repeat(limit + 1));
+        assert_eq!(
+            parse(refs.as_bytes()).unwrap_err().code,
+            "payload.string_too_long"
+        );
+        let attr = format!("<a b=\"{}\"/>", "y".repeat(limit + 4096));
+        assert_eq!(
+            parse(attr.as_bytes()).unwrap_err().code,
+            "payload.string_too_long"
+        );
     }
 
     #[test]

@@ -90,6 +90,13 @@ pub enum Command {
     /// The tamper-evident audit trail of lookups.
     #[command(subcommand)]
     Audit(crate::audit::verify::AuditCommand),
+    /// The transparency log's fork guard: its state after a restore, and the operator's
+    /// resolutions (docs/backup.md).
+    #[command(subcommand, name = "log-fork")]
+    LogFork(crate::transparency::fork::ForkCommand),
+    /// Completed cases moved to archive segment files with signed hash manifests.
+    #[command(subcommand)]
+    Archive(crate::archive::cli::ArchiveCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +122,29 @@ pub enum DbCommand {
     Status,
     /// Print the database URL the gateway uses (contains the password: handle with care).
     Url,
+    /// Take a base backup of the running private PostgreSQL into an empty folder (with the
+    /// superuser password); with `wal_archive_dir` set, it is the start of a point-in-time
+    /// restore (docs/backup.md).
+    Backup {
+        /// Destination folder (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a base backup into the configured base directory (which must hold no cluster),
+    /// replay the WAL archive up to --to-time, start it, and hold the transparency log's
+    /// signing until the parent confirmed it (docs/backup.md).
+    Restore {
+        /// A folder written by `gateway db backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replay up to this instant (RFC 3339, e.g. 2026-11-25T09:30:00+08:00); default:
+        /// everything archived.
+        #[arg(long)]
+        to_time: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// The WAL archive; default `database.embedded.wal_archive_dir`.
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +180,11 @@ pub enum PkiCommand {
         #[arg(long, default_value_t = crate::pki::CLIENT_CERT_DAYS)]
         days: i64,
     },
+    /// Revoke a client or node certificate (at the province): re-sign the role CAs' CRLs and
+    /// publish them as reference data; every node refuses the certificate at the TLS handshake.
+    Revoke(crate::crl::RevokeArgs),
+    /// Re-issue the CRLs with a new nextUpdate (at the province), or `--show` those in force.
+    Crl(crate::crl::CrlArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,6 +327,12 @@ pub async fn main(cli: Cli) -> std::process::ExitCode {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    // The payload-shape limits the adapters apply are process-wide: set once, for `serve` and
+    // `quarantine replay` alike.
+    adapters::limits::configure(adapters::limits::Limits {
+        max_depth: config.limits.max_depth,
+        max_string_bytes: config.limits.max_string_bytes,
+    });
     init_logging(&config, matches!(cli.command, Command::Serve { .. }));
     match cli.command {
         Command::Serve { ready_file } => crate::serve::run(config, ready_file).await,
@@ -333,6 +374,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Pki(PkiCommand::Revoke(args)) => crate::crl::revoke_cmd(args, &config).await,
+        Command::Pki(PkiCommand::Crl(args)) => crate::crl::crl_cmd(args, &config).await,
         Command::Pki(PkiCommand::Init {
             out,
             force,
@@ -410,6 +453,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => crate::keys::run(cmd, &config).await,
         Command::Grants(cmd) => crate::grants::run(cmd, &config).await,
         Command::Audit(cmd) => crate::audit::verify::run(cmd, &config).await,
+        Command::LogFork(cmd) => crate::transparency::fork::run(cmd, &config).await,
+        Command::Archive(cmd) => crate::archive::cli::run(cmd, &config).await,
         Command::Demo(args) => crate::demo::run(args, &config).await,
         Command::Verify(_) => unreachable!("handled in main"),
         Command::Trust(TrustCommand::Show { file }) => crate::offline::show(&file),
@@ -463,8 +508,35 @@ async fn db(cmd: DbCommand, config: &Config) -> anyhow::Result<()> {
     }
     let pg = crate::db::embedded::pg_config(&config.database.embedded);
     let name = config.database.embedded.database.clone();
+    let restored = matches!(cmd, DbCommand::Restore { .. });
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         match cmd {
+            DbCommand::Backup { out } => {
+                let b = pgembed::base_backup(&pg, &out)?;
+                println!(
+                    "base backup in {} (password: {})",
+                    b.base.display(),
+                    b.password.display()
+                );
+            }
+            DbCommand::Restore {
+                from,
+                to_time,
+                archive,
+            } => {
+                let archive = archive.or_else(|| pg.wal_archive_dir.clone()).context(
+                    "no WAL archive: give --archive or set database.embedded.wal_archive_dir",
+                )?;
+                let target = to_time.map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f%:z").to_string());
+                let s = pgembed::restore(&pg, &from, &archive, target.as_deref())?;
+                println!(
+                    "restored to {}: running, pid {:?}, port {}, data {}",
+                    target.as_deref().unwrap_or("the end of the archive"),
+                    s.pid,
+                    s.port,
+                    s.data_dir.display()
+                );
+            }
             DbCommand::Start => {
                 let s = pgembed::start(&pg)?;
                 pgembed::ensure_database(&pg, &name)?;
@@ -502,7 +574,25 @@ async fn db(cmd: DbCommand, config: &Config) -> anyhow::Result<()> {
             return Ok(());
         }
         Err(e)
-    })
+    })?;
+    if restored {
+        // The restored log may be behind what the parent cosigned: sign nothing until the
+        // parent confirmed it (transparency::fork).
+        let pool = crate::db::connect(config).await?;
+        let db = pool.get().await?;
+        let size = crate::transparency::store::size(&db).await?;
+        crate::transparency::fork::record(
+            &db,
+            "hold",
+            None,
+            Some(size),
+            None,
+            "restored from a backup by `gateway db restore`",
+        )
+        .await?;
+        println!("transparency log: signing held at size {size} until the parent confirms it");
+    }
+    Ok(())
 }
 
 async fn principals_cmd(cmd: PrincipalsCommand, config: &Config) -> anyhow::Result<()> {

@@ -27,7 +27,9 @@ pub struct Config {
     pub transparency: TransparencyConfig,
     pub supervision: SupervisionConfig,
     pub ops: OpsConfig,
+    pub archive: ArchiveConfig,
     pub log: LogConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +109,9 @@ pub struct EmbeddedConfig {
     pub bin_dir: Option<PathBuf>,
     /// OS user that runs PostgreSQL; default `postgres` when the gateway runs as root.
     pub os_user: Option<String>,
+    /// WAL archive folder: when set, the server archives every WAL segment there
+    /// (point-in-time restore, docs/backup.md).
+    pub wal_archive_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,6 +149,9 @@ pub struct FederationConfig {
     /// At the province only: the trust root's PKCS#8 key, with which the grants admin API
     /// publishes grant changes. Absent: grants change only through `gateway grants --root-key`.
     pub publisher_key: Option<PathBuf>,
+    /// The exchange protocol version this node announces (`major.minor`, docs/federation.md);
+    /// absent: the newest this build speaks. Pin an older minor during a rolling upgrade.
+    pub protocol: Option<String>,
 }
 
 impl Default for FederationConfig {
@@ -156,6 +164,7 @@ impl Default for FederationConfig {
             query_timeout_ms: 10_000,
             reference_interval_ms: 30_000,
             publisher_key: None,
+            protocol: None,
         }
     }
 }
@@ -255,6 +264,32 @@ impl Default for SupervisionConfig {
     }
 }
 
+/// Archiving of completed cases into segment files (`gateway archive`, docs/archive.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Folder of the archive segments (cold storage, e.g. a mounted volume). Unset: nothing
+    /// is archived and `gateway archive run` refuses.
+    pub dir: Option<PathBuf>,
+    /// Cases completed, rejected or withdrawn more than this many days ago are archived.
+    pub after_days: u32,
+    /// How often `gateway serve` archives on its own, in seconds; 0: only `gateway archive run`.
+    pub interval_secs: u64,
+    /// At most this many records per segment file.
+    pub segment_records: u32,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            dir: None,
+            after_days: 1_095,
+            interval_secs: 0,
+            segment_records: 10_000,
+        }
+    }
+}
+
 /// Operator totals (`ops_minutes`) and the `/ops` page's forwarding alerts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -291,6 +326,69 @@ impl Default for OpsConfig {
     }
 }
 
+/// Hostile-input and fairness limits (docs/limits.md): slow clients, payload shape, and
+/// per-client token-bucket rate limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A request body must arrive whole within this many seconds (408 otherwise).
+    pub body_timeout_secs: u64,
+    /// A handler must answer within this many seconds (503 otherwise; nothing is acknowledged).
+    pub request_timeout_secs: u64,
+    /// Largest request body on the web listener, in bytes (the exchange listener's is
+    /// `ingest.max_body_bytes`).
+    pub web_max_body_bytes: usize,
+    /// Deepest nesting of a native payload (JSON objects/arrays, XML elements).
+    pub max_depth: usize,
+    /// Longest single string of a native payload, in bytes.
+    pub max_string_bytes: usize,
+    /// Token buckets by caller role (`system`, `peer`, `approver`, `operator`, `supervisor`;
+    /// `public` for callers without a certificate, per IP address). A role not listed is not
+    /// limited.
+    pub rates: std::collections::BTreeMap<String, RateConfig>,
+}
+
+/// One token bucket: `per_second` requests refill it, up to `burst`; 0 `per_second`: unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        RateConfig {
+            per_second: 0,
+            burst: 1,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let rate = |per_second, burst| RateConfig { per_second, burst };
+        LimitsConfig {
+            body_timeout_secs: 60,
+            request_timeout_secs: 120,
+            web_max_body_bytes: 1024 * 1024,
+            max_depth: 32,
+            max_string_bytes: 64 * 1024,
+            rates: [
+                ("system", rate(100, 500)),
+                ("peer", rate(1_000, 5_000)),
+                ("approver", rate(20, 100)),
+                ("operator", rate(20, 100)),
+                ("supervisor", rate(20, 100)),
+                ("public", rate(20, 100)),
+            ]
+            .into_iter()
+            .map(|(role, r)| (role.to_owned(), r))
+            .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -316,7 +414,9 @@ impl Default for Config {
             transparency: TransparencyConfig::default(),
             supervision: SupervisionConfig::default(),
             ops: OpsConfig::default(),
+            archive: ArchiveConfig::default(),
             log: LogConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -365,6 +465,7 @@ impl Default for EmbeddedConfig {
             database: "gateway".into(),
             bin_dir: None,
             os_user: None,
+            wal_archive_dir: None,
         }
     }
 }

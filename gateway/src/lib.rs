@@ -27,6 +27,8 @@
 //! - [`grants`]: sharing grants (`gateway grants add|revoke|list`), published as reference data.
 //! - [`keys`]: signing-key rotation (`gateway keys rotate|pending|publish`), requests up the tree.
 //! - [`pki`]: the development PKI (`gateway pki init`).
+//! - [`crl`]: the CA's revocation lists (`gateway pki revoke`), published down the tree and
+//!   applied at every listener's TLS handshake without a restart.
 //! - [`client`]: an mTLS HTTP client for tests, tools and peers.
 //! - [`push`]: `gateway push`, batch files to a node with a progress bar and idempotent retries.
 //! - [`offline`]: `gateway verify` and `gateway trust` (no network, no database).
@@ -42,11 +44,13 @@
 
 pub mod accounts;
 pub mod api;
+pub mod archive;
 pub mod audit;
 pub mod certificates;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod crl;
 pub mod db;
 pub mod demo;
 pub mod federation;

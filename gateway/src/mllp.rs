@@ -30,7 +30,9 @@ pub const ADAPTER: &str = "health";
 
 pub struct MllpListener {
     pub tcp: TcpListener,
-    pub tls: Arc<rustls::ServerConfig>,
+    /// The exchange listener's TLS config (client certificate required, CRLs applied), read
+    /// for every new connection so a new CRL applies without a restart.
+    pub tls: crate::crl::TlsWatch,
     pub role_cas: Arc<RoleCas>,
     pub app: Arc<App>,
     pub handshake_timeout: Duration,
@@ -38,7 +40,6 @@ pub struct MllpListener {
 
 impl MllpListener {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
-        let acceptor = TlsAcceptor::from(self.tls);
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
@@ -53,7 +54,7 @@ impl MllpListener {
                 () = &mut shutdown => break,
             };
             let (acceptor, app, role_cas, timeout) = (
-                acceptor.clone(),
+                TlsAcceptor::from(self.tls.borrow().clone()),
                 self.app.clone(),
                 self.role_cas.clone(),
                 self.handshake_timeout,

@@ -50,7 +50,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         reference.regions().get(&node_region).is_some(),
         "node.region {node_region} is not in the region table"
     );
-    let tls = crate::tls::server_config(
+    crate::tls::server_config(
         &config.server_cert(),
         &config.server_key(),
         &config.client_ca(),
@@ -60,6 +60,8 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         .context("certificate signing (run `gateway pki init` for a development PKI)")?;
     let log = crate::transparency::Log::load(&config, &node_region, issuer.status_base_url())
         .context("transparency log (run `gateway pki init` for a development PKI)")?;
+    let protocol = crate::federation::protocol::announced(&config)?;
+    tracing::info!(%protocol, "exchange protocol");
     let pool = crate::db::connect(&config).await?;
     let metrics = install_metrics()?;
     let config = Arc::new(config);
@@ -74,11 +76,11 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         log: Arc::new(log),
     });
     let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);
-    let web_tls = crate::tls::server_config_optional_client(
-        &config.server_cert(),
-        &config.server_key(),
-        &config.client_ca(),
-    )?;
+    // The CRLs held in the database apply from the first handshake; later ones are swapped in
+    // by `crl::spawn_reload`.
+    crate::reference::sync::refresh(&app).await?;
+    let (listener_tls, tls, web_tls) =
+        crate::crl::ListenerTls::new(&config, app.reference.get().crls())?;
     let bind = |addr: std::net::SocketAddr| async move {
         TcpListener::bind(addr)
             .await
@@ -86,12 +88,13 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     };
     let listener = |tcp, tls, router| Listener {
         tcp,
-        tls: Arc::new(tls),
+        tls,
         router,
         role_cas: role_cas.clone(),
         handshake_timeout: Duration::from_secs(config.exchange.handshake_timeout_secs),
         shutdown_grace: Duration::from_secs(config.exchange.shutdown_grace_secs),
     };
+    let mllp_tls = tls.clone();
     let exchange = listener(
         bind(config.exchange.listen).await?,
         tls,
@@ -107,11 +110,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     let mllp = match config.mllp.listen {
         Some(addr) => Some(crate::mllp::MllpListener {
             tcp: bind(addr).await?,
-            tls: Arc::new(crate::tls::server_config(
-                &config.server_cert(),
-                &config.server_key(),
-                &config.client_ca(),
-            )?),
+            tls: mllp_tls,
             role_cas: role_cas.clone(),
             app,
             handshake_timeout: Duration::from_secs(config.exchange.handshake_timeout_secs),
@@ -125,6 +124,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         .key()
         .context("certificate signing (run `gateway pki init` for a development PKI)")?;
     crate::reference::sync::spawn(app_for_forwarding.clone())?;
+    crate::crl::spawn_reload(app_for_forwarding.clone(), listener_tls);
     crate::transparency::sequencer::spawn(app_for_forwarding.clone());
     crate::transparency::witness::spawn(app_for_forwarding.clone())?;
     // The audit chain: every process runs a chainer (one at a time links, by advisory lock) and,
@@ -135,6 +135,8 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     crate::ops::spawn(app_for_ops.clone());
     // Electronic supervision: levels move with time (one process at a time, by advisory lock).
     crate::supervision::spawn(app_for_forwarding.clone())?;
+    // Archiving of finished cases, when configured (archive.dir, archive.interval_secs).
+    tokio::spawn(crate::archive::background(app_for_forwarding.clone()));
     if let Some(parent) = config.federation.parent.clone() {
         crate::audit::heads::spawn(app_for_forwarding.clone(), parent)?;
     }

@@ -1,6 +1,7 @@
 //! The exchange listener: TCP accept, TLS handshake (client certificate required), then HTTP/1.1
 //! or HTTP/2 served by hyper with the axum router. `axum::serve` has no TLS, so this loop puts
-//! the peer's identity into each request's extensions itself.
+//! the peer's identity into each request's extensions itself. Each connection is accepted with
+//! the listener's current TLS config, which changes without a restart when the CA's CRLs do.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +21,8 @@ use crate::tls::PeerIdentity;
 
 pub struct Listener {
     pub tcp: TcpListener,
-    pub tls: Arc<rustls::ServerConfig>,
+    /// The current TLS config: read for every new connection ([`crate::crl::spawn_reload`]).
+    pub tls: crate::crl::TlsWatch,
     pub router: Router,
     /// Decides the role of each client certificate's issuing CA.
     pub role_cas: Arc<crate::tls::RoleCas>,
@@ -35,7 +37,6 @@ impl Listener {
 
     /// Serve until `shutdown` resolves, then give open connections `shutdown_grace` to finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let acceptor = TlsAcceptor::from(self.tls);
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -62,8 +63,8 @@ impl Listener {
             let _ = tcp.set_nodelay(true);
             // The handshake runs in the connection's own task: a slow client must not hold up
             // the accept loop.
-            let (acceptor, router, builder) =
-                (acceptor.clone(), self.router.clone(), builder.clone());
+            let acceptor = TlsAcceptor::from(self.tls.borrow().clone());
+            let (router, builder) = (self.router.clone(), builder.clone());
             let (watcher, timeout) = (graceful.watcher(), self.handshake_timeout);
             let role_cas = self.role_cas.clone();
             tokio::spawn(async move {
@@ -84,6 +85,9 @@ impl Listener {
                 let service =
                     hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                         req.extensions_mut().insert(identity.clone());
+                        // The rate limiter keys callers without a certificate by address.
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer_addr));
                         router.clone().oneshot(req)
                     });
                 let conn = builder

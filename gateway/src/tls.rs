@@ -1,14 +1,15 @@
 //! TLS on rustls with the ring provider. The exchange listener requires a client certificate
 //! chaining to the configured CA; the certificate carries only a principal id, as the SAN URI
 //! `urn:gateway:principal:{id}`, and everything else about the principal (role, department,
-//! region, status) is looked up in the `principals` table on every request.
+//! region, status) is looked up in the `principals` table on every request. Revoked
+//! certificates (the CA's CRLs, [`crate::crl`]) fail the handshake itself.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
@@ -45,17 +46,7 @@ fn roots(ca: &Path) -> anyhow::Result<RootCertStore> {
 
 /// Server side of the exchange listener: client certificates are required and verified.
 pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> anyhow::Result<ServerConfig> {
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca)?), provider())
-            .build()
-            .context("cannot build the client-certificate verifier")?;
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(load_certs(cert)?, load_key(key)?)
-        .context("server certificate and key do not match")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    server_config_with_crls(cert, key, client_ca, &[], true)
 }
 
 /// Server side of the web listener: client certificates are verified when presented, but
@@ -65,11 +56,33 @@ pub fn server_config_optional_client(
     key: &Path,
     client_ca: &Path,
 ) -> anyhow::Result<ServerConfig> {
-    let verifier =
+    server_config_with_crls(cert, key, client_ca, &[], false)
+}
+
+/// A listener's config: client certificates verified under `client_ca` and not revoked by any
+/// of `crls` (the role CAs' CRLs, [`crate::crl`]); `required` for the exchange and MLLP
+/// listeners. Only the client's own certificate is checked against the CRLs (the network CA
+/// revokes client and node certificates, not its intermediates), and a certificate whose CA
+/// has published no CRL passes; a CRL past its nextUpdate still applies (an operator alert
+/// says to re-issue it), since an outdated list of revoked certificates is better than none.
+pub fn server_config_with_crls(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+    crls: &[CertificateRevocationListDer<'static>],
+    required: bool,
+) -> anyhow::Result<ServerConfig> {
+    let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca)?), provider())
-            .allow_unauthenticated()
-            .build()
-            .context("cannot build the client-certificate verifier")?;
+            .with_crls(crls.iter().cloned())
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status();
+    if !required {
+        builder = builder.allow_unauthenticated();
+    }
+    let verifier = builder
+        .build()
+        .context("cannot build the client-certificate verifier")?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

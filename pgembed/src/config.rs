@@ -34,6 +34,9 @@ pub struct Config {
     pub os_user: Option<String>,
     /// Database superuser created by `initdb`, normally [`DEFAULT_SUPERUSER`].
     pub superuser: String,
+    /// When set, the server archives every completed WAL segment into this directory
+    /// (created for the OS user), for point-in-time restore ([`crate::restore`]).
+    pub wal_archive_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             bin_dir: None,
             os_user: None,
             superuser: DEFAULT_SUPERUSER.to_owned(),
+            wal_archive_dir: None,
         }
     }
 

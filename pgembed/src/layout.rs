@@ -263,13 +263,13 @@ fn write_private(path: &Path, content: &str) -> Result<(), Error> {
         .map_err(|e| Error::io("write", path, e))
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io("set permissions of", path, e))
 }
 
 /// Give `path` to `user` without following symlinks; no-op when it is theirs already.
-fn chown_to(path: &Path, user: &OsUser) -> Result<(), Error> {
+pub(crate) fn chown_to(path: &Path, user: &OsUser) -> Result<(), Error> {
     let meta = fs::symlink_metadata(path).map_err(|e| Error::io("inspect", path, e))?;
     if meta.uid() != user.uid || meta.gid() != user.gid {
         lchown(path, Some(user.uid), Some(user.gid)).map_err(|e| Error::io("chown", path, e))?;

@@ -36,12 +36,14 @@
 //! - `config`: [`Config`], default base directory, finding the binaries.
 //! - `layout`: the files under the base directory, their owners and modes, the checks
 //!   (traversable parents, ownership), the password files.
+//! - `backup`: WAL archiving settings, base backups, point-in-time restore.
 //! - `command`: building commands (run-as via `runuser`, clean environment), capturing output
 //!   into errors.
 //! - `server`: `initdb`, `pg_ctl start|stop|status`, readiness, `postmaster.pid`.
 //! - `error`: [`Error`].
 //! - this file: the public operations.
 
+mod backup;
 mod command;
 mod config;
 mod error;
@@ -51,6 +53,7 @@ mod server;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use backup::{Backup, base_backup, restore};
 pub use config::{Config, DEFAULT_OS_USER, DEFAULT_SUPERUSER};
 pub use error::Error;
 
@@ -124,6 +127,8 @@ pub fn start(cfg: &Config) -> Result<Status, Error> {
             }
             Probe::Stale | Probe::Stopped => server::remove_stale_lock_files(&layout)?,
         }
+        // Settings of this start (WAL archiving); a running server keeps its own until restarted.
+        backup::write_settings(cfg, &layout, os_user.as_ref())?;
         server::ensure_port_free(cfg.port)?;
         match server::pg_ctl_start(cfg, &runner, &bin, &layout) {
             Ok(()) => {
@@ -277,7 +282,7 @@ fn client_setup(cfg: &Config) -> Result<(PathBuf, String), Error> {
     Ok((bin, password))
 }
 
-fn connection_args(cmd: &mut std::process::Command, cfg: &Config) {
+pub(crate) fn connection_args(cmd: &mut std::process::Command, cfg: &Config) {
     cmd.args(["-w", "-h", "127.0.0.1", "-p"])
         .arg(cfg.port.to_string())
         .arg("-U")

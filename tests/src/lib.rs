@@ -526,6 +526,80 @@ fn replace_database(url: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A PostgreSQL server of one test's own (`gateway db start` in a fresh folder on a free port),
+/// for tests that stop and start the database: the run's shared cluster must never be stopped.
+/// Stopped and removed when dropped.
+pub struct OwnCluster {
+    pub base_dir: PathBuf,
+    pub port: u16,
+    /// URL of its `gateway` database.
+    pub admin_url: String,
+}
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        // Under /var/tmp: as root the server runs as `postgres`, which must reach the folder.
+        let base_dir = PathBuf::from(format!(
+            "/var/tmp/exchange-gateway-e2e-own/{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let mut own = OwnCluster {
+            base_dir,
+            port: free_port(),
+            admin_url: String::new(),
+        };
+        own.ctl("start");
+        own.admin_url = String::from_utf8(own.ctl("url").stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
+        own
+    }
+
+    /// `gateway db <sub>` on this cluster; panics when it fails.
+    pub fn ctl(&self, sub: &str) -> Output {
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args(["db", sub]);
+        cluster_env(&mut cmd, &self.base_dir, self.port);
+        let out = cmd.output().expect("run gateway db");
+        assert!(
+            out.status.success(),
+            "gateway db {sub} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args(["db", "stop"]);
+        cluster_env(&mut cmd, &self.base_dir, self.port);
+        let _ = cmd.output();
+        let _ = std::fs::remove_dir_all(&self.base_dir);
+    }
+}
+
+impl Node {
+    /// A node (fresh PKI and database) whose database is on `own` instead of the run's cluster.
+    pub async fn start_on(own: &OwnCluster) -> Node {
+        let mut node = Node::start_embedded().await;
+        node.stop();
+        node.set_env(
+            "GATEWAY_DATABASE__EMBEDDED__BASE_DIR",
+            own.base_dir.to_str().unwrap(),
+        );
+        node.set_env("GATEWAY_DATABASE__EMBEDDED__PORT", &own.port.to_string());
+        node.db_url = replace_database(&own.admin_url, &node.db_name);
+        // `pki init` registered the dev principals in the run's cluster; register them here.
+        let principals = node.pki().join("principals.json");
+        node.cli(&["principals", "import", principals.to_str().unwrap()]);
+        node.spawn().await;
+        node
+    }
+}
+
 /// Encode UTF-8 text as GBK (for fixtures edited in a test).
 pub fn gbk(text: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(text).0.into_owned()

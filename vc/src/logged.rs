@@ -12,12 +12,15 @@
 //! the earliest cosignature's time (so a key retired or compromised later does not matter, and
 //! a certificate logged only after its key expired does not pass).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tlog::{Hash, VerifierKey};
+use tlog::{Checkpoint, Hash, VerifiedSig, VerifierKey};
 
 use crate::did_key::resolve_verification_method;
 use crate::trust::{KeyTrust, TrustBundle, witness_name};
@@ -102,6 +105,63 @@ fn did_public_key(did: &str) -> Option<[u8; 32]> {
         .flatten()
 }
 
+/// Checkpoints whose signatures verified, by SHA-256 of the note and the keys it was opened
+/// with. Many credentials are proven against one checkpoint, and verifying its signatures
+/// again each time would double the Ed25519 work of a verification; the answer of opening a
+/// note depends on nothing but these inputs, so a remembered answer is the same answer.
+static OPENED: Mutex<Option<HashMap<[u8; 32], Opened>>> = Mutex::new(None);
+/// Entries kept at most (then forgotten all at once; a checkpoint is ~300 bytes).
+const OPENED_MAX: usize = 4096;
+
+type Opened = (Checkpoint, Vec<VerifiedSig>);
+
+/// [`tlog::open_note`] with `keys` (name, Ed25519 public key, cosigner?), remembering success.
+fn open_checkpoint(
+    text: &str,
+    keys: &[(String, [u8; 32], bool)],
+) -> Result<Opened, tlog::NoteError> {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    for (name, key, cosigner) in keys {
+        // Lengths first, so no two different inputs hash the same bytes.
+        digest.update(&(name.len() as u64).to_be_bytes());
+        digest.update(name.as_bytes());
+        digest.update(key);
+        digest.update(&[u8::from(*cosigner)]);
+    }
+    digest.update(text.as_bytes());
+    let id: [u8; 32] = digest
+        .finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes");
+    let known = OPENED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&id).cloned());
+    if let Some(known) = known {
+        return Ok(known);
+    }
+    let verifiers = keys
+        .iter()
+        .map(|(name, key, cosigner)| {
+            if *cosigner {
+                VerifierKey::cosigner(name, key)
+            } else {
+                VerifierKey::ed25519(name, key)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let opened = tlog::open_note(text, &verifiers)?;
+    let mut memo = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    let memo = memo.get_or_insert_with(HashMap::new);
+    if memo.len() >= OPENED_MAX {
+        memo.clear();
+    }
+    memo.insert(id, opened.clone());
+    Ok(opened)
+}
+
 /// Check `proof` for `credential` against the trust bundle.
 pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<Included, LogError> {
     let proof: LogProof =
@@ -125,14 +185,17 @@ pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<I
     let bad = |e: tlog::NoteError| LogError::Checkpoint(e.to_string());
     let log_key = did_public_key(&node_log.key)
         .ok_or_else(|| LogError::Checkpoint("the log key is not an Ed25519 did:key".into()))?;
-    let mut verifiers = vec![VerifierKey::ed25519(&node_log.origin, &log_key).map_err(bad)?];
+    let mut keys = vec![(node_log.origin.clone(), log_key, false)];
     for other in trust.nodes.iter().filter(|n| n.region != node) {
         if let Some(key) = other.log.as_ref().and_then(|l| did_public_key(&l.key)) {
-            let name = witness_name(&trust.network_base_url, &other.region);
-            verifiers.push(VerifierKey::cosigner(&name, &key).map_err(bad)?);
+            keys.push((
+                witness_name(&trust.network_base_url, &other.region),
+                key,
+                true,
+            ));
         }
     }
-    let (checkpoint, sigs) = tlog::open_note(&proof.checkpoint, &verifiers).map_err(bad)?;
+    let (checkpoint, sigs) = open_checkpoint(&proof.checkpoint, &keys).map_err(bad)?;
     if checkpoint.origin != node_log.origin || !sigs.iter().any(|s| s.name == node_log.origin) {
         return Err(LogError::Checkpoint(
             "not signed by the node's log key under its origin".into(),

@@ -113,6 +113,9 @@ pub async fn caller(
         peer.ca_role.as_deref(),
         &peer.principal_id,
     ) {
+        if let Some(statement) = headers.get(crate::federation::route::STATEMENT_HEADER) {
+            routed_requester_active(db, statement).await?;
+        }
         return Ok(Caller {
             id: format!("node:{region}"),
             kind: CallerKind::Certificate,
@@ -152,6 +155,45 @@ pub async fn caller(
         "auth.required",
         "log in (POST /v1/session) or present a client certificate",
     ))
+}
+
+/// A routed lookup's original requester, as far as this node knows its status: principals'
+/// changes travel up the tree (`principals::report`), so a node refuses a requester its own node
+/// suspended or retired even if that node passed the lookup on (a lagging process, a node that
+/// misbehaves). The statement's signature is checked later, by the lookup; this check can only
+/// refuse, so reading it unverified here grants nothing. An unknown requester passes: below
+/// this node, reports may lag a new principal; above it, its entry node vouches for it.
+async fn routed_requester_active(
+    db: &deadpool_postgres::Client,
+    statement: &http::HeaderValue,
+) -> Result<(), Problem> {
+    #[derive(serde::Deserialize)]
+    struct Requester {
+        requester: String,
+        kind: String,
+        entry_node: String,
+    }
+    let Some(r) = statement
+        .to_str()
+        .ok()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| serde_json::from_slice::<Requester>(&b).ok())
+    else {
+        return Ok(()); // malformed: the lookup refuses it as routing.bad_statement
+    };
+    if r.kind != CallerKind::Certificate.as_str() {
+        return Ok(());
+    }
+    match principals::remote_status(db, &r.entry_node, &r.requester).await? {
+        Some(status) if status != "active" => Err(Problem::new(
+            "auth.principal_inactive",
+            format!(
+                "principal '{}' is {status} at its node {}; its lookups are refused on every tier",
+                r.requester, r.entry_node
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The active principal named by the client certificate, issued by its role's intermediate CA.

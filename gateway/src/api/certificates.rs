@@ -25,6 +25,8 @@ use crate::audit::{self, Purpose};
 use crate::federation::route;
 use crate::tls::PeerIdentity;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 #[derive(Debug, Deserialize)]
 pub struct VerifyOptions {
@@ -45,65 +47,221 @@ pub fn parse_identifier(s: &str) -> Result<CertIdentifier, Problem> {
     })
 }
 
-/// Status of a credential this node holds: its issuer knows it, and every tier above hears of
-/// every change through forwarding. Others are left to the status lists (skipped here).
+/// What stays true of the credentials this node holds, kept in memory so a verification does
+/// not ask PostgreSQL again (`credential_versions` rows are never overwritten, a leaf's index
+/// never changes, subtree hashes are final, and a proof against a cosigned checkpoint stays a
+/// proof). A certificate's *status* is never remembered: it is read on every call.
+mod memo {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+    use std::sync::{Mutex, MutexGuard};
+
+    use uuid::Uuid;
+
+    /// A process-wide map that forgets everything when full (the entries are cheap to find
+    /// again; a bound keeps memory flat however many credentials are verified).
+    pub struct Memo<K, V>(Mutex<Option<HashMap<K, V>>>);
+
+    const MAX: usize = 100_000;
+
+    impl<K: Hash + Eq, V: Clone> Memo<K, V> {
+        pub const fn new() -> Self {
+            Memo(Mutex::new(None))
+        }
+        fn map(&self) -> MutexGuard<'_, Option<HashMap<K, V>>> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        pub fn get(&self, key: &K) -> Option<V> {
+            self.map().as_ref()?.get(key).cloned()
+        }
+        pub fn put(&self, key: K, value: V) {
+            let mut map = self.map();
+            let map = map.get_or_insert_with(HashMap::new);
+            if map.len() >= MAX {
+                map.clear();
+            }
+            map.insert(key, value);
+        }
+    }
+
+    /// (this node's log origin, SHA-256 of a presented body) → the stored version it is.
+    pub static HELD: Memo<(String, [u8; 32]), (Uuid, i32)> = Memo::new();
+    /// (this node's log origin, credential id) → the credential's leaf index in that log.
+    pub static LEAVES: Memo<(String, Uuid), u64> = Memo::new();
+    /// (log origin, leaf index, tree size) → the inclusion path (base64 hashes).
+    pub static PATHS: Memo<(String, u64, u64), Vec<String>> = Memo::new();
+    /// (this node's log origin, credential id) → a proof that verified as `logged` (against a
+    /// cosigned checkpoint), from this node's log or the issuing node's.
+    pub static PROOFS: Memo<(String, Uuid), serde_json::Value> = Memo::new();
+}
+
+/// The status of certificate `identifier` as this node holds it (its issuer knows it, and
+/// every tier above hears of every change through forwarding); `None` when it holds no such
+/// certificate (the status lists answer for it then; skipped here).
 async fn own_status(
     db: &deadpool_postgres::Client,
+    identifier: &str,
+) -> Result<Option<String>, Problem> {
+    let stmt = db
+        .prepare_cached("SELECT status FROM certificates WHERE identifier = $1")
+        .await?;
+    let row = db.query_opt(&stmt, &[&identifier]).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// A held certificate's status as the verifier's lookup.
+fn status_lookup(status: Option<String>) -> Option<StatusLookup<'static>> {
+    status.map(|s| StatusLookup::known(s == "revoked", s == "suspended"))
+}
+
+/// The log evidence and the status of a credential, with `held` the stored version it is
+/// (`None` when this node does not hold it as presented: then there is no proof to give).
+///
+/// The inclusion proof comes from this node's log when it issued the credential, else from the
+/// issuing node (routed like `GET /v1/certificates/{id}/proof`; the proof verifies by itself
+/// against the trust bundle, so it may come from anywhere). No proof before the sequencer ran,
+/// or when the issuer does not answer in time: then `logged` is skipped, never failed, and the
+/// answer is not held up. A proof that already verified as logged is reused.
+async fn evidence(
+    app: &App,
+    db: &deadpool_postgres::Client,
     credential: &Value,
-) -> Result<Option<StatusLookup<'static>>, Problem> {
+    held: Option<(uuid::Uuid, i32)>,
+    headers: &HeaderMap,
+) -> Result<(Option<Value>, Option<String>), Problem> {
     let Some(identifier) = credential["id"]
         .as_str()
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
     else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    let held = crate::certificates::status::of(db, identifier)
-        .await
-        .map_err(Problem::internal)?;
-    Ok(held.map(|(revoked, suspended)| StatusLookup::known(revoked, suspended)))
-}
-
-/// The inclusion proof of a credential this node holds as version `version`: from its own log
-/// when it issued it, else asked of the issuing node (routed like `GET
-/// /v1/certificates/{id}/proof`; the proof verifies by itself against the trust bundle, so it
-/// may come from anywhere). `None` before the sequencer ran, or when the issuer does not answer
-/// in time: then `logged` is skipped, never failed, and the answer is not held up.
-async fn log_proof(
-    app: &App,
-    db: &deadpool_postgres::Client,
-    credential: &Value,
-    (credential_id, version): (uuid::Uuid, i32),
-    headers: &HeaderMap,
-) -> Result<Option<Value>, Problem> {
-    let identifier = credential["id"]
-        .as_str()
-        .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
-        .unwrap_or_default();
+    let Some((credential_id, version)) = held else {
+        return Ok((None, own_status(db, identifier).await?));
+    };
+    let origin = &app.log.origin;
+    if let Some(proof) = memo::PROOFS.get(&(origin.clone(), credential_id)) {
+        return Ok((Some(proof), own_status(db, identifier).await?));
+    }
     let issuer = credential["issuer"]["node"]
         .as_str()
         .and_then(|n| n.strip_prefix(vc::ecert::NODE_URN_PREFIX))
         .and_then(|r| RegionCode::parse(r).ok());
-    if issuer.as_ref() == Some(&app.node_region) {
-        let proof =
-            crate::transparency::proof::inclusion(db, &app.log, credential_id, identifier, version)
+    if issuer.as_ref() != Some(&app.node_region) {
+        let status = own_status(db, identifier).await?;
+        let Some(next) = issuer.and_then(|r| route::next_hop(app, &r)) else {
+            return Ok((None, status));
+        };
+        let path = format!("/v1/certificates/{identifier}/proof?version={version}");
+        let proof = match route::forward_query(app, next, &path, ("", ""), &route::via(headers))
+            .await
+        {
+            Ok((200, proof)) => Some(proof),
+            Ok((status, body)) => {
+                tracing::debug!(%identifier, status, %body, "no inclusion proof from the issuer");
+                None
+            }
+            Err(problem) => {
+                tracing::info!(%identifier, code = problem.code, detail = %problem.detail, "the issuer gave no inclusion proof");
+                None
+            }
+        };
+        return Ok((proof, status));
+    }
+    // Our own log: the leaf's index (final once sequenced), then in one statement the status
+    // and the checkpoint to prove against — the smallest cosigned one containing the leaf,
+    // else the latest (as `transparency::store::best_checkpoint` picks).
+    let leaf_key = (origin.clone(), credential_id);
+    let leaf = match memo::LEAVES.get(&leaf_key) {
+        Some(index) => Some(index),
+        None => {
+            let stmt = db
+                .prepare_cached("SELECT leaf_index FROM tlog_leaves WHERE ref_id = $1")
+                .await?;
+            let index = db
+                .query_opt(&stmt, &[&credential_id])
+                .await?
+                .map(|r| r.get::<_, i64>(0) as u64);
+            if let Some(index) = index {
+                memo::LEAVES.put(leaf_key, index);
+            }
+            index
+        }
+    };
+    let Some(index) = leaf else {
+        return Ok((None, own_status(db, identifier).await?));
+    };
+    let stmt = db
+        .prepare_cached(
+            "SELECT c.status, cp.tree_size, cp.note FROM certificates c
+             LEFT JOIN LATERAL (
+                (SELECT tree_size, note FROM tlog_checkpoints
+                 WHERE tree_size >= $2 AND witnesses > 0 ORDER BY tree_size LIMIT 1)
+                UNION ALL
+                (SELECT tree_size, note FROM tlog_checkpoints
+                 WHERE tree_size >= $2 ORDER BY tree_size DESC LIMIT 1)
+                LIMIT 1
+             ) cp ON true
+             WHERE c.identifier = $1",
+        )
+        .await?;
+    let Some(row) = db
+        .query_opt(&stmt, &[&identifier, &(index as i64 + 1)])
+        .await?
+    else {
+        return Ok((None, None));
+    };
+    let status = Some(row.get(0));
+    let (Some(size), Some(note)) = (
+        row.get::<_, Option<i64>>(1),
+        row.get::<_, Option<String>>(2),
+    ) else {
+        return Ok((None, status));
+    };
+    let size = size as u64;
+    let path_key = (origin.clone(), index, size);
+    let path = match memo::PATHS.get(&path_key) {
+        Some(path) => path,
+        None => {
+            let ids = tlog::nodes_for_inclusion(index, size).map_err(Problem::internal)?;
+            let nodes = crate::transparency::store::nodes(db, &ids)
                 .await
                 .map_err(Problem::internal)?;
-        return Ok(proof.map(|p| serde_json::to_value(p).expect("serializes")));
-    }
-    let Some(next) = issuer.and_then(|r| route::next_hop(app, &r)) else {
-        return Ok(None);
+            let path: Vec<String> = tlog::inclusion_proof(index, size, &nodes)
+                .map_err(Problem::internal)?
+                .iter()
+                .map(|h| STANDARD.encode(h))
+                .collect();
+            memo::PATHS.put(path_key, path.clone());
+            path
+        }
     };
-    let path = format!("/v1/certificates/{identifier}/proof?version={version}");
-    match route::forward_query(app, next, &path, ("", ""), &route::via(headers)).await {
-        Ok((200, proof)) => Ok(Some(proof)),
-        Ok((status, body)) => {
-            tracing::debug!(%identifier, status, %body, "no inclusion proof from the issuer");
-            Ok(None)
-        }
-        Err(problem) => {
-            tracing::info!(%identifier, code = problem.code, detail = %problem.detail, "the issuer gave no inclusion proof");
-            Ok(None)
-        }
+    let proof = vc::logged::LogProof {
+        kind: vc::logged::PROOF_TYPE.into(),
+        identifier: identifier.to_owned(),
+        version,
+        log: origin.clone(),
+        leaf_index: index,
+        tree_size: size,
+        inclusion_proof: path,
+        checkpoint: note,
+    };
+    Ok((
+        Some(serde_json::to_value(proof).expect("serializes")),
+        status,
+    ))
+}
+
+/// Remember a proof that established `logged`: it stays a proof.
+fn remember_proof(
+    app: &App,
+    held: Option<(uuid::Uuid, i32)>,
+    proof: Option<Value>,
+    verdict: &Verdict,
+) {
+    if let (Some((credential_id, _)), Some(proof)) = (held, proof)
+        && verdict.checks.logged == vc::verify::CheckResult::Pass
+    {
+        memo::PROOFS.put((app.log.origin.clone(), credential_id), proof);
     }
 }
 
@@ -205,16 +363,17 @@ pub async fn get(
     audit::record(&db, &lookup.requester, here, audit_lookup(1)).await?;
     let credential: Value = row.get(0);
     let version: i32 = row.get(1);
-    let proof = log_proof(&app, &db, &credential, (row.get(2), version), &headers).await?;
-    let status = own_status(&db, &credential).await?;
+    let held = Some((row.get(2), version));
+    let (proof, status) = evidence(&app, &db, &credential, held, &headers).await?;
     let verdict = verify_credential_logged(
         &credential,
         Some(app.reference.get().trust()),
         chrono::Utc::now(),
-        status,
+        status_lookup(status),
         proof.as_ref(),
         q.strict,
     );
+    remember_proof(&app, held, proof, &verdict);
     metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
     let mut extra = json!({
         "identifier": identifier.to_string(), "version": version,
@@ -421,33 +580,50 @@ pub async fn verify(
     if let Some(id) = credential["id"].as_str() {
         parse_identifier(id)?;
     }
-    // A credential this node holds is checked against its issuer's log.
-    let logged_as = match credential["id"]
+    // A credential this node holds is checked against its issuer's log. Which stored version
+    // a body is never changes, so it is remembered by the body's hash.
+    let held = match credential["id"]
         .as_str()
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
     {
-        Some(identifier) => db
-            .query_opt(
-                "SELECT credential_id, version FROM credential_versions WHERE identifier = $1 AND credential = $2",
-                &[&identifier, &credential],
-            )
-            .await?
-            .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1))),
+        Some(identifier) => {
+            let body_hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, &body)
+                .as_ref()
+                .try_into()
+                .expect("SHA-256 is 32 bytes");
+            let key = (app.log.origin.clone(), body_hash);
+            match memo::HELD.get(&key) {
+                Some(held) => Some(held),
+                None => {
+                    let stmt = db
+                        .prepare_cached(
+                            "SELECT credential_id, version FROM credential_versions
+                             WHERE identifier = $1 AND credential = $2",
+                        )
+                        .await?;
+                    let held = db
+                        .query_opt(&stmt, &[&identifier, &credential])
+                        .await?
+                        .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1)));
+                    if let Some(held) = held {
+                        memo::HELD.put(key, held);
+                    }
+                    held
+                }
+            }
+        }
         None => None,
     };
-    let proof = match logged_as {
-        Some(held) => log_proof(&app, &db, &credential, held, &headers).await?,
-        None => None,
-    };
-    let status = own_status(&db, &credential).await?;
+    let (proof, status) = evidence(&app, &db, &credential, held, &headers).await?;
     let verdict = verify_credential_logged(
         &credential,
         Some(app.reference.get().trust()),
         chrono::Utc::now(),
-        status,
+        status_lookup(status),
         proof.as_ref(),
         opts.strict,
     );
+    remember_proof(&app, held, proof, &verdict);
     metrics::counter!("gateway_certificates_verified_total", "route" => "verify", "valid" => verdict.valid.to_string()).increment(1);
     Ok(answer(verdict, json!({})))
 }

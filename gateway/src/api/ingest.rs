@@ -48,7 +48,8 @@ fn client_batch_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 /// could not be reached, and the client should retry.
 fn storage_problem(err: anyhow::Error) -> Problem {
     match err.downcast_ref::<tokio_postgres::Error>() {
-        Some(e) if e.code().is_some() => Problem::internal(e),
+        // A server shutting down or refusing connections is unavailable, not a bug.
+        Some(e) if !crate::api::problem::db_unavailable(e) => Problem::internal(e),
         _ => Problem::unavailable(err),
     }
 }

@@ -7,6 +7,7 @@ pub mod certificates;
 pub mod grants;
 pub mod health;
 pub mod ingest;
+pub mod limits;
 pub mod problem;
 pub mod public;
 pub mod purposes;
@@ -71,10 +72,26 @@ pub fn exchange_router(app: Arc<App>) -> Router {
             "/v1/federation/audit-head",
             post(crate::audit::heads::receive).get(crate::audit::heads::get),
         )
+        .route(
+            "/v1/federation/principals",
+            post(crate::principals::receive),
+        )
         .route("/v1/reference", get(reference::list))
         .route("/v1/reference/{kind}/{version}", get(reference::get))
         .merge(common_routes())
+        // Again after the merge: axum applies it only to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::Guard::exchange(&app.config),
+            limits::guard,
+        ))
+        // Peers speaking another major are refused before anything else (docs/federation.md).
+        .layer(axum::middleware::from_fn_with_state(
+            crate::federation::protocol::announced(&app.config)
+                .unwrap_or(crate::federation::protocol::CURRENT),
+            crate::federation::protocol::layer,
+        ))
         .layer(axum::Extension(Listener::Exchange))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(app)
@@ -123,7 +140,13 @@ pub fn web_router(app: Arc<App>) -> Router {
         .route("/v1/ops/series", get(crate::ops::series::series))
         .route("/v1/ops/expiring", get(crate::ops::expiry::list))
         .merge(common_routes())
-        .layer(DefaultBodyLimit::max(1024 * 1024))
+        // Again after the merge: axum applies it only to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(app.config.limits.web_max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::Guard::web(&app.config),
+            limits::guard,
+        ))
         .layer(axum::Extension(Listener::Web))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(app)
@@ -135,11 +158,14 @@ fn common_routes() -> Router<Arc<App>> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(health::openapi))
+        .route("/v1/pki/crl/{role}", get(crate::crl::get))
         .fallback(|| async { Problem::new("route.not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                "route.method_not_allowed",
-                "method not allowed on this route",
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        "route.method_not_allowed",
+        "method not allowed on this route",
+    )
 }

@@ -55,7 +55,10 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("sharing.outside_scope", 403, "Your grant does not cover the resource's region"),
     ("audit.purpose_required", 400, "A lookup must state its purpose"),
     ("audit.chain_fork", 409, "Another hash for an acknowledged audit chain head"),
+    ("archive.unreadable", 500, "An archived record cannot be read back"),
+    ("federation.protocol_incompatible", 400, "The peer speaks an incompatible exchange protocol"),
     ("batch.not_found", 404, "No batch with this client batch id"),
+    ("pki.no_crl", 404, "No CRL of that role CA is in force"),
     ("routing.bad_statement", 403, "The routed query's requester statement does not verify"),
     ("routing.hop_limit", 508, "The routed query passed too many nodes"),
     ("routing.loop", 508, "The routed query came back to a node it passed"),
@@ -67,6 +70,10 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("route.method_not_allowed", 405, "Method not allowed on this route"),
     ("service.database_unavailable", 503, "The database is unavailable"),
     ("service.internal", 500, "Internal error"),
+    ("payload.string_too_long", 400, "A string of the payload is too long"),
+    ("request.timeout", 408, "The request body did not arrive in time"),
+    ("service.timeout", 503, "The request took longer than the gateway allows"),
+    ("rate.limited", 429, "Too many requests from this client"),
 ];
 
 #[derive(Debug)]
@@ -163,14 +170,28 @@ impl IntoResponse for Problem {
     }
 }
 
-/// An error the database server reported (it has an SQLSTATE) is a bug: 500. Anything else
-/// (connection lost, timeout) means the database is unavailable: 503, retry.
+/// Whether a database error means "unavailable, retry" rather than a bug: no SQLSTATE
+/// (connection lost, timeout), or one the server sends while it cannot serve: connection
+/// exceptions (class 08), shutting down or starting up (57P01-57P03, as on `pg_ctl stop -m
+/// fast`), too many connections (53300).
+pub fn db_unavailable(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(state) => {
+            let code = state.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+    }
+}
+
+/// An error the database server reported (it has an SQLSTATE) is a bug: 500, unless it says
+/// the server cannot serve now ([`db_unavailable`]): 503, retry.
 impl From<tokio_postgres::Error> for Problem {
     fn from(e: tokio_postgres::Error) -> Self {
-        if e.code().is_some() {
-            Problem::internal(e)
-        } else {
+        if db_unavailable(&e) {
             Problem::unavailable(e)
+        } else {
+            Problem::internal(e)
         }
     }
 }

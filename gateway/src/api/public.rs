@@ -34,17 +34,26 @@ pub async fn by_case_no(
     let case_no = q
         .case_no
         .map(|c| c.trim().to_owned())
-        .filter(|c| (1..=64).contains(&c.chars().count()))
+        // No control characters: PostgreSQL refuses NUL in text, and no case number has any.
+        .filter(|c| (1..=64).contains(&c.chars().count()) && !c.chars().any(char::is_control))
         .ok_or_else(|| {
-            Problem::new("request.bad_query", "case_no (1-64 characters) is required")
+            Problem::new(
+                "request.bad_query",
+                "case_no (1-64 characters, no control characters) is required",
+            )
         })?;
     let db = app.pool.get().await?;
     let rows = db
         .query(
-            "SELECT r.record_id, r.body FROM case_heads h
+            &format!(
+                "SELECT r.record_id, {} FROM case_heads h
              JOIN case_records r ON r.record_id = h.record_id
-             WHERE h.case_no = $1 AND (r.body->'disclosure'->>'public')::boolean
+             LEFT JOIN archive_segments s ON s.id = r.archive_segment
+             WHERE h.case_no = $1
+               AND COALESCE((r.body->'disclosure'->>'public')::boolean, r.archive_public)
              ORDER BY r.record_id LIMIT 20",
+                crate::archive::BODY_COLUMNS
+            ),
             &[&case_no],
         )
         .await?;
@@ -52,10 +61,14 @@ pub async fn by_case_no(
         return Err(not_found());
     }
     metrics::counter!("gateway_public_lookups_total").increment(1);
-    let cases: Vec<Value> = rows
+    let dir = app.config.archive.dir.as_deref();
+    let cases = rows
         .iter()
-        .map(|r| json!({"record_id": r.get::<_, uuid::Uuid>(0), "case": domain::masking::public_view(&r.get(1))}))
-        .collect();
+        .map(|r| {
+            let body = crate::archive::body(dir, r, 1)?;
+            Ok(json!({"record_id": r.get::<_, uuid::Uuid>(0), "case": domain::masking::public_view(&body)}))
+        })
+        .collect::<Result<Vec<Value>, Problem>>()?;
     Ok(Json(json!({"cases": cases})))
 }
 
@@ -69,14 +82,20 @@ pub async fn by_record_id(
     let db = app.pool.get().await?;
     let row = db
         .query_opt(
-            "SELECT body FROM case_records
-             WHERE record_id = $1 AND (body->'disclosure'->>'public')::boolean",
+            &format!(
+                "SELECT {} FROM case_records r
+             LEFT JOIN archive_segments s ON s.id = r.archive_segment
+             WHERE r.record_id = $1
+               AND COALESCE((r.body->'disclosure'->>'public')::boolean, r.archive_public)",
+                crate::archive::BODY_COLUMNS
+            ),
             &[&id],
         )
         .await?
         .ok_or_else(not_found)?;
     metrics::counter!("gateway_public_lookups_total").increment(1);
+    let body = crate::archive::body(app.config.archive.dir.as_deref(), &row, 0)?;
     Ok(Json(
-        json!({"record_id": id, "case": domain::masking::public_view(&row.get(0))}),
+        json!({"record_id": id, "case": domain::masking::public_view(&body)}),
     ))
 }

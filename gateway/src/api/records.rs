@@ -81,6 +81,17 @@ pub async fn query(
             "give at least one of case_no, holder, item, region, from",
         ));
     }
+    // No code or case number has control characters, and PostgreSQL refuses NUL in text.
+    if [&q.case_no, &q.holder, &q.item]
+        .into_iter()
+        .flatten()
+        .any(|v| v.chars().any(char::is_control))
+    {
+        return Err(Problem::new(
+            "request.bad_query",
+            "case_no, holder and item may not contain control characters",
+        ));
+    }
     let scope = route::lookup_scope(&app, &lookup.requester, "region", q.region.as_deref())?;
     let holder = q.holder.as_deref().map(adapters::common::clean_code);
     let target = [
@@ -127,18 +138,23 @@ pub async fn query(
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
     let rows = db
         .query(
-            "SELECT r.record_id, r.version, r.body, (h.record_id IS NOT NULL) AS current
+            &format!(
+                "SELECT r.record_id, r.version, (h.record_id IS NOT NULL) AS current, {}
              FROM case_records r
              LEFT JOIN case_heads h ON h.record_id = r.record_id
+             LEFT JOIN archive_segments s ON s.id = r.archive_segment
              WHERE r.region_code LIKE $1
                AND ($2::text IS NULL OR r.case_no = $2)
-               AND ($3::text IS NULL OR r.body->'applicant'->>'id_number' = $3)
+               AND ($3::text IS NULL
+                    OR COALESCE(r.body->'applicant'->>'id_number', r.archive_holder_id) = $3)
                AND ($4::text IS NULL OR r.item_code = $4)
                AND ($5::timestamptz IS NULL OR r.occurred_at >= $5)
                AND ($6::timestamptz IS NULL OR r.occurred_at < $6)
                AND ($7 OR h.record_id IS NOT NULL)
              ORDER BY r.occurred_at DESC, r.record_id
              LIMIT $8",
+                crate::archive::BODY_COLUMNS
+            ),
             &[
                 &prefix, &q.case_no, &holder, &q.item, &q.from, &q.to, &q.history, &limit,
             ],
@@ -150,7 +166,8 @@ pub async fn query(
     let mut records: Vec<Value> = Vec::new();
     let mut withheld = 0;
     for r in &rows {
-        let record: Value = r.get(2);
+        // An archived record is read back from its segment and checked.
+        let record = crate::archive::body(app.config.archive.dir.as_deref(), r, 3)?;
         let item = record["service_item"]["basic_code"]
             .as_str()
             .unwrap_or_default();
@@ -171,7 +188,7 @@ pub async fn query(
         match decided {
             Ok(fields) => records.push(json!({
                 "record_id": r.get::<_, uuid::Uuid>(0), "version": r.get::<_, i64>(1),
-                "current": r.get::<_, bool>(3), "record": sharing::project_record(&record, &fields),
+                "current": r.get::<_, bool>(2), "record": sharing::project_record(&record, &fields),
             })),
             // Not-shared case data is not even counted.
             Err(domain::sharing::Refusal::NotShared) => {}

@@ -35,11 +35,17 @@ pub async fn login(
             format!("expected {{\"username\", \"password\"}}: {e}"),
         )
     })?;
+    // No username has control characters (and PostgreSQL refuses NUL in text): a wrong one.
+    let refused = login.username.chars().any(char::is_control);
     let db = app.pool.get().await?;
-    let Some((token, account)) = accounts::login(&db, &login.username, &login.password)
-        .await
-        .map_err(Problem::unavailable)?
-    else {
+    let found = if refused {
+        None
+    } else {
+        accounts::login(&db, &login.username, &login.password)
+            .await
+            .map_err(Problem::unavailable)?
+    };
+    let Some((token, account)) = found else {
         metrics::counter!("gateway_logins_total", "outcome" => "refused").increment(1);
         tracing::info!(username = %login.username, "login refused");
         return Err(Problem::new(

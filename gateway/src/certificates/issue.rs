@@ -90,8 +90,11 @@ pub async fn issue(
                 (*v, *c)
             })
             .collect();
-        create(tx, issuer, &firsts).await?;
-        known = lock_existing(tx, &keys).await?;
+        match create(tx, issuer, &firsts).await? {
+            // Rows this transaction inserted are locked by it already: no need to read them.
+            Some(created) => known.extend(created),
+            None => known = lock_existing(tx, &keys).await?,
+        }
     }
 
     // Sign what is new or changed, in batch order so later case versions win within a batch.
@@ -206,8 +209,8 @@ async fn lock_existing(
     let authorities: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let types: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let numbers: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
-    let rows = tx
-        .query(
+    let stmt = tx
+        .prepare_cached(
             "SELECT c.authority_code, c.type_code, c.number, c.identifier, c.current_version, c.status_index, v.content_hash
              FROM certificates c
              JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(a, t, n)
@@ -215,9 +218,9 @@ async fn lock_existing(
              LEFT JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
              ORDER BY c.identifier
              FOR UPDATE OF c",
-            &[&authorities, &types, &numbers],
         )
         .await?;
+    let rows = tx.query(&stmt, &[&authorities, &types, &numbers]).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -235,38 +238,47 @@ async fn lock_existing(
 
 /// Create certificate rows with their identifiers and status-list indices. A row another
 /// transaction created meanwhile wins (its identifier is used). A source identifier that already
-/// names another certificate is not reused: this node mints one instead.
+/// names another certificate is not reused: this node mints one instead. Returns the new rows
+/// when the first attempt inserted them all (the common case), else `None`: read them back.
 async fn create(
     tx: &Transaction<'_>,
     issuer: &Issuer,
     firsts: &[(&Valid, &Certificate)],
-) -> anyhow::Result<()> {
-    let left = create_rows(tx, issuer, firsts, true).await?;
+) -> anyhow::Result<Option<Vec<(CertKey, Known)>>> {
+    let left = match create_rows(tx, issuer, firsts, true).await? {
+        Ok(created) => return Ok(Some(created)),
+        Err(left) => left,
+    };
     if left.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let left = create_rows(tx, issuer, &left, false).await?;
+    let left = create_rows(tx, issuer, &left, false)
+        .await?
+        .err()
+        .unwrap_or_default();
     anyhow::ensure!(
         left.is_empty(),
         "could not create {} certificate rows",
         left.len()
     );
-    Ok(())
+    Ok(None)
 }
 
-/// One attempt; returns the certificates that still have no row.
+/// One attempt: `Ok` with the rows when every one was inserted, else `Err` with the
+/// certificates that still have no row.
+#[allow(clippy::type_complexity)]
 async fn create_rows<'a>(
     tx: &Transaction<'_>,
     issuer: &Issuer,
     firsts: &[(&'a Valid, &'a Certificate)],
     use_supplied: bool,
-) -> anyhow::Result<Vec<(&'a Valid, &'a Certificate)>> {
-    let seqs = tx
-        .query(
+) -> anyhow::Result<Result<Vec<(CertKey, Known)>, Vec<(&'a Valid, &'a Certificate)>>> {
+    let stmt = tx
+        .prepare_cached(
             "SELECT nextval('certificate_serial_seq'), nextval('status_index_seq') FROM generate_series(1, $1::int)",
-            &[&(firsts.len() as i32)],
         )
         .await?;
+    let seqs = tx.query(&stmt, &[&(firsts.len() as i32)]).await?;
     let mut cols = CertColumns::default();
     for ((v, c), seq) in firsts.iter().zip(&seqs) {
         let supplied = c
@@ -283,14 +295,19 @@ async fn create_rows<'a>(
         };
         cols.push(v, c, identifier.to_string(), minted, seq.get(1));
     }
-    let inserted = tx
-        .execute(
+    let stmt = tx
+        .prepare_cached(
             "INSERT INTO certificates (identifier, authority_code, type_code, number, holder_code, holder_name,
                 region_code, minted, current_version, status_index, issuer_node)
              SELECT u.id, u.a, u.t, u.n, u.hc, u.hn, u.r, u.m, 0, u.s, $10
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::bool[], $9::int8[]) AS u(id, a, t, n, hc, hn, r, m, s)
              ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let inserted = tx
+        .execute(
+            &stmt,
             &[
                 &cols.identifier,
                 &cols.authority,
@@ -305,16 +322,30 @@ async fn create_rows<'a>(
             ],
         )
         .await?;
-    if inserted as usize == firsts.len() {
-        return Ok(Vec::new());
-    }
     let keys: Vec<CertKey> = firsts.iter().map(|(_, c)| cert_key(c)).collect();
+    if inserted as usize == firsts.len() {
+        let created = keys
+            .into_iter()
+            .zip(cols.identifier)
+            .zip(cols.status_index)
+            .map(|((key, identifier), status_index)| {
+                let known = Known {
+                    identifier,
+                    version: 0,
+                    status_index,
+                    hash: None,
+                };
+                (key, known)
+            })
+            .collect();
+        return Ok(Ok(created));
+    }
     let found = lock_existing(tx, &keys).await?;
-    Ok(firsts
+    Ok(Err(firsts
         .iter()
         .filter(|(_, c)| !found.contains_key(&cert_key(c)))
         .copied()
-        .collect())
+        .collect()))
 }
 
 #[derive(Default)]
@@ -370,22 +401,41 @@ async fn store_versions(
     let records: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.hash.as_slice()).collect();
     let credentials: Vec<&serde_json::Value> = rows.iter().map(|r| &r.credential).collect();
+    // Each new version also waits in tlog_pending for the transparency-log sequencer.
+    let stmt = tx
+        .prepare_cached(
+            "WITH v AS (
+               INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash,
+                   signing_key, issued_at, credential)
+               SELECT u.id, u.ident, u.ver, u.rec, u.hash, $6, $7, u.cred
+               FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::jsonb[])
+                    AS u(id, ident, ver, rec, hash, cred)
+               RETURNING credential_id, issued_at)
+             INSERT INTO tlog_pending (ref_id, kind, at) SELECT credential_id, 'credential', issued_at FROM v",
+        )
+        .await?;
     tx.execute(
-        "INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash, signing_key,
-            issued_at, credential)
-         SELECT u.id, u.ident, u.ver, u.rec, u.hash, $6, $7, u.cred
-         FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::jsonb[])
-              AS u(id, ident, ver, rec, hash, cred)",
-        &[&ids, &identifiers, &versions, &records, &hashes, &signing_key, &now, &credentials],
+        &stmt,
+        &[
+            &ids,
+            &identifiers,
+            &versions,
+            &records,
+            &hashes,
+            &signing_key,
+            &now,
+            &credentials,
+        ],
     )
     .await?;
-    tx.execute(
-        "UPDATE certificates c SET current_version = u.ver
-         FROM (SELECT ident, max(ver) AS ver FROM UNNEST($1::text[], $2::int4[]) AS x(ident, ver) GROUP BY ident) u
-         WHERE c.identifier = u.ident",
-        &[&identifiers, &versions],
-    )
-    .await?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE certificates c SET current_version = u.ver
+             FROM (SELECT ident, max(ver) AS ver FROM UNNEST($1::text[], $2::int4[]) AS x(ident, ver) GROUP BY ident) u
+             WHERE c.identifier = u.ident",
+        )
+        .await?;
+    tx.execute(&stmt, &[&identifiers, &versions]).await?;
     if forward {
         tx.execute(
             "INSERT INTO outbox (kind, ref_id) SELECT 'certificate', unnest($1::uuid[])",

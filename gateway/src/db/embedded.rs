@@ -11,6 +11,7 @@ pub fn pg_config(cfg: &EmbeddedConfig) -> pgembed::Config {
     let mut pg = pgembed::Config::new(base, cfg.port);
     pg.bin_dir = cfg.bin_dir.clone();
     pg.os_user = cfg.os_user.clone();
+    pg.wal_archive_dir = cfg.wal_archive_dir.clone();
     pg
 }
 

@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (10, "supervision", include_str!("../../migrations/0010_supervision.sql")),
     (11, "ops", include_str!("../../migrations/0011_ops.sql")),
     (12, "expiry", include_str!("../../migrations/0012_expiry.sql")),
+    (13, "ingest_perf", include_str!("../../migrations/0013_ingest_perf.sql")),
+    (14, "participants", include_str!("../../migrations/0014_participants.sql")),
+    (15, "tlog_fork", include_str!("../../migrations/0015_tlog_fork.sql")),
+    (16, "archive", include_str!("../../migrations/0016_archive.sql")),
+    (17, "purpose_length", include_str!("../../migrations/0017_purpose_length.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

@@ -73,10 +73,17 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
             .collect()
     };
     let (record_ids, credential_ids) = (of_kind("record"), of_kind("certificate"));
+    // A credential travels with its record: the batch's rows may end between a certificate
+    // row and its record's row (issuing writes the certificate rows first), or a failed batch
+    // may have delayed the record's row; the parent refuses a credential whose record it does
+    // not hold, and the record sent twice is a duplicate there.
     let records = tx
         .query(
-            "SELECT record_id, body FROM case_records WHERE record_id = ANY($1) ORDER BY record_id",
-            &[&record_ids],
+            "SELECT record_id, body FROM case_records
+             WHERE record_id = ANY($1)
+                OR record_id IN (SELECT record_id FROM credential_versions WHERE credential_id = ANY($2))
+             ORDER BY record_id",
+            &[&record_ids, &credential_ids],
         )
         .await?
         .iter()

@@ -9,8 +9,13 @@
 //!   order, then queued for this node's own parent.
 //! - [`route`]: lookups a node cannot answer go down or up the tree by region, with the entry
 //!   node's signed statement of who asked and why.
+//! - [`peers`]: one kept-alive mTLS client per peer node (reloading renewed certificates).
+//! - [`protocol`]: the exchange protocol version nodes announce; another major is refused,
+//!   newer minors' features are used only when both sides have them.
 
 pub mod forward;
+pub mod peers;
+pub mod protocol;
 pub mod receive;
 pub mod route;
 

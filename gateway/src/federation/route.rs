@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::api::App;
 use crate::api::auth::Caller;
 use crate::api::problem::Problem;
-use crate::client::ExchangeClient;
 use crate::config::PeerNode;
 
 pub const STATEMENT_HEADER: &str = "x-gateway-requester";
@@ -359,14 +358,7 @@ pub async fn forward_query(
         ));
     }
     let config = &app.config;
-    let client = ExchangeClient::new(
-        &next.url,
-        &config.client_ca(),
-        &config.server_cert(),
-        &config.server_key(),
-    )
-    .map_err(Problem::internal)?
-    .expect_node(&next.region);
+    let client = super::peers::client(config, next).map_err(Problem::internal)?;
     let mut via = via.to_vec();
     via.push(app.node_region.to_string());
     let via = via.join(",");

@@ -2,12 +2,15 @@
 //!
 //! 1. [`prepare`] (CPU, off the async threads): the adapter splits the batch into records and
 //!    maps each to a draft; `domain::normalize` stamps, catalog-maps and validates it; valid
-//!    records get a record id and a content hash.
+//!    records get a record id, and one RFC 8785 pass ([`canonical`]) gives their content hash
+//!    and stored JSON. Large batches are normalized in parallel chunks, one per core.
 //! 2. The caller checks authorization on the normalized records (region subtree).
-//! 3. [`store::commit`] writes the whole outcome in one transaction: accepted records (bulk
-//!    `INSERT … SELECT FROM UNNEST`), case heads, forwarding-outbox rows, quarantined records
-//!    with their raw bytes, and the batch receipt. Only after COMMIT is anything acknowledged.
+//! 3. [`store::commit`] writes the whole outcome in one transaction: accepted records and their
+//!    case heads (one bulk `INSERT … SELECT FROM UNNEST` statement), supervision rows,
+//!    forwarding-outbox rows, quarantined records with their raw bytes, and the batch receipt,
+//!    all with prepared statements. Only after COMMIT is anything acknowledged.
 
+pub mod canonical;
 pub mod receipt;
 pub mod replay;
 pub mod store;
@@ -45,6 +48,8 @@ pub struct Valid {
     /// same canonical content, whenever and wherever it was pushed.
     pub content_hash: Vec<u8>,
     pub body: serde_json::Value,
+    /// `body` as JSON text, serialized once with the hash (what `case_records.body` stores).
+    pub body_json: Vec<u8>,
     pub warnings: Vec<FieldError>,
 }
 
@@ -85,16 +90,12 @@ pub struct Pusher {
 
 /// Content identity of a canonical body: the hash of its RFC 8785 form without `ingested_at`.
 pub fn content_hash(body: &serde_json::Value) -> Vec<u8> {
-    let mut content = body.clone();
-    if let Some(obj) = content.as_object_mut() {
-        obj.remove("ingested_at");
-    }
-    let canonical =
-        vc::jcs::canonicalize(&content).expect("a canonical record has only JCS-safe values");
-    ring::digest::digest(&ring::digest::SHA256, &canonical)
-        .as_ref()
-        .to_vec()
+    canonical::canonical(body).content_hash
 }
+
+/// Batches at least this long are normalized in parallel chunks (one per core): a batch's
+/// latency is then its share of the cores, not one core's time for all of it.
+const PARALLEL_FROM: usize = 64;
 
 /// Decode and normalize a whole batch. Blocking (CPU-bound): call from `spawn_blocking`.
 pub fn prepare(
@@ -128,55 +129,94 @@ pub fn prepare(
         payload: bytes::Bytes::copy_from_slice(payload),
         ..Prepared::default()
     };
-    for rec in records {
-        let normalized = rec.draft.and_then(|draft| {
-            // The catalog and region table in force when the case event occurred.
-            let occurred = draft
-                .pointer("/timestamps/occurred")
-                .and_then(|v| v.as_str())
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .unwrap_or(now);
-            let ctx = Context {
-                catalog: reference.catalog_at(occurred),
-                regions: reference.regions_at(occurred),
-                schema: &reference.schema,
-                legacy_credit_prefixes: &reference.legacy_credit_prefixes,
-                max_clock_skew: reference.max_clock_skew,
-            };
-            normalize(draft, &stamp, &ctx)
-        });
-        match normalized {
-            Ok(n) => {
-                let r = &n.record;
-                out.valid.push(Valid {
-                    position: rec.position,
-                    location: rec.location,
-                    raw: rec.raw,
-                    record_id: Uuid::now_v7(),
-                    source_system: r.source.system.clone(),
-                    case_no: r.case_no.clone(),
-                    version: r.version,
-                    department: r.source.department.clone(),
-                    region: r.region_code.clone(),
-                    item_code: r.service_item.basic_code.to_string(),
-                    item: r.service_item.basic_code.clone(),
-                    certificates: r.certificates().to_vec(),
-                    status: r.status.as_str().to_owned(),
-                    occurred_at: r.timestamps.occurred,
-                    ingested_at: r.ingested_at,
-                    content_hash: content_hash(&n.body),
-                    body: n.body,
-                    warnings: n.warnings,
-                });
+    let one = |rec| prepare_one(rec, &stamp, reference, now);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let results: Vec<Result<Valid, Invalid>> = if records.len() >= PARALLEL_FROM && threads > 1 {
+        let chunk = records.len().div_ceil(threads);
+        let mut chunks: Vec<Vec<adapters::DecodedRecord>> = Vec::new();
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            chunks.push(records.by_ref().take(chunk).collect());
+        }
+        std::thread::scope(|s| {
+            let mut chunks = chunks.into_iter();
+            let first = chunks.next().unwrap_or_default();
+            let others: Vec<_> = chunks
+                .map(|c| s.spawn(move || c.into_iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            let mut all: Vec<_> = first.into_iter().map(one).collect();
+            for h in others {
+                all.extend(h.join().expect("normalizing does not panic"));
             }
-            Err(errors) => out.invalid.push(Invalid {
-                position: rec.position,
-                location: rec.location,
-                raw: rec.raw,
-                case_no: rec.case_no,
-                errors,
-            }),
+            all
+        })
+    } else {
+        records.into_iter().map(one).collect()
+    };
+    for r in results {
+        match r {
+            Ok(v) => out.valid.push(v),
+            Err(i) => out.invalid.push(i),
         }
     }
     Ok(out)
+}
+
+/// Normalize one decoded record and, when valid, give it its id and content hash.
+fn prepare_one(
+    rec: adapters::DecodedRecord,
+    stamp: &Stamp,
+    reference: &Reference,
+    now: DateTime<FixedOffset>,
+) -> Result<Valid, Invalid> {
+    let normalized = rec.draft.and_then(|draft| {
+        // The catalog and region table in force when the case event occurred.
+        let occurred = draft
+            .pointer("/timestamps/occurred")
+            .and_then(|v| v.as_str())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .unwrap_or(now);
+        let ctx = Context {
+            catalog: reference.catalog_at(occurred),
+            regions: reference.regions_at(occurred),
+            schema: &reference.schema,
+            legacy_credit_prefixes: &reference.legacy_credit_prefixes,
+            max_clock_skew: reference.max_clock_skew,
+        };
+        normalize(draft, stamp, &ctx)
+    });
+    match normalized {
+        Ok(n) => {
+            let r = &n.record;
+            let canonical = canonical::canonical(&n.body);
+            Ok(Valid {
+                position: rec.position,
+                location: rec.location,
+                raw: rec.raw,
+                record_id: Uuid::now_v7(),
+                source_system: r.source.system.clone(),
+                case_no: r.case_no.clone(),
+                version: r.version,
+                department: r.source.department.clone(),
+                region: r.region_code.clone(),
+                item_code: r.service_item.basic_code.to_string(),
+                item: r.service_item.basic_code.clone(),
+                certificates: r.certificates().to_vec(),
+                status: r.status.as_str().to_owned(),
+                occurred_at: r.timestamps.occurred,
+                ingested_at: r.ingested_at,
+                content_hash: canonical.content_hash,
+                body: n.body,
+                body_json: canonical.json,
+                warnings: n.warnings,
+            })
+        }
+        Err(errors) => Err(Invalid {
+            position: rec.position,
+            location: rec.location,
+            raw: rec.raw,
+            case_no: rec.case_no,
+            errors,
+        }),
+    }
 }

@@ -6,10 +6,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::BufMut;
 use chrono::{DateTime, FixedOffset};
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use domain::FieldError;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 use uuid::Uuid;
 
 use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
@@ -85,7 +87,8 @@ pub async fn commit(
             primaries.push(i);
         }
     }
-    let inserted = insert_records(&tx, meta, primaries.iter().map(|&i| &valid[i])).await?;
+    // Records and, for those inserted, their case heads: one statement.
+    let (inserted, heads) = insert_records(&tx, meta, primaries.iter().map(|&i| &valid[i])).await?;
     let missing: Vec<&Valid> = primaries
         .iter()
         .map(|&i| &valid[i])
@@ -135,7 +138,7 @@ pub async fn commit(
         outcomes.push(outcome_for(v, outcome));
     }
 
-    let current: HashSet<Uuid> = update_heads(&tx, &accepted).await?.into_iter().collect();
+    let current: HashSet<Uuid> = heads.keys().copied().collect();
     let mut certificates = crate::certificates::issue::issue(
         &tx,
         issuer,
@@ -154,15 +157,26 @@ pub async fn commit(
         };
         outcomes.push(outcome_for(v, outcome));
     }
-    let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
-    // Electronic supervision follows each touched case's head.
-    let supervised = crate::supervision::refresh_records(&tx, &ids).await?;
-    if meta.forward {
-        tx.execute(
-            "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
-            &[&ids],
-        )
-        .await?;
+    // Electronic supervision follows each touched case's head, built from the records in
+    // memory (a read-back of what was just written cost half of PostgreSQL's time).
+    let new_heads: Vec<crate::supervision::refresh::Head> = accepted
+        .iter()
+        .filter_map(|v| {
+            heads
+                .get(&v.record_id)
+                .map(|&new_case| crate::supervision::refresh::Head {
+                    record: v,
+                    new_case,
+                })
+        })
+        .collect();
+    let supervised = crate::supervision::refresh::refresh_heads(&tx, &new_heads, &accepted).await?;
+    if meta.forward && !accepted.is_empty() {
+        let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
+        let stmt = tx
+            .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])")
+            .await?;
+        tx.execute(&stmt, &[&ids]).await?;
     }
 
     let mut quarantine = Vec::new();
@@ -228,11 +242,16 @@ pub async fn commit(
         s.rejected,
     ]
     .map(|n| n as i32);
-    let inserted_batch = tx
-        .execute(
+    let stmt = tx
+        .prepare_cached(
             "INSERT INTO ingest_batches (batch_id, client_batch_id, principal_id, adapter, received_at,
                 records, accepted, duplicates, conflicts, rejected, receipt)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .await?;
+    let inserted_batch = tx
+        .execute(
+            &stmt,
             &[
                 &meta.batch_id,
                 &meta.client_batch_id,
@@ -244,7 +263,7 @@ pub async fn commit(
                 &counts[2],
                 &counts[3],
                 &counts[4],
-                &serde_json::to_value(&receipt)?,
+                &Jsonb(&serde_json::to_vec(&receipt)?),
             ],
         )
         .await;
@@ -332,47 +351,65 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
     }
 }
 
-/// Insert records, skipping keys already stored; returns the ids that were inserted.
+/// Insert records, skipping keys already stored, and make each case's head its highest
+/// version. Returns the ids that were inserted, and those of them now their case's head (with
+/// whether the head row is new: the case had no stored version before this transaction).
 async fn insert_records<'a>(
     tx: &Transaction<'_>,
     meta: &BatchMeta,
     rows: impl Iterator<Item = &'a Valid>,
-) -> anyhow::Result<HashSet<Uuid>> {
+) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
     let rows: Vec<&Valid> = rows.collect();
     if rows.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(Default::default());
     }
-    let col = |f: fn(&Valid) -> String| rows.iter().map(|v| f(v)).collect::<Vec<String>>();
+    let col = |f: fn(&Valid) -> &str| rows.iter().map(|v| f(v)).collect::<Vec<&str>>();
     let ids: Vec<Uuid> = rows.iter().map(|v| v.record_id).collect();
     let versions: Vec<i64> = rows.iter().map(|v| v.version).collect();
+    let regions: Vec<String> = rows.iter().map(|v| v.region.to_string()).collect();
     let occurred: Vec<DateTime<FixedOffset>> = rows.iter().map(|v| v.occurred_at).collect();
     let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|v| v.ingested_at).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|v| v.content_hash.as_slice()).collect();
-    let bodies: Vec<&serde_json::Value> = rows.iter().map(|v| &v.body).collect();
+    let bodies: Vec<Jsonb> = rows.iter().map(|v| Jsonb(&v.body_json)).collect();
+    // The heads: one candidate per case (its highest version inserted here; a statement may
+    // not update the same head twice), in key order like the records. The heads this inserts
+    // or moves are exactly the inserted records now current (RETURNING, not a second read).
     let stmt = tx
         .prepare_cached(
-            "INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
-                item_code, status, occurred_at, ingested_at, batch_id, content_hash, body)
-             SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, $11, u.hash, u.body
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::timestamptz[], $10::timestamptz[], $12::bytea[], $13::jsonb[])
-                  AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, hash, body)
-             ON CONFLICT (source_system, case_no, version) DO NOTHING
-             RETURNING record_id",
+            "WITH ins AS (
+               INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
+                  item_code, status, occurred_at, ingested_at, batch_id, content_hash, body)
+               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, $11, u.hash, u.body
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                           $8::text[], $9::timestamptz[], $10::timestamptz[], $12::bytea[], $13::jsonb[])
+                    AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, hash, body)
+               ON CONFLICT (source_system, case_no, version) DO NOTHING
+               RETURNING record_id, source_system, case_no, version),
+             heads AS (
+               INSERT INTO case_heads (source_system, case_no, version, record_id)
+               SELECT b.source_system, b.case_no, b.version, b.record_id
+               FROM (SELECT DISTINCT ON (source_system, case_no) * FROM ins
+                     ORDER BY source_system, case_no, version DESC) b
+               ORDER BY b.source_system, b.case_no
+               ON CONFLICT (source_system, case_no) DO UPDATE
+                 SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
+                 WHERE case_heads.version < EXCLUDED.version
+               RETURNING record_id, xmax = 0 AS new_case)
+             SELECT ins.record_id, heads.new_case FROM ins LEFT JOIN heads ON heads.record_id = ins.record_id",
         )
         .await?;
-    let inserted = tx
+    let returned = tx
         .query(
             &stmt,
             &[
                 &ids,
-                &col(|v| v.source_system.clone()),
-                &col(|v| v.case_no.clone()),
+                &col(|v| &v.source_system),
+                &col(|v| &v.case_no),
                 &versions,
-                &col(|v| v.department.clone()),
-                &col(|v| v.region.to_string()),
-                &col(|v| v.item_code.clone()),
-                &col(|v| v.status.clone()),
+                &col(|v| &v.department),
+                &regions,
+                &col(|v| &v.item_code),
+                &col(|v| &v.status),
                 &occurred,
                 &ingested,
                 &meta.batch_id,
@@ -381,7 +418,16 @@ async fn insert_records<'a>(
             ],
         )
         .await?;
-    Ok(inserted.iter().map(|r| r.get::<_, Uuid>(0)).collect())
+    let mut inserted = HashSet::with_capacity(returned.len());
+    let mut heads = HashMap::with_capacity(returned.len());
+    for r in &returned {
+        let id: Uuid = r.get(0);
+        inserted.insert(id);
+        if let Some(new_case) = r.get::<_, Option<bool>>(1) {
+            heads.insert(id, new_case);
+        }
+    }
+    Ok((inserted, heads))
 }
 
 /// (record id, content hash) of stored records with the keys of `rows`.
@@ -395,58 +441,38 @@ async fn existing_records(
     let systems: Vec<&str> = rows.iter().map(|v| v.source_system.as_str()).collect();
     let cases: Vec<&str> = rows.iter().map(|v| v.case_no.as_str()).collect();
     let versions: Vec<i64> = rows.iter().map(|v| v.version).collect();
-    let found = tx
-        .query(
+    let stmt = tx
+        .prepare_cached(
             "SELECT c.source_system, c.case_no, c.version, c.record_id, c.content_hash
              FROM case_records c
              JOIN UNNEST($1::text[], $2::text[], $3::int8[]) AS k(sys, case_no, ver)
                ON c.source_system = k.sys AND c.case_no = k.case_no AND c.version = k.ver",
-            &[&systems, &cases, &versions],
         )
         .await?;
+    let found = tx.query(&stmt, &[&systems, &cases, &versions]).await?;
     Ok(found
         .iter()
         .map(|r| ((r.get(0), r.get(1), r.get(2)), (r.get(3), r.get(4))))
         .collect())
 }
 
-/// Make each case's head its highest version; returns which of `accepted` are now current.
-async fn update_heads(tx: &Transaction<'_>, accepted: &[&Valid]) -> anyhow::Result<Vec<Uuid>> {
-    if accepted.is_empty() {
-        return Ok(Vec::new());
+/// JSON already serialized, sent as a `jsonb` parameter as it is (no `serde_json::Value` tree
+/// built or serialized again just to be written out).
+#[derive(Debug)]
+struct Jsonb<'a>(&'a [u8]);
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_u8(1); // jsonb binary format version
+        out.extend_from_slice(self.0);
+        Ok(IsNull::No)
     }
-    // One candidate per case (its highest version in this batch): a statement may not update
-    // the same head twice.
-    let mut best: HashMap<(&str, &str), &Valid> = HashMap::new();
-    for v in accepted {
-        let e = best
-            .entry((v.source_system.as_str(), v.case_no.as_str()))
-            .or_insert(v);
-        if v.version > e.version {
-            *e = v;
-        }
-    }
-    let mut heads: Vec<&Valid> = best.into_values().collect();
-    heads.sort_by_key(|v| key(v));
-    let systems: Vec<&str> = heads.iter().map(|v| v.source_system.as_str()).collect();
-    let cases: Vec<&str> = heads.iter().map(|v| v.case_no.as_str()).collect();
-    let versions: Vec<i64> = heads.iter().map(|v| v.version).collect();
-    let ids: Vec<Uuid> = heads.iter().map(|v| v.record_id).collect();
-    // The heads this statement inserted or moved are exactly the accepted records now current
-    // (RETURNING, not a second read: case_heads has no index on record_id, so reading it back
-    // by record_id scanned the whole table on every batch).
-    let rows = tx
-        .query(
-            "INSERT INTO case_heads (source_system, case_no, version, record_id)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::uuid[])
-             ON CONFLICT (source_system, case_no) DO UPDATE
-               SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
-               WHERE case_heads.version < EXCLUDED.version
-             RETURNING record_id",
-            &[&systems, &cases, &versions, &ids],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    accepts!(JSONB);
+    to_sql_checked!();
 }
 
 /// A quarantined record (or, with no position, a whole undecodable payload).

@@ -1,6 +1,7 @@
 //! Certificates and keys about to expire, raised to operators ahead of time: the node's own
 //! TLS certificate and its CA, this node's signing keys in the trust bundle in force, and the
-//! client certificates principals presented (recorded when they connect). `GET
+//! client certificates principals presented (recorded when they connect), and the CA's CRLs in
+//! force (their nextUpdate). `GET
 //! /v1/ops/expiring` lists them; the /ops page shows them with the other alerts; gauges
 //! `gateway_expiry_seconds{kind}` give the nearest expiry per kind.
 
@@ -25,7 +26,8 @@ pub const POLICY: Policy = Policy {
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Expiring {
-    /// `node_certificate`, `ca_certificate`, `signing_key` or `client_certificate`.
+    /// `node_certificate`, `ca_certificate`, `signing_key`, `client_certificate` or `crl` (a
+    /// role CA's revocation list nearing its nextUpdate).
     pub kind: &'static str,
     pub subject: String,
     pub not_after: DateTime<Utc>,
@@ -88,6 +90,10 @@ pub async fn expiring(app: &App) -> anyhow::Result<Vec<Expiring>> {
             }
         }
     }
+    // The CA's CRLs: re-issue them (`gateway pki crl`) before their nextUpdate.
+    for crl in &reference.crls().crls {
+        found.push(("crl", format!("{} CA", crl.role), crl.next_update));
+    }
     let db = app.pool.get().await?;
     let horizon = now + chrono::Duration::days(ops.expiry_warning_days);
     for r in db
@@ -139,6 +145,7 @@ pub async fn list(
         "ca_certificate",
         "signing_key",
         "client_certificate",
+        "crl",
     ] {
         if let Some(first) = items.iter().find(|e| e.kind == kind) {
             let secs = (first.not_after - Utc::now()).num_seconds() as f64;

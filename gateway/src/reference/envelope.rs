@@ -9,7 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Reference data kinds published top-down.
-pub const KINDS: &[&str] = &["catalog", "regions", "trust_bundle", "purposes", "grants"];
+pub const KINDS: &[&str] = &[
+    "catalog",
+    "regions",
+    "trust_bundle",
+    "purposes",
+    "grants",
+    "crl",
+];
 
 /// How far in the past a non-retroactive version's effective date may lie when published
 /// (clock differences, the time to type the command).
@@ -49,7 +56,7 @@ pub enum EnvelopeError {
     #[error("not a reference version envelope: {0}")]
     Shape(String),
     #[error(
-        "unknown reference kind '{0}' (known: catalog, regions, trust_bundle, purposes, grants)"
+        "unknown reference kind '{0}' (known: catalog, regions, trust_bundle, purposes, grants, crl)"
     )]
     Kind(String),
     #[error("content_hash does not match the body")]

@@ -1,5 +1,5 @@
 //! Reference data a node validates against: the catalog, the region table and the trust
-//! bundle, each as a list of versions.
+//! bundle (and the purposes, grants and the CA's CRLs), each as a list of versions.
 //!
 //! Version 0 of the catalog and the region table is the node's baseline (the bundled files or
 //! `ingest.catalog`), in force since forever and never propagated; the trust bundle's baseline
@@ -31,6 +31,7 @@ use serde::Serialize;
 use vc::trust::TrustBundle;
 
 use crate::config::Config;
+use crate::crl::CrlSet;
 use envelope::{Envelope, EnvelopeError};
 
 /// What is known about one version a node holds.
@@ -110,6 +111,7 @@ pub enum Loaded {
     Trust(TrustBundle),
     Purposes(PurposeList),
     Grants(GrantList),
+    Crl(CrlSet),
 }
 
 impl Loaded {
@@ -132,6 +134,7 @@ impl Loaded {
             "grants" => GrantList::from_json(&bytes)
                 .map(Loaded::Grants)
                 .map_err(bad),
+            "crl" => CrlSet::from_json(&bytes).map(Loaded::Crl).map_err(bad),
             "trust_bundle" => {
                 let bundle = vc::trust::verify_bundle(&env.body, root_did)
                     .map_err(|e| bad(e.to_string()))?;
@@ -156,6 +159,8 @@ pub struct Reference {
     pub trust_bundles: Versions<TrustBundle>,
     pub purpose_lists: Versions<PurposeList>,
     pub grant_lists: Versions<GrantList>,
+    /// The network CA's CRLs (none until the province publishes some).
+    pub crl_sets: Versions<CrlSet>,
     pub schema: Arc<JsonSchema>,
     pub legacy_credit_prefixes: Vec<String>,
     pub max_clock_skew: chrono::Duration,
@@ -180,6 +185,7 @@ impl Reference {
             purpose_lists: Versions::baseline("purposes", 0, PurposeList::bundled()?),
             // No grants until the province publishes some: conditional data is closed.
             grant_lists: Versions::baseline("grants", 0, GrantList::default()),
+            crl_sets: Versions::baseline("crl", 0, CrlSet::default()),
             schema: Arc::new(JsonSchema::case_record()),
             legacy_credit_prefixes: config.ingest.legacy_credit_prefixes.clone(),
             max_clock_skew: chrono::Duration::seconds(config.ingest.max_clock_skew_secs),
@@ -219,6 +225,7 @@ impl Reference {
             Ok(Loaded::Trust(t)) => self.trust_bundles.add(meta, Arc::new(t)),
             Ok(Loaded::Purposes(p)) => self.purpose_lists.add(meta, Arc::new(p)),
             Ok(Loaded::Grants(g)) => self.grant_lists.add(meta, Arc::new(g)),
+            Ok(Loaded::Crl(c)) => self.crl_sets.add(meta, Arc::new(c)),
             Err(e) => {
                 tracing::error!(kind = %env.kind, version = env.version, error = %e, "stored reference version does not load; ignored")
             }
@@ -255,6 +262,16 @@ impl Reference {
         &self.grant_lists.now().data
     }
 
+    /// The CA's CRLs in force now.
+    pub fn crls(&self) -> &CrlSet {
+        &self.crl_sets.now().data
+    }
+
+    /// The version number of the CRLs in force now (0: none published).
+    pub fn crl_version(&self) -> i64 {
+        self.crl_sets.now().meta.version
+    }
+
     /// Every version held, by kind and number.
     pub fn held(&self) -> Vec<Meta> {
         self.catalogs
@@ -263,6 +280,7 @@ impl Reference {
             .chain(self.trust_bundles.metas())
             .chain(self.purpose_lists.metas())
             .chain(self.grant_lists.metas())
+            .chain(self.crl_sets.metas())
             .cloned()
             .collect()
     }
@@ -275,6 +293,7 @@ impl Reference {
             "trust_bundle": self.trust_bundles.now().meta.version,
             "purposes": self.purpose_lists.now().meta.version,
             "grants": self.grant_lists.now().meta.version,
+            "crl": self.crl_sets.now().meta.version,
         })
     }
 }

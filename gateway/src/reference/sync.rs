@@ -2,6 +2,7 @@
 //! 1. asks its parent (if any) which versions it holds, fetches the ones this node lacks and
 //!    stores them after checking the trust root's signature (the parent is not trusted to
 //!    alter them);
+//!    (On the same beat, key rotation requests and the principal directory go up.)
 //! 2. rebuilds its snapshot when the stored versions changed, so a version stored by another
 //!    process or by `gateway reference publish|import` takes effect without a restart.
 
@@ -29,6 +30,8 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
     };
     let interval = Duration::from_millis(app.config.federation.reference_interval_ms.max(50));
     tokio::spawn(async move {
+        // The principal directory this process last saw the parent store.
+        let mut reported = None;
         loop {
             if let Some((parent, client)) = &parent
                 && let Err(e) = pull(&app, parent, client).await
@@ -40,6 +43,12 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
                 && let Err(e) = crate::keys::relay(&app, client).await
             {
                 tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "passing key requests to the parent failed; will retry");
+            }
+            // So do principal changes (suspension, retirement: docs/sharing.md).
+            if let Some((parent, client)) = &parent
+                && let Err(e) = crate::principals::report(&app, client, &mut reported).await
+            {
+                tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "reporting principals to the parent failed; will retry");
             }
             if let Err(e) = refresh(&app).await {
                 tracing::warn!(error = format!("{e:#}"), "reloading reference data failed");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use deadpool_postgres::GenericClient;
 use domain::calendar::china_standard_time;
-use serde::Serialize;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::assess::{self, Facts, Level};
@@ -47,8 +47,8 @@ const COLUMNS: &[(&str, &str)] = &[
     ("completed_early", "boolean"),
 ];
 
-/// One row of `supervision_cases`, as the JSON the upsert reads with `jsonb_to_recordset`.
-#[derive(Debug, Serialize)]
+/// One row of `supervision_cases`.
+#[derive(Debug)]
 struct StateRow {
     source_system: String,
     case_no: String,
@@ -75,23 +75,28 @@ struct StateRow {
     completed_early: Option<bool>,
 }
 
-/// `INSERT … SELECT FROM jsonb_to_recordset … ON CONFLICT DO UPDATE` over [`COLUMNS`]; returns
-/// for each row whether it was inserted (not updated) and is a late entry.
+/// `INSERT … SELECT FROM UNNEST(typed arrays) … ON CONFLICT DO UPDATE` over [`COLUMNS`] (binary
+/// parameters: no JSON to build or parse); returns for each row whether it was inserted (not
+/// updated) and is a late entry.
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
     let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
-    let typed: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, t))| format!("${}::{t}[]", i + 1))
+        .collect();
     let set: Vec<String> = names[2..]
         .iter()
         .map(|n| format!("{n} = EXCLUDED.{n}"))
         .collect();
     format!(
         "INSERT INTO supervision_cases ({names}, updated_at)
-         SELECT x.*, now() FROM jsonb_to_recordset($1::jsonb) AS x({typed})
+         SELECT x.*, now() FROM UNNEST({arrays}) AS x({names})
          ORDER BY x.source_system, x.case_no
          ON CONFLICT (source_system, case_no) DO UPDATE SET {set}, updated_at = now()
          RETURNING xmax = 0 AND late_entry",
         names = names.join(", "),
-        typed = typed.join(", "),
+        arrays = arrays.join(", "),
         set = set.join(", "),
     )
 });
@@ -122,8 +127,8 @@ pub async fn refresh_records(
     if record_ids.is_empty() {
         return Ok(Refreshed::default());
     }
-    let heads = db
-        .query(
+    let stmt = db
+        .prepare_cached(
             "WITH k AS (SELECT DISTINCT source_system, case_no FROM case_records WHERE record_id = ANY($1::uuid[]))
              SELECT r.source_system, r.case_no, r.record_id, r.version, r.region_code, r.department, r.item_code,
                     r.status, r.occurred_at, r.body,
@@ -132,62 +137,287 @@ pub async fn refresh_records(
              FROM k
              JOIN case_heads h ON h.source_system = k.source_system AND h.case_no = k.case_no
              JOIN case_records r ON r.record_id = h.record_id
+             -- an archived head is of a finished case: its supervision state is final
+             WHERE r.body IS NOT NULL
              ORDER BY r.source_system, r.case_no",
-            &[&record_ids],
         )
         .await?;
+    let heads = db.query(&stmt, &[&record_ids]).await?;
     let calendar = assess::calendar()?;
     let now = Utc::now().with_timezone(&china_standard_time());
-    let cst = |t: DateTime<Utc>| t.with_timezone(&china_standard_time());
     let rows: Vec<StateRow> = heads
         .iter()
         .map(|r| {
             let body: serde_json::Value = r.get(9);
-            let entered_at = cst(r.get(10));
-            let mut row = StateRow {
-                source_system: r.get(0),
-                case_no: r.get(1),
-                record_id: r.get(2),
-                version: r.get(3),
-                region_code: r.get(4),
-                department: r.get(5),
-                item_code: r.get(6),
-                item_name: body["service_item"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                status: r.get(7),
-                occurred_at: cst(r.get(8)),
-                entered_at,
-                entry_delay_secs: 0,
-                late_entry: false,
-                accepted_at: None,
-                limit_days: 0,
-                deadline: None,
-                warning_at: None,
-                on_hold_since: None,
-                level: Level::Error.as_str(),
-                error: None,
-                completed_at: None,
-                completed_on_time: None,
-                completed_early: None,
-            };
-            match serde_json::from_value::<Facts>(body) {
-                Ok(facts) => row.assessed(assess::assess(calendar, &facts, entered_at, now)),
-                Err(e) => row.error = Some(format!("the stored record does not read: {e}")),
-            }
-            row
+            StateRow::new(
+                HeadFields {
+                    source_system: r.get(0),
+                    case_no: r.get(1),
+                    record_id: r.get(2),
+                    version: r.get(3),
+                    region_code: r.get(4),
+                    department: r.get(5),
+                    item_code: r.get(6),
+                    status: r.get(7),
+                    occurred_at: r.get(8),
+                    entered_at: r.get(10),
+                },
+                &body,
+                calendar,
+                now,
+            )
         })
         .collect();
-    let inserted = db
-        .query(UPSERT.as_str(), &[&serde_json::to_value(&rows)?])
-        .await?;
+    upsert(db, &rows).await
+}
+
+/// A case head the ingest path has just written, with the record in memory.
+pub struct Head<'a> {
+    pub record: &'a crate::ingest::Valid,
+    /// The case's head row was inserted by this transaction: every stored version of the case
+    /// is in `accepted` (a stored record always has a head).
+    pub new_case: bool,
+}
+
+/// [`refresh_records`] for a batch the ingest path has just written, built from the records in
+/// memory instead of read back: `heads` are the accepted records that are now their case's
+/// head; `accepted` every record the batch stored. Cases whose head is an older stored record
+/// (an earlier version arriving late) are refreshed from the store. The results are the same
+/// as `refresh_records` over the ids of `accepted`.
+pub async fn refresh_heads(
+    db: &impl GenericClient,
+    heads: &[Head<'_>],
+    accepted: &[&crate::ingest::Valid],
+) -> anyhow::Result<Refreshed> {
+    use std::collections::{HashMap, HashSet};
+    if accepted.is_empty() {
+        return Ok(Refreshed::default());
+    }
+    type Case<'a> = (&'a str, &'a str);
+    fn case(v: &crate::ingest::Valid) -> Case<'_> {
+        (v.source_system.as_str(), v.case_no.as_str())
+    }
+    // Entry: the earliest stamp among the case's versions; for a new case all are in this batch.
+    let mut first_stamp: HashMap<Case, DateTime<FixedOffset>> = HashMap::new();
+    for v in accepted {
+        let e = first_stamp.entry(case(v)).or_insert(v.ingested_at);
+        *e = (*e).min(v.ingested_at);
+    }
+    let older: Vec<&Head> = heads.iter().filter(|h| !h.new_case).collect();
+    if !older.is_empty() {
+        let systems: Vec<&str> = older
+            .iter()
+            .map(|h| h.record.source_system.as_str())
+            .collect();
+        let cases: Vec<&str> = older.iter().map(|h| h.record.case_no.as_str()).collect();
+        let stmt = db
+            .prepare_cached(
+                "SELECT k.sys, k.case_no, min(a.ingested_at)
+                 FROM UNNEST($1::text[], $2::text[]) AS k(sys, case_no)
+                 JOIN case_records a ON a.source_system = k.sys AND a.case_no = k.case_no
+                 GROUP BY k.sys, k.case_no",
+            )
+            .await?;
+        // One row per case, in the order of `older` is not promised: match by key.
+        let stored: HashMap<(String, String), DateTime<Utc>> = db
+            .query(&stmt, &[&systems, &cases])
+            .await?
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .collect();
+        for h in &older {
+            let v = h.record;
+            if let Some(stamp) = stored.get(&(v.source_system.clone(), v.case_no.clone())) {
+                first_stamp.insert(case(v), stamp.fixed_offset());
+            }
+        }
+    }
+    let calendar = assess::calendar()?;
+    let now = Utc::now().with_timezone(&china_standard_time());
+    let mut rows: Vec<StateRow> = heads
+        .iter()
+        .map(|h| {
+            let v = h.record;
+            StateRow::new(
+                HeadFields {
+                    source_system: v.source_system.clone(),
+                    case_no: v.case_no.clone(),
+                    record_id: v.record_id,
+                    version: v.version,
+                    region_code: v.region.to_string(),
+                    department: v.department.clone(),
+                    item_code: v.item_code.clone(),
+                    status: v.status.clone(),
+                    occurred_at: as_stored(v.occurred_at),
+                    entered_at: first_stamp[&case(v)].with_timezone(&Utc),
+                },
+                &v.body,
+                calendar,
+                now,
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.source_system, &a.case_no).cmp(&(&b.source_system, &b.case_no)));
+    // Accepted records of cases whose head is not among them went to history: their head is
+    // an older stored record, read back.
+    let headed: HashSet<Case> = heads.iter().map(|h| case(h.record)).collect();
+    let history: Vec<Uuid> = accepted
+        .iter()
+        .filter(|v| !headed.contains(&case(v)))
+        .map(|v| v.record_id)
+        .collect();
+    let mut refreshed = upsert(db, &rows).await?;
+    refreshed.new_late_entries += refresh_records(db, &history).await?.new_late_entries;
+    Ok(refreshed)
+}
+
+/// An instant as PostgreSQL stores it from a binary parameter: microseconds since 2000-01-01,
+/// truncated toward zero (as tokio-postgres converts it), so the in-memory path writes exactly
+/// what a read-back of the stored record would give.
+fn as_stored(t: DateTime<FixedOffset>) -> DateTime<Utc> {
+    let base = DateTime::<Utc>::from_timestamp(946_684_800, 0).expect("a valid instant");
+    match (t.with_timezone(&Utc) - base).num_microseconds() {
+        Some(us) => base + chrono::TimeDelta::microseconds(us),
+        None => t.with_timezone(&Utc),
+    }
+}
+
+/// Write state rows (sorted by case key, so concurrent transactions lock in one order).
+async fn upsert(db: &impl GenericClient, rows: &[StateRow]) -> anyhow::Result<Refreshed> {
+    if rows.is_empty() {
+        return Ok(Refreshed::default());
+    }
+    let stmt = db.prepare_cached(UPSERT.as_str()).await?;
+    macro_rules! col {
+        ($f:ident) => {
+            rows.iter().map(|r| &r.$f).collect::<Vec<_>>()
+        };
+    }
+    let limit_days: Vec<i32> = rows.iter().map(|r| r.limit_days as i32).collect();
+    let (source_system, case_no, record_id, version) = (
+        col!(source_system),
+        col!(case_no),
+        col!(record_id),
+        col!(version),
+    );
+    let (region_code, department, item_code, item_name, status) = (
+        col!(region_code),
+        col!(department),
+        col!(item_code),
+        col!(item_name),
+        col!(status),
+    );
+    let (occurred_at, entered_at, entry_delay_secs, late_entry, accepted_at) = (
+        col!(occurred_at),
+        col!(entered_at),
+        col!(entry_delay_secs),
+        col!(late_entry),
+        col!(accepted_at),
+    );
+    let (deadline, warning_at, on_hold_since, level, error) = (
+        col!(deadline),
+        col!(warning_at),
+        col!(on_hold_since),
+        col!(level),
+        col!(error),
+    );
+    let (completed_at, completed_on_time, completed_early) = (
+        col!(completed_at),
+        col!(completed_on_time),
+        col!(completed_early),
+    );
+    // In the order of COLUMNS.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 23] = [
+        &source_system,
+        &case_no,
+        &record_id,
+        &version,
+        &region_code,
+        &department,
+        &item_code,
+        &item_name,
+        &status,
+        &occurred_at,
+        &entered_at,
+        &entry_delay_secs,
+        &late_entry,
+        &accepted_at,
+        &limit_days,
+        &deadline,
+        &warning_at,
+        &on_hold_since,
+        &level,
+        &error,
+        &completed_at,
+        &completed_on_time,
+        &completed_early,
+    ];
+    let inserted = db.query(&stmt, &params).await?;
     Ok(Refreshed {
         new_late_entries: inserted.iter().filter(|r| r.get::<_, bool>(0)).count() as u64,
     })
 }
 
+/// The columns of a state row that come from the head record itself.
+struct HeadFields {
+    source_system: String,
+    case_no: String,
+    record_id: Uuid,
+    version: i64,
+    region_code: String,
+    department: String,
+    item_code: String,
+    status: String,
+    occurred_at: DateTime<Utc>,
+    /// The earliest `ingested_at` among the case's versions.
+    entered_at: DateTime<Utc>,
+}
+
 impl StateRow {
+    /// The state of a case from its head's columns and body, assessed at `now`.
+    fn new(
+        head: HeadFields,
+        body: &serde_json::Value,
+        calendar: &domain::calendar::Calendar,
+        now: DateTime<FixedOffset>,
+    ) -> StateRow {
+        let cst = |t: DateTime<Utc>| t.with_timezone(&china_standard_time());
+        let entered_at = cst(head.entered_at);
+        let mut row = StateRow {
+            source_system: head.source_system,
+            case_no: head.case_no,
+            record_id: head.record_id,
+            version: head.version,
+            region_code: head.region_code,
+            department: head.department,
+            item_code: head.item_code,
+            item_name: body["service_item"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            status: head.status,
+            occurred_at: cst(head.occurred_at),
+            entered_at,
+            entry_delay_secs: 0,
+            late_entry: false,
+            accepted_at: None,
+            limit_days: 0,
+            deadline: None,
+            warning_at: None,
+            on_hold_since: None,
+            level: Level::Error.as_str(),
+            error: None,
+            completed_at: None,
+            completed_on_time: None,
+            completed_early: None,
+        };
+        match Facts::deserialize(body) {
+            Ok(facts) => row.assessed(assess::assess(calendar, &facts, entered_at, now)),
+            Err(e) => row.error = Some(format!("the stored record does not read: {e}")),
+        }
+        row
+    }
+
     fn assessed(&mut self, a: assess::Assessment) {
         self.entry_delay_secs = a.entry_delay.num_seconds();
         self.late_entry = a.late_entry;

@@ -11,8 +11,11 @@
 //! - [`proof`]: inclusion proofs (`GET /v1/certificates/{id}/proof`), consistency proofs
 //!   (`GET /v1/log/consistency`) and the latest checkpoint (`GET /v1/log/checkpoint`).
 //! - [`audit`]: `gateway log audit` recomputes the tree from the stored rows.
+//! - [`fork`]: the fork guard — no checkpoint is signed that contradicts one the parent
+//!   cosigned (after a restore); `gateway log-fork` resolves it.
 
 pub mod audit;
+pub mod fork;
 pub mod proof;
 pub mod sequencer;
 pub mod store;

@@ -3,6 +3,11 @@
 //! then gives them leaf indexes in the order they were made, stores the new complete
 //! subtrees' hashes and signs a checkpoint for the new size, all in one transaction. A proof is
 //! available once the next round ran (`transparency.sequence_interval_ms`).
+//!
+//! What is still to be logged waits in `tlog_pending` (migration 0013), written in the
+//! transaction that made the credential (`certificates::issue`) or status change (a trigger);
+//! the round that appends a leaf deletes its row, so a round costs what is pending, however
+//! large the log grows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,32 +70,55 @@ pub async fn entry(
     })
 }
 
-/// Own credentials and status changes not yet in the log, oldest first.
+/// Own credentials and status changes not yet in the log, oldest first, from the
+/// `tlog_pending` queue (migration 0013): its cost follows what is pending, not the store.
 async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<Vec<Pending>> {
-    let rows = db
-        .query(
-            "SELECT kind, ref_id FROM (
-               SELECT 'credential' AS kind, v.credential_id AS ref_id, v.issued_at AS at
-               FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
-               WHERE c.issuer_node = $1
-                 AND NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.ref_id = v.credential_id)
-               UNION ALL
-               SELECT 'status', s.change_id, s.at FROM certificate_status_changes s
-               WHERE s.issuer_node = $1 AND s.forwarded_from IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.ref_id = s.change_id)
-             ) p ORDER BY at, ref_id LIMIT $2",
-            &[&node, &BATCH],
+    // Rows another node issued (forwarded credentials, or left by the migration's backfill)
+    // and rows already logged leave the queue without a leaf.
+    let stmt = db
+        .prepare_cached(
+            "DELETE FROM tlog_pending p
+             WHERE EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.ref_id = p.ref_id)
+                OR NOT CASE p.kind
+                     WHEN 'credential' THEN EXISTS (
+                       SELECT 1 FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
+                       WHERE v.credential_id = p.ref_id AND c.issuer_node = $1)
+                     ELSE EXISTS (
+                       SELECT 1 FROM certificate_status_changes s
+                       WHERE s.change_id = p.ref_id AND s.issuer_node = $1 AND s.forwarded_from IS NULL)
+                   END",
         )
         .await?;
+    db.execute(&stmt, &[&node]).await?;
+    let stmt = db
+        .prepare_cached(
+            "SELECT p.kind, p.ref_id, v.credential FROM tlog_pending p
+             LEFT JOIN credential_versions v ON p.kind = 'credential' AND v.credential_id = p.ref_id
+             ORDER BY p.at, p.ref_id LIMIT $1",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&BATCH]).await?;
+    let status_ids: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.get::<_, &str>(0) == "status")
+        .map(|r| r.get(1))
+        .collect();
+    let mut changes: std::collections::HashMap<Uuid, Value> =
+        crate::certificates::status::changes(db, &status_ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.change_id, serde_json::to_value(c).expect("serializes")))
+            .collect();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let kind = if r.get::<_, &str>(0) == "credential" {
-            "credential"
-        } else {
-            "status"
-        };
         let ref_id: Uuid = r.get(1);
-        if let Some(entry) = entry(db, kind, ref_id).await? {
+        let (kind, entry) = if r.get::<_, &str>(0) == "credential" {
+            ("credential", r.get::<_, Option<Value>>(2))
+        } else {
+            ("status", changes.remove(&ref_id))
+        };
+        // Both exist: their rows were checked by the DELETE above, in this transaction.
+        if let Some(entry) = entry {
             out.push(Pending {
                 kind,
                 ref_id,
@@ -112,10 +140,13 @@ pub async fn sequence_once(app: &App) -> anyhow::Result<usize> {
     if !locked {
         return Ok(0);
     }
+    super::fork::guard(&tx).await?;
     let start = store::size(&tx).await?;
     let pending = pending(&tx, app.node_region.as_str()).await?;
     let has_checkpoint = store::checkpoint(&tx, Some(start)).await?.is_some();
     if pending.is_empty() && has_checkpoint {
+        // Keep what `pending` dropped from the queue (rows another node issued).
+        tx.commit().await?;
         return Ok(0);
     }
     let leaves = pending
@@ -130,17 +161,21 @@ pub async fn sequence_once(app: &App) -> anyhow::Result<usize> {
         let new_nodes = tlog::append_batch_nodes(start, &leaves, &known)?;
         (known, new_nodes)
     };
-    for (i, p) in pending.iter().enumerate() {
+    if !pending.is_empty() {
+        let indexes: Vec<i64> = (0..pending.len())
+            .map(|i| (start + i as u64) as i64)
+            .collect();
+        let kinds: Vec<&str> = pending.iter().map(|p| p.kind).collect();
+        let refs: Vec<Uuid> = pending.iter().map(|p| p.ref_id).collect();
+        let hashes: Vec<&[u8]> = leaves.iter().map(|h| h.as_slice()).collect();
         tx.execute(
-            "INSERT INTO tlog_leaves (leaf_index, kind, ref_id, leaf_hash) VALUES ($1, $2, $3, $4)",
-            &[
-                &((start + i as u64) as i64),
-                &p.kind,
-                &p.ref_id,
-                &leaves[i].as_slice(),
-            ],
+            "INSERT INTO tlog_leaves (leaf_index, kind, ref_id, leaf_hash)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::bytea[])",
+            &[&indexes, &kinds, &refs, &hashes],
         )
         .await?;
+        tx.execute("DELETE FROM tlog_pending WHERE ref_id = ANY($1)", &[&refs])
+            .await?;
     }
     let (levels, indexes, hashes): (Vec<i16>, Vec<i64>, Vec<&[u8]>) = new_nodes
         .iter()

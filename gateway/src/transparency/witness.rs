@@ -7,7 +7,8 @@
 //! tlog-cosignature). Errors are problem+json: `409 log.witness_conflict` when `old` is not
 //! the size the witness holds (its `tree_size` member says which), `422 log.inconsistent` when
 //! the proof does not show the new tree extends the old one — a fork, which the witness never
-//! cosigns.
+//! cosigns. The node's side feeds the fork guard ([`super::fork`]): a parent holding a larger
+//! tree, or refusing this one as inconsistent, holds signing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -237,8 +238,18 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<()> {
 /// Send the latest checkpoint to `witness` if it has not cosigned it yet.
 pub async fn submit(app: &App, witness: &PeerNode, client: &ExchangeClient) -> anyhow::Result<()> {
     let db = app.pool.get().await?;
-    let Some((size, note)) = store::checkpoint(&db, None).await? else {
-        return Ok(());
+    // While signing is held (a restored node), ask the parent even if it cosigned this
+    // checkpoint before: its answer is what clears or confirms the hold.
+    let guard = super::fork::latest(&db).await?;
+    let on_hold = guard.as_ref().is_some_and(|l| l.state == "hold");
+    let (size, note) = match store::checkpoint(&db, None).await? {
+        Some(c) => c,
+        // Restored to before the first checkpoint: the empty tree, signed but not stored.
+        None if on_hold => (
+            0,
+            super::sequencer::sign_checkpoint(&app.log, 0, &tlog::empty_root())?,
+        ),
+        None => return Ok(()),
     };
     let old = db
         .query_opt(
@@ -247,7 +258,7 @@ pub async fn submit(app: &App, witness: &PeerNode, client: &ExchangeClient) -> a
         )
         .await?
         .map_or(0, |r| r.get::<_, i64>(0) as u64);
-    if old == size && note.contains(&format!("/witness/{} ", witness.region)) {
+    if !on_hold && old == size && note.contains(&format!("/witness/{} ", witness.region)) {
         return Ok(());
     }
     let proof = if old > 0 && old < size {
@@ -272,11 +283,39 @@ pub async fn submit(app: &App, witness: &PeerNode, client: &ExchangeClient) -> a
     if resp.status.as_u16() == 409 {
         // The witness holds another size (e.g. this node's state was lost): start from it.
         let held = resp.json()?["tree_size"].as_u64().unwrap_or(0);
+        let local = store::size(&db).await?;
+        if held > local {
+            // The parent cosigned a larger tree than this node has (a restore lost leaves):
+            // anything signed now would contradict it.
+            super::fork::detected(
+                &db,
+                &witness.region,
+                local,
+                held,
+                "the witness cosigned a larger tree than the local one",
+            )
+            .await?;
+            anyhow::bail!(
+                "witness {} cosigned size {held}, the local log has {local} leaves: signing held",
+                witness.region
+            );
+        }
         record_size(&db, &witness.region, held).await?;
         anyhow::bail!(
             "witness {} holds size {held}; retrying from there",
             witness.region
         );
+    }
+    if resp.status.as_u16() == 422 && resp.json().is_ok_and(|p| p["code"] == "log.inconsistent") {
+        let local = store::size(&db).await?;
+        super::fork::detected(
+            &db,
+            &witness.region,
+            local,
+            old,
+            "the witness refused the local tree as inconsistent with what it cosigned",
+        )
+        .await?;
     }
     anyhow::ensure!(
         resp.status.is_success(),
@@ -308,6 +347,21 @@ pub async fn submit(app: &App, witness: &PeerNode, client: &ExchangeClient) -> a
     )
     .await?;
     record_size(&db, &witness.region, size).await?;
+    if on_hold {
+        super::fork::record(
+            &db,
+            "clear",
+            None,
+            Some(size),
+            Some(size),
+            &format!(
+                "witness {} cosigned size {size}: the log extends what it held",
+                witness.region
+            ),
+        )
+        .await?;
+        tracing::info!(witness = %witness.region, size, "the parent confirmed the restored log; signing resumes");
+    }
     metrics::counter!("gateway_tlog_cosignatures_total", "witness" => witness.region.clone())
         .increment(1);
     Ok(())

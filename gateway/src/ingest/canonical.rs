@@ -1,0 +1,242 @@
+//! One RFC 8785 (JCS) serialization of a record body gives both its content hash (SHA-256 of
+//! the JCS form without `ingested_at`) and the JSON text stored as `jsonb` — instead of a deep
+//! copy, a JCS pass for the hash and a second serialization for the database. The writer
+//! handles what a canonical record holds (objects, arrays, strings, safe integers); a body
+//! with any other number (a float, an integer beyond ±2^53, where JCS's IEEE-754 rules apply)
+//! goes through `vc::jcs` and serde_json as before, so both paths give the same bytes.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+/// The largest integer JCS prints exactly (2^53).
+const SAFE: u64 = 1 << 53;
+
+/// What the store needs of a body.
+#[derive(Debug, Clone)]
+pub struct Canonical {
+    /// SHA-256 of the RFC 8785 form without the top-level `ingested_at`.
+    pub content_hash: Vec<u8>,
+    /// The body as JSON text (stored as `jsonb`, which keeps no formatting).
+    pub json: Vec<u8>,
+}
+
+pub fn canonical(body: &Value) -> Canonical {
+    let mut json = Vec::with_capacity(2048);
+    let mut skip = 0..0;
+    let fast = match body {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
+            json.push(b'{');
+            let mut ok = true;
+            for (i, (k, v)) in entries.iter().enumerate() {
+                let start = json.len();
+                if i > 0 {
+                    json.push(b',');
+                }
+                write_str(&mut json, k);
+                json.push(b':');
+                ok &= write(&mut json, v);
+                if k.as_str() == "ingested_at" {
+                    // The member and its separating comma: before it, or after it when first.
+                    skip = if i > 0 {
+                        start..json.len()
+                    } else {
+                        start..json.len() + 1
+                    };
+                }
+            }
+            json.push(b'}');
+            if skip.end > json.len() - 1 {
+                skip.end = json.len() - 1; // `ingested_at` was the only member
+            }
+            ok
+        }
+        _ => false,
+    };
+    if !fast {
+        return fallback(body);
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&json[..skip.start]);
+    ctx.update(&json[skip.end..]);
+    Canonical {
+        content_hash: ctx.finish().as_ref().to_vec(),
+        json,
+    }
+}
+
+/// Deep copy without `ingested_at`, `vc::jcs`, then serde_json: the general path.
+fn fallback(body: &Value) -> Canonical {
+    let mut content = body.clone();
+    if let Some(obj) = content.as_object_mut() {
+        obj.remove("ingested_at");
+    }
+    let canonical =
+        vc::jcs::canonicalize(&content).expect("a canonical record has only JCS-safe values");
+    Canonical {
+        content_hash: ring::digest::digest(&ring::digest::SHA256, &canonical)
+            .as_ref()
+            .to_vec(),
+        json: serde_json::to_vec(body).expect("a JSON value serializes"),
+    }
+}
+
+/// Writes the JCS form of `v`; false when it holds a number JCS would not print exactly as
+/// written (the output is then discarded).
+fn write(out: &mut Vec<u8>, v: &Value) -> bool {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64().filter(|u| *u <= SAFE) {
+                out.extend_from_slice(u.to_string().as_bytes());
+            } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= SAFE) {
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else {
+                return false;
+            }
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !write(out, item) {
+                    return false;
+                }
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k);
+                out.push(b':');
+                if !write(out, v) {
+                    return false;
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    true
+}
+
+/// JCS strings are serde_json's: `"` and `\` escaped, \b \t \n \f \r, other controls as
+/// `\u00xx` in lower case, everything else (DEL and `/` included) as it is.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// RFC 8785 orders member names by their UTF-16 code units; byte order agrees unless a name
+/// holds characters beyond U+FFFF.
+fn utf16_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.cmp(b)
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The reference: the general path.
+    fn reference(body: &Value) -> (Vec<u8>, Value) {
+        let c = fallback(body);
+        (c.content_hash, serde_json::from_slice(&c.json).unwrap())
+    }
+
+    fn check(body: Value) {
+        let c = canonical(&body);
+        let (hash, json) = reference(&body);
+        assert_eq!(hex::encode(&c.content_hash), hex::encode(&hash), "{body}");
+        let parsed: Value = serde_json::from_slice(&c.json).unwrap();
+        assert_eq!(parsed, json, "stored JSON differs for {body}");
+        assert_eq!(parsed, body);
+    }
+
+    #[test]
+    fn same_hash_and_json_as_the_general_path() {
+        check(json!({"ingested_at": "2026-01-01T00:00:00+08:00", "a": 1}));
+        check(json!({"a": 1, "ingested_at": "x"}));
+        check(json!({"ingested_at": "x"}));
+        check(
+            json!({"b": [1, -2, 9007199254740992_u64, -9007199254740992_i64], "a": {"z": null, "y": true, "x": false}}),
+        );
+        check(json!({"esc": "\u{0}\u{1f}\u{7f}\"\\/\n\t\r\u{8}\u{c} é € 😀", "k\u{1}": "v"}));
+        // UTF-16 order: U+1F600 (D83D DE00) before U+FB33, unlike code point order.
+        check(json!({"\u{fb33}": 1, "\u{1f600}": 2, "\u{20ac}": 3, "\r": 4, "1": 5, "\u{80}": 6}));
+        check(json!({"nested": [{"ingested_at": "inner stays"}, [], {}], "ingested_at": "x"}));
+        check(json!({}));
+    }
+
+    #[test]
+    fn numbers_jcs_would_change_take_the_general_path() {
+        for body in [
+            json!({"a": 9007199254740993_u64, "ingested_at": "x"}),
+            json!({"a": -9007199254740993_i64}),
+            json!({"a": 1.5, "b": 1e30}),
+            json!({"a": [0.1]}),
+        ] {
+            let c = canonical(&body);
+            let (hash, json) = reference(&body);
+            assert_eq!(c.content_hash, hash);
+            assert_eq!(serde_json::from_slice::<Value>(&c.json).unwrap(), json);
+        }
+    }
+
+    /// Every adapter's expected canonical records (real bodies: Chinese text, nested objects,
+    /// certificates), stamped as the normalizer stamps them.
+    #[test]
+    fn real_records_take_the_fast_path_with_the_same_results() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../adapters/fixtures");
+        let mut n = 0;
+        for dir in std::fs::read_dir(root).unwrap() {
+            let path = dir.unwrap().path().join("batch-valid.expected.json");
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let records: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+            for mut body in records {
+                body["ingested_at"] = json!("2026-11-25T17:00:00.123456+08:00");
+                let mut json = Vec::new();
+                assert!(
+                    write(&mut json, &body),
+                    "{} left the fast path",
+                    path.display()
+                );
+                check(body);
+                n += 1;
+            }
+        }
+        assert!(n >= 8, "only {n} records found under {root}");
+    }
+
+    /// The JCS bytes themselves, against the canonicalizer, for the hashed part.
+    #[test]
+    fn bytes_are_rfc_8785() {
+        let body = json!({"ingested_at": "x", "numbers": [0, 1, -1, 4503599627370496_u64], "s": "\u{20ac}$\u{f}\nA'B\"\\\\\"/", "literals": [null, true, false]});
+        let mut without = body.clone();
+        without.as_object_mut().unwrap().remove("ingested_at");
+        let c = canonical(&body);
+        assert_eq!(c.json, vc::jcs::canonicalize(&body).unwrap());
+        let expected = ring::digest::digest(
+            &ring::digest::SHA256,
+            &vc::jcs::canonicalize(&without).unwrap(),
+        );
+        assert_eq!(c.content_hash, expected.as_ref());
+    }
+}

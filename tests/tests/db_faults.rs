@@ -1,0 +1,200 @@
+//! PostgreSQL stopped and started again under load (`pg_ctl stop -m fast`, then start), on a
+//! server of the test's own: while it is down every push is answered 503 with `Retry-After`
+//! (or the connection fails), readiness says so, nothing unacknowledged is claimed, every
+//! acknowledged batch is stored exactly once afterwards, and the same gateway process serves
+//! pushes again by itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use e2e::{Network, Node, OwnCluster, fixture};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+const MR: &str = "/v1/ingest/market-regulation";
+
+/// What the pushing task saw.
+#[derive(Default)]
+struct Seen {
+    /// (client batch id, case numbers) of every batch acknowledged with a receipt.
+    acked: Vec<(String, Vec<String>)>,
+    /// 503s with `Retry-After` and a documented code.
+    unavailable: usize,
+    /// Requests that failed below HTTP (connection refused or reset).
+    connection_errors: usize,
+    /// Anything else: must stay empty.
+    wrong: Vec<String>,
+}
+
+/// Pushing tasks at once, so the stop catches transactions in flight.
+const PUSHERS: usize = 3;
+
+/// A batch of two records with case numbers of its own.
+fn batch(i: &str) -> (Vec<u8>, Vec<String>) {
+    let v: Value = serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    let mut records = Vec::new();
+    let mut cases = Vec::new();
+    for (k, r) in v["records"].as_array().unwrap()[1..].iter().enumerate() {
+        let mut r = r.clone();
+        let case_no = format!("LOAD-{i}-{k}");
+        r["caseNo"] = json!(case_no);
+        cases.push(case_no);
+        records.push(r);
+    }
+    let body = json!({"sender": "load", "sentAt": "2026-11-24 17:00:00", "records": records});
+    (serde_json::to_vec(&body).unwrap(), cases)
+}
+
+async fn readiness(node: &Node) -> (u16, Value, bool) {
+    match node.anonymous_web().get("/readyz").await {
+        Ok(r) => (
+            r.status.as_u16(),
+            r.json().unwrap_or(Value::Null),
+            r.headers.contains_key("retry-after"),
+        ),
+        Err(_) => (0, Value::Null, false),
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_database_is_503_with_retry_after_and_the_node_recovers_by_itself() {
+    let own = OwnCluster::start();
+    let mut node = Node::start_on(&own).await;
+    assert_eq!(readiness(&node).await.0, 200);
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pushers = Vec::new();
+    for t in 0..PUSHERS {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        let client = node.client("xifeng-amr-system");
+        pushers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let i = format!("{t}-{n}");
+                let (body, cases) = batch(&i);
+                let id = format!("load-{i}");
+                let answer = client
+                    .send(
+                        http::Method::POST,
+                        MR,
+                        &[
+                            ("content-type", "application/json"),
+                            ("x-client-batch-id", &id),
+                        ],
+                        body,
+                    )
+                    .await;
+                let mut s = seen.lock().await;
+                match answer {
+                    Ok(r) if r.status.as_u16() == 200 => {
+                        let receipt = r.json().unwrap();
+                        if receipt["summary"]["accepted"] == 2 {
+                            s.acked.push((id, cases));
+                        } else {
+                            s.wrong.push(format!("{i}: {receipt}"));
+                        }
+                    }
+                    Ok(r) if r.status.as_u16() == 503 => {
+                        let code = r.json().map(|p| p["code"].clone()).unwrap_or_default();
+                        if r.headers.contains_key("retry-after")
+                            && (code == "service.database_unavailable" || code == "service.timeout")
+                        {
+                            s.unavailable += 1;
+                        } else {
+                            s.wrong
+                                .push(format!("{i}: 503 without Retry-After: {code}"));
+                        }
+                    }
+                    Ok(r) => s.wrong.push(format!(
+                        "{i}: {} {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    )),
+                    Err(_) => s.connection_errors += 1,
+                }
+                drop(s);
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }));
+    }
+    // The number acknowledged so far; fails at once on an answer that is not allowed.
+    let acked = || async {
+        let s = seen.lock().await;
+        assert!(s.wrong.is_empty(), "unexpected answers: {:?}", s.wrong);
+        s.acked.len()
+    };
+
+    Network::eventually(60, "pushes acknowledged before the fault", || async {
+        acked().await >= 5
+    })
+    .await;
+    own.ctl("stop");
+    Network::eventually(60, "readiness false while the database is down", || async {
+        let (status, problem, retry_after) = readiness(&node).await;
+        status == 503 && problem["code"] == "service.database_unavailable" && retry_after
+    })
+    .await;
+    Network::eventually(60, "pushes refused while the database is down", || async {
+        seen.lock().await.unavailable >= 3
+    })
+    .await;
+    let before_restart = acked().await;
+
+    own.ctl("start");
+    Network::eventually(90, "readiness true again", || async {
+        readiness(&node).await.0 == 200
+    })
+    .await;
+    Network::eventually(90, "pushes acknowledged again", || async {
+        acked().await >= before_restart + 5
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for pusher in pushers {
+        pusher.await.unwrap();
+    }
+    assert!(
+        !node.has_exited(),
+        "the same gateway process recovered, without a restart"
+    );
+
+    let seen = seen.lock().await;
+    assert!(
+        seen.wrong.is_empty(),
+        "unexpected answers: {:?}",
+        seen.wrong
+    );
+    // Every acknowledged batch is stored, exactly once, with its records.
+    let db = node.db().await;
+    for (id, cases) in &seen.acked {
+        let batches: i64 = db
+            .query_one(
+                "SELECT count(*) FROM ingest_batches WHERE client_batch_id = $1",
+                &[id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(batches, 1, "acknowledged batch {id}");
+        for case_no in cases {
+            let records: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM case_records WHERE case_no = $1",
+                    &[case_no],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(records, 1, "record {case_no} of acknowledged batch {id}");
+        }
+    }
+    eprintln!(
+        "db_faults: {} batches acknowledged, {} answered 503, {} connection errors",
+        seen.acked.len(),
+        seen.unavailable,
+        seen.connection_errors
+    );
+}

@@ -1,0 +1,406 @@
+//! Several `gateway serve` processes serving one node (issue 11, "Beyond one machine"): two
+//! processes of a city node on one database, behind no balancer but the test pushing to both,
+//! with the province above. The same batches arrive at both at once (same records, same client
+//! batch ids, and the same records again under other batch ids); nothing may be doubled or
+//! lost: one stored record and one receipt per client batch id, one credential per certificate
+//! logged exactly once by one sequencer at a time, every record and credential forwarded to the
+//! province exactly once (`FOR UPDATE SKIP LOCKED`), and the audit chain both processes write
+//! to still verifies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::sync::Arc;
+
+use e2e::gansu::{CITY, PROVINCE};
+use e2e::{Network, Node, fixture};
+use gateway::client::ExchangeClient;
+use serde_json::{Value, json};
+
+/// Rounds of overlapping pushes; each round is one fixture batch (3 records, 2 certificates).
+const ROUNDS: usize = 6;
+const RECORDS_PER_ROUND: usize = 3;
+const CERTIFICATES_PER_ROUND: usize = 2;
+
+/// The market-regulation fixture's records, in the city, with case and certificate numbers
+/// renumbered with `tag`.
+fn batch(tag: &str) -> Vec<u8> {
+    let mut batch: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    for r in batch["records"].as_array_mut().unwrap() {
+        r["areaCode"] = json!(CITY);
+        r["caseNo"] = json!(format!("{}-{tag}", r["caseNo"].as_str().unwrap()));
+        // New certificates too (the same numbers would be the same certificates, unchanged).
+        let licences = r.get_mut("result").and_then(|x| x.get_mut("licences"));
+        if let Some(licences) = licences.and_then(Value::as_array_mut) {
+            for l in licences {
+                l["licenceNo"] = json!(format!("{}-{tag}", l["licenceNo"].as_str().unwrap()));
+            }
+        }
+    }
+    serde_json::to_vec(&batch).unwrap()
+}
+
+const SYSTEM: &str = "n621000000000-market-regulation";
+
+/// A push through `client`, with a client batch id when given; the receipt.
+async fn push(client: &ExchangeClient, body: &[u8], batch_id: Option<&str>) -> Value {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(id) = batch_id {
+        headers.push(("x-client-batch-id", id));
+    }
+    let resp = client
+        .send(
+            http::Method::POST,
+            "/v1/ingest/market-regulation",
+            &headers,
+            body.to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    resp.json().unwrap()
+}
+
+/// The second `gateway serve` process of a node: same database, PKI, parent and settings, its
+/// own listeners.
+struct SecondProcess {
+    child: Child,
+    exchange: u16,
+    web: u16,
+}
+
+impl SecondProcess {
+    async fn start(node: &mut Node) -> SecondProcess {
+        // The network's config file fixes the listen addresses: the second process takes free
+        // ports instead (as it would on another machine behind a load balancer).
+        node.set_env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0");
+        node.set_env("GATEWAY_WEB__LISTEN", "127.0.0.1:0");
+        let (child, ready) = node.serve_process("ready-2.json", "serve-2.log").await;
+        let port = |listener: &str| -> u16 {
+            let addr: std::net::SocketAddr = ready[listener].as_str().unwrap().parse().unwrap();
+            addr.port()
+        };
+        SecondProcess {
+            exchange: port("exchange"),
+            web: port("web"),
+            child,
+        }
+    }
+
+    fn client(&self, node: &Node, principal: &str, web: bool) -> ExchangeClient {
+        let clients = node.pki().join("clients");
+        let port = if web { self.web } else { self.exchange };
+        ExchangeClient::new(
+            &format!("https://localhost:{port}"),
+            &node.pki().join("ca.crt"),
+            &clients.join(format!("{principal}.crt")),
+            &clients.join(format!("{principal}.key")),
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for SecondProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sum of every sample of `name` whose labels include `labels` (Prometheus text).
+fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name).is_some_and(|rest| {
+                (rest.starts_with('{') || rest.starts_with(' '))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+            })
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn two_processes_of_one_node_double_nothing_and_lose_nothing() {
+    let mut net = Network::start(&[
+        (PROVINCE, "甘肃省节点", None),
+        (CITY, "庆阳市节点", Some(PROVINCE)),
+    ])
+    .await;
+    let second = SecondProcess::start(net.node_mut(CITY)).await;
+    let city = net.node(CITY);
+    let (one, two) = (
+        Arc::new(city.client(SYSTEM)),
+        Arc::new(second.client(city, SYSTEM, false)),
+    );
+
+    // Each round's batch reaches both processes at once: under one client batch id twice (a
+    // client retrying through the other process), under a second id, and with no id; and all
+    // rounds at once.
+    let mut rounds = tokio::task::JoinSet::new();
+    for round in 0..ROUNDS {
+        let (one, two) = (one.clone(), two.clone());
+        rounds.spawn(async move {
+            let body = batch(&format!("SCALE{round}"));
+            let (id, other) = (format!("scale-{round}"), format!("scale-{round}-again"));
+            let (a, b, c, d) = tokio::join!(
+                push(&one, &body, Some(&id)),
+                push(&two, &body, Some(&id)),
+                push(&two, &body, Some(&other)),
+                push(&one, &body, None),
+            );
+            assert_eq!(
+                a, b,
+                "one client batch id, two processes: one receipt (round {round})"
+            );
+            [a, c, d]
+        });
+    }
+    let mut receipts: Vec<Value> = Vec::new();
+    while let Some(done) = rounds.join_next().await {
+        receipts.extend(done.expect("a round of pushes"));
+    }
+
+    // Every record accepted exactly once among the distinct batches, all naming one record id;
+    // every certificate issued once.
+    let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut issued = 0;
+    for receipt in &receipts {
+        for r in receipt["records"].as_array().unwrap() {
+            let case = r["case_no"].as_str().unwrap().to_owned();
+            match r["outcome"].as_str().unwrap() {
+                "accepted" => *accepted.entry(case.clone()).or_default() += 1,
+                "duplicate" => {}
+                other => panic!("unexpected outcome {other}: {receipt:#}"),
+            }
+            ids.entry(case)
+                .or_default()
+                .insert(r["record_id"].as_str().unwrap().to_owned());
+            issued += r["certificates"]
+                .as_array()
+                .map_or(0, |c| c.iter().filter(|c| c["outcome"] == "issued").count());
+        }
+    }
+    let records = ROUNDS * RECORDS_PER_ROUND;
+    let certificates = ROUNDS * CERTIFICATES_PER_ROUND;
+    assert_eq!(accepted.len(), records, "{accepted:?}");
+    assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
+    assert!(ids.values().all(|s| s.len() == 1), "{ids:?}");
+    assert_eq!(issued, certificates);
+
+    // What the node stored: nothing doubled, nothing quarantined.
+    let count = |sql: &'static str| city.count(sql);
+    assert_eq!(
+        count("SELECT count(*) FROM case_records").await,
+        records as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM case_heads").await,
+        records as i64
+    );
+    assert_eq!(count("SELECT count(*) FROM quarantine").await, 0);
+    assert_eq!(
+        count("SELECT count(*) FROM ingest_batches").await,
+        3 * ROUNDS as i64,
+        "one batch row per client batch id, and one per push without one"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM certificates").await,
+        certificates as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM credential_versions").await,
+        certificates as i64,
+        "one credential per certificate"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'record'").await,
+        records as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'certificate'").await,
+        certificates as i64
+    );
+
+    // Audited lookups through both processes: both chain into one audit trail.
+    let approver = format!("n{CITY}-approver");
+    let (web_one, web_two) = (
+        city.web_client(&approver),
+        second.client(city, &approver, true),
+    );
+    for i in 0..4 {
+        let (p1, p2) = (
+            format!("/v1/records?region={CITY}&case_no=LOOK-{i}&purpose=approval"),
+            format!(
+                "/v1/records?region={CITY}&case_no=LOOK-{}&purpose=approval",
+                i + 4
+            ),
+        );
+        let (r1, r2) = tokio::join!(web_one.get(&p1), web_two.get(&p2));
+        assert_eq!(r1.unwrap().status.as_u16(), 200);
+        assert_eq!(r2.unwrap().status.as_u16(), 200);
+    }
+
+    // Each credential verifies through either process (signature, trust, status).
+    let creds: Vec<Value> = city
+        .db()
+        .await
+        .query("SELECT credential FROM credential_versions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (i, cred) in creds.iter().enumerate() {
+        let client = if i % 2 == 0 { &one } else { &two };
+        let r = client
+            .post(
+                "/v1/certificates/verify",
+                "application/json",
+                serde_json::to_vec(cred).unwrap(),
+            )
+            .await
+            .unwrap();
+        let verdict = r.json().unwrap();
+        assert_eq!(verdict["valid"], true, "{verdict}");
+        assert_eq!(verdict["checks"]["not_revoked"], "pass", "{verdict}");
+    }
+
+    // One sequencer at a time: every credential is one leaf, the leaves have no gap, and the
+    // log recomputes from its rows.
+    Network::eventually(60, "every credential logged", || async {
+        city.count("SELECT count(*) FROM tlog_leaves WHERE kind = 'credential'")
+            .await
+            == certificates as i64
+    })
+    .await;
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM credential_versions v
+             WHERE NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.ref_id = v.credential_id)"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) - coalesce(max(leaf_index) + 1, 0) FROM tlog_leaves").await,
+        0,
+        "leaf indexes 0..n without gaps"
+    );
+    city.cli(&["log", "audit"]);
+
+    // Forwarding: the outboxes of both processes drain into the province, every row once.
+    Network::eventually(60, "the city's outbox drained", || async {
+        city.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    let province = net.node(PROVINCE);
+    assert_eq!(
+        province.count("SELECT count(*) FROM case_records").await,
+        records as i64
+    );
+    assert_eq!(
+        province
+            .count("SELECT count(*) FROM credential_versions")
+            .await,
+        certificates as i64
+    );
+    let city_ids: BTreeSet<String> = city
+        .db()
+        .await
+        .query("SELECT record_id::text FROM case_records", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let province_ids: BTreeSet<String> = province
+        .db()
+        .await
+        .query("SELECT record_id::text FROM case_records", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(city_ids, province_ids, "the province holds the city's ids");
+    // The province received each record once: a second send would count as received (and
+    // duplicate) again.
+    let metrics = province
+        .web_client(&format!("n{PROVINCE}-operator"))
+        .get("/metrics")
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    let forwarded = [("adapter", "forwarded")];
+    assert_eq!(
+        metric_sum(&metrics, "gateway_records_received_total", &forwarded),
+        records as f64,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric_sum(&metrics, "gateway_records_accepted_total", &forwarded),
+        records as f64
+    );
+
+    // The audit rows of both processes form one chain that verifies.
+    Network::eventually(30, "every audit row chained", || async {
+        city.count("SELECT count(*) FROM audit_log WHERE chain_seq IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    assert_eq!(count("SELECT count(*) FROM audit_log").await, 8);
+    let out = city.cli_output(&["audit", "verify", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "audit verify printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+}
+
+/// The detail of a `GET /v1/batches/{id}` for a batch nobody pushed names the caller.
+async fn caller_of(client: &ExchangeClient) -> String {
+    let resp = client.get("/v1/batches/no-such-batch").await.unwrap();
+    assert_eq!(resp.status.as_u16(), 404);
+    resp.json().unwrap()["detail"].as_str().unwrap().to_owned()
+}
+
+/// A node's kept-alive client of a peer (`federation/peers.rs`) outlives certificate renewals:
+/// it reuses its connections, and once the files change it presents the new certificate on a
+/// new connection without a restart.
+#[tokio::test]
+async fn a_kept_alive_client_presents_renewed_certificate_files() {
+    let node = Node::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    let install = |principal: &str| {
+        let clients = node.pki().join("clients");
+        std::fs::copy(clients.join(format!("{principal}.crt")), &cert).unwrap();
+        std::fs::copy(clients.join(format!("{principal}.key")), &key).unwrap();
+    };
+    install("xifeng-amr-system");
+    let client = ExchangeClient::new(&node.base_url(), &node.pki().join("ca.crt"), &cert, &key)
+        .unwrap()
+        .keep_alive();
+    assert!(caller_of(&client).await.contains("'xifeng-amr-system'"));
+    install("huanxian-psb-system");
+    // The files are checked at most once a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let detail = caller_of(&client).await;
+    assert!(detail.contains("'huanxian-psb-system'"), "{detail}");
+    assert!(caller_of(&client).await.contains("'huanxian-psb-system'"));
+}
