@@ -10,6 +10,10 @@
 #   bench/run.sh --perf          # also sample the node with perf during sustained ingest
 #   bench/run.sh --no-nginx      # leave out the nginx hop (no apt-get)
 #   bench/run.sh --results DIR   # write the results elsewhere
+#   bench/run.sh --growth        # also the growth figures: ingest with 10 M records stored vs. an
+#                                # empty store, forwarding drain and outbox lag (~25 GB of disk,
+#                                # checked first; +20-30 min); --growth-only runs just those and
+#                                # writes <date>-growth.*; --growth-rows N, --drain-records M
 #
 # Environment: BENCH_PROFILE (release, or debug to reuse the test build: figures are then
 # meaningless, the run a smoke test), CARGO_TARGET_DIR, BENCH_WORK (state of the run, default

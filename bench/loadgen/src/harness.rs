@@ -131,6 +131,11 @@ impl Env {
         Ok(pgembed::url(&self.pg, name)?)
     }
 
+    /// The URL of database `name` (as it is).
+    pub fn url(&self, name: &str) -> anyhow::Result<String> {
+        Ok(pgembed::url(&self.pg, name)?)
+    }
+
     /// A `gateway` command on database `db` of the run's PostgreSQL.
     pub fn gateway(&self, db: &str) -> Command {
         let mut cmd = Command::new(&self.gateway_bin);
@@ -272,7 +277,12 @@ fn terminate(mut child: Child) {
 /// written by `gateway pki init`, which registers the principals in a fresh database `db`.
 /// Returns the PKI folder and the database URL.
 pub fn ingest_pki(env: &Env, db: &str) -> anyhow::Result<(PathBuf, String)> {
-    let dir = env.work.join("ingest");
+    ingest_pki_in(env, "ingest", db)
+}
+
+/// [`ingest_pki`] under `work/<name>` (the growth phase keeps its node apart from the main one).
+pub fn ingest_pki_in(env: &Env, name: &str, db: &str) -> anyhow::Result<(PathBuf, String)> {
+    let dir = env.work.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let pki = dir.join("pki");
@@ -286,13 +296,24 @@ pub fn ingest_pki(env: &Env, db: &str) -> anyhow::Result<(PathBuf, String)> {
 /// `gateway serve` for the dev node on free loopback ports, with the mapping adapter of
 /// `mappings`. No parent: nothing is queued for forwarding, as at the province root.
 pub fn ingest_node(env: &Env, db: &str, pki: &Path, mappings: &Path) -> anyhow::Result<Node> {
+    ingest_node_in(env, "ingest", db, pki, mappings)
+}
+
+/// [`ingest_node`] with its log under `work/<name>`.
+pub fn ingest_node_in(
+    env: &Env,
+    name: &str,
+    db: &str,
+    pki: &Path,
+    mappings: &Path,
+) -> anyhow::Result<Node> {
     let mut serve = env.gateway(db);
     serve
         .env("GATEWAY_PKI_DIR", pki)
         .env("GATEWAY_EXCHANGE__LISTEN", "127.0.0.1:0")
         .env("GATEWAY_WEB__LISTEN", "127.0.0.1:0")
         .env("GATEWAY_INGEST__MAPPINGS", mappings);
-    Node::spawn(serve, &env.work.join("ingest"), pki.to_owned())
+    Node::spawn(serve, &env.work.join(name), pki.to_owned())
 }
 
 pub const PARENT: &str = "620000000000";
@@ -300,7 +321,17 @@ pub const CHILD: &str = "621000000000";
 
 /// Gansu province (parent) and Qingyang city (child), one CA, each node on its own database.
 pub fn node_pair(env: &Env) -> anyhow::Result<(Node, Node)> {
-    let dir = env.work.join("route");
+    node_pair_in(env, "route", None)
+}
+
+/// [`node_pair`] under `work/<name>` on databases `bench_<name>_<region>`; with `mappings`, both
+/// nodes load the mapping adapters of that folder (`ingest.mappings`).
+pub fn node_pair_in(
+    env: &Env,
+    name: &str,
+    mappings: Option<&Path>,
+) -> anyhow::Result<(Node, Node)> {
+    let dir = env.work.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let addr = || -> anyhow::Result<String> { Ok(format!("127.0.0.1:{}", free_port()?)) };
@@ -324,25 +355,39 @@ pub fn node_pair(env: &Env) -> anyhow::Result<(Node, Node)> {
     env.run(init, "gateway pki init --topology")?;
     let mut nodes = Vec::new();
     for region in [PARENT, CHILD] {
-        let db = format!("bench_route_{region}");
+        let db = format!("bench_{name}_{region}");
         env.fresh_database(&db)?;
         let node_dir = pki.join(region);
-        let config = node_dir.join("gateway.toml");
         let mut import = env.gateway(&db);
         import
-            .env("GATEWAY_CONFIG", &config)
+            .env("GATEWAY_CONFIG", node_dir.join("gateway.toml"))
             .args(["principals", "import"])
             .arg(node_dir.join("principals.json"));
         env.run(import, "gateway principals import")?;
-        let mut serve = env.gateway(&db);
-        serve.env("GATEWAY_CONFIG", &config);
-        let run_dir = dir.join(format!("run-{region}"));
-        std::fs::create_dir_all(&run_dir)?;
-        nodes.push(Node::spawn(serve, &run_dir, node_dir)?);
+        nodes.push(pair_node(env, name, region, mappings)?);
     }
     let child = nodes.pop().expect("two nodes");
     let parent = nodes.pop().expect("two nodes");
     Ok((parent, child))
+}
+
+/// Start (or start again, on its existing database) the `region` node of the pair made by
+/// [`node_pair_in`] under `work/<name>`.
+pub fn pair_node(
+    env: &Env,
+    name: &str,
+    region: &str,
+    mappings: Option<&Path>,
+) -> anyhow::Result<Node> {
+    let node_dir = env.work.join(name).join("pki").join(region);
+    let mut serve = env.gateway(&format!("bench_{name}_{region}"));
+    serve.env("GATEWAY_CONFIG", node_dir.join("gateway.toml"));
+    if let Some(m) = mappings {
+        serve.env("GATEWAY_INGEST__MAPPINGS", m);
+    }
+    let run_dir = env.work.join(name).join(format!("run-{region}"));
+    std::fs::create_dir_all(&run_dir)?;
+    Node::spawn(serve, &run_dir, node_dir)
 }
 
 /// nginx terminating TLS (client certificates required, from the network's CA) and proxying

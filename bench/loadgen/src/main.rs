@@ -8,11 +8,14 @@
 //! - [`ceilings`]: COPY, ring Ed25519, JSON Schema, a plain hyper server;
 //! - [`harness`]: PostgreSQL, `gateway pki init` + `gateway serve`, a node pair, nginx;
 //! - [`profile`]: `perf record` of the node during sustained ingest (`--perf`);
+//! - [`growth`]: ingest with millions of records stored, forwarding drain and outbox lag
+//!   (`--growth`);
 //! - [`run`]: the phases in order; [`report`]: targets as ratios, and the markdown table.
 
 mod batches;
 mod ceilings;
 mod client;
+mod growth;
 mod harness;
 mod load;
 mod procstat;
@@ -67,6 +70,19 @@ enum Command {
         /// Sample the node with `perf record` during sustained ingest.
         #[arg(long)]
         perf: bool,
+        /// Also measure growth: ingest with `--growth-rows` records stored vs. an empty store,
+        /// forwarding drain into a parent and outbox lag (needs disk: checked first).
+        #[arg(long)]
+        growth: bool,
+        /// Only the growth phases (`<date>-growth.*`; implies --growth).
+        #[arg(long)]
+        growth_only: bool,
+        /// Synthetic records bulk-loaded for the growth figure.
+        #[arg(long, default_value_t = 10_000_000)]
+        growth_rows: u64,
+        /// Records in the child's backlog for the forwarding drain figure.
+        #[arg(long, default_value_t = 200_000)]
+        drain_records: u64,
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
@@ -172,6 +188,10 @@ async fn main() -> anyhow::Result<()> {
             pg_port,
             no_nginx,
             perf,
+            growth,
+            growth_only,
+            growth_rows,
+            drain_records,
         } => {
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let repo = repo.canonicalize().unwrap_or(repo);
@@ -189,10 +209,11 @@ async fn main() -> anyhow::Result<()> {
                 )
             })?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
-            let stem = if short {
-                format!("{date}-short")
-            } else {
-                date.clone()
+            let stem = match (short, growth_only) {
+                (false, false) => date.clone(),
+                (true, false) => format!("{date}-short"),
+                (false, true) => format!("{date}-growth"),
+                (true, true) => format!("{date}-short-growth"),
             };
             let mut out = json!({
                 "date": date,
@@ -209,6 +230,11 @@ async fn main() -> anyhow::Result<()> {
                 pg_port,
                 nginx: !no_nginx,
                 perf,
+                growth: (growth || growth_only).then_some(growth::Growth {
+                    rows: growth_rows,
+                    drain_records,
+                    only: growth_only,
+                }),
             };
             let outcome = run::run(opts, &mut out).await;
             if let Err(e) = &outcome {

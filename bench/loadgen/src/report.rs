@@ -36,6 +36,10 @@ pub fn targets(r: &Value) -> Value {
         _ => None,
     };
     let mut rows = Vec::new();
+    if growth_only(r) {
+        growth_targets(r, &mut rows);
+        return json!(rows);
+    }
 
     let ingest = num(r, "/gateway/sustained/records_per_sec");
     let copy = num(r, "/ceilings/copy/rows_per_sec");
@@ -109,6 +113,10 @@ pub fn targets(r: &Value) -> Value {
         }),
     ));
 
+    if r["growth"].is_object() {
+        growth_targets(r, &mut rows);
+    }
+
     let plain = num(r, "/ceilings/plain_hyper/requests_per_sec");
     let health = num(r, "/gateway/healthz/requests_per_sec");
     rows.push(target(
@@ -141,6 +149,120 @@ pub fn targets(r: &Value) -> Value {
         None,
     ));
     json!(rows)
+}
+
+/// A `--growth-only` run: the other figures were not measured.
+fn growth_only(r: &Value) -> bool {
+    r["plan"]["growth"]["only"].as_bool() == Some(true)
+}
+
+/// The growth targets (`--growth`): a large store, the forwarding drain, the outbox lag.
+fn growth_targets(r: &Value, rows: &mut Vec<Value>) {
+    let empty = num(r, "/growth/empty/records_per_sec");
+    let grown = num(r, "/growth/grown/records_per_sec");
+    let stored = num(r, "/growth/stored_after/case_records")
+        .or_else(|| num(r, "/plan/growth/rows"))
+        .unwrap_or(0.0);
+    let ratio = match (grown, empty) {
+        (Some(g), Some(e)) if e > 0.0 => Some(g / e),
+        _ => None,
+    };
+    // On a shared machine the two windows can see very different loads from elsewhere: then
+    // the rate ratio says nothing, and records per CPU-second of the node is shown beside it.
+    let elsewhere = |k: &str| {
+        num(
+            r,
+            &format!("/growth/{k}/usage/machine/cores_busy_elsewhere"),
+        )
+    };
+    let quiet = [elsewhere("empty"), elsewhere("grown")]
+        .iter()
+        .all(|e| e.is_some_and(|e| e <= 0.3));
+    let per_cpu = |k: &str| {
+        let cpu = |p: &str| num(r, &format!("/growth/{k}/usage/processes/{p}/cpu_cores"));
+        match (
+            num(r, &format!("/growth/{k}/records_per_sec")),
+            cpu("gateway"),
+            cpu("postgres"),
+        ) {
+            (Some(rate), Some(g), Some(p)) if g + p > 0.0 => Some(rate / (g + p)),
+            _ => None,
+        }
+    };
+    rows.push(target(
+        &format!(
+            "Sustained ingest with {} records stored{}",
+            f(Some(stored), 0),
+            if quiet {
+                ""
+            } else {
+                " (other processes busy during a window: inconclusive, see per CPU-second)"
+            }
+        ),
+        grown,
+        "records/s",
+        Some(("the same ingest into an empty store, records/s", empty)),
+        ratio,
+        "≥ 0.80",
+        ratio.filter(|_| quiet).map(|x| {
+            x >= 0.8 && errors_at(r, "/growth/grown") == 0 && errors_at(r, "/growth/empty") == 0
+        }),
+    ));
+    let (a, b) = (per_cpu("grown"), per_cpu("empty"));
+    rows.push(target(
+        "Ingest with the store grown, per CPU-second of gateway + PostgreSQL",
+        a,
+        "records/CPU-s",
+        Some(("the same on the empty store", b)),
+        match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        },
+        "–",
+        None,
+    ));
+    let drain = num(r, "/growth/forwarding/drain/records_per_sec");
+    let copy = num(r, "/growth/forwarding/parent_copy/rows_per_sec");
+    let ratio = match (drain, copy) {
+        (Some(d), Some(c)) if c > 0.0 => Some(d / c),
+        _ => None,
+    };
+    rows.push(target(
+        &format!(
+            "Forwarding drain of a {}-record backlog into the parent",
+            f(num(r, "/growth/forwarding/backlog/outbox_records"), 0)
+        ),
+        drain,
+        "records/s",
+        Some((
+            "the parent's PostgreSQL COPY of the same rows, rows/s",
+            copy,
+        )),
+        ratio,
+        "≥ 0.50",
+        ratio.map(|x| {
+            x >= 0.5 && r["growth"]["forwarding"]["drain"]["complete"].as_bool() != Some(false)
+        }),
+    ));
+    let lag = &r["growth"]["forwarding"]["lag"];
+    let max = num(lag, "/lag_secs/max");
+    rows.push(target(
+        &format!(
+            "Outbox lag (oldest unsent row) with the child at half its peak ({} records/s): max, p99 {} s, first/last third max {}/{} s",
+            f(num(lag, "/records_per_sec"), 0),
+            f(num(lag, "/lag_secs/p99"), 1),
+            f(num(lag, "/lag_secs/first_third_max"), 1),
+            f(num(lag, "/lag_secs/last_third_max"), 1),
+        ),
+        max,
+        "s",
+        None,
+        None,
+        "bounded (not growing)",
+        lag["lag_secs"]["bounded"]
+            .as_bool()
+            .map(|b| b && errors_at(r, "/growth/forwarding/lag") == 0),
+    ));
 }
 
 fn f(v: Option<f64>, digits: usize) -> String {
@@ -191,9 +313,10 @@ pub fn markdown(r: &Value) -> String {
     let mut out = Vec::new();
     let m = &r["machine"];
     out.push(format!(
-        "# Gateway benchmark, {} ({} run)\n",
+        "# Gateway benchmark, {} ({} run{})\n",
         r["date"].as_str().unwrap_or("?"),
-        r["plan"]["mode"].as_str().unwrap_or("?")
+        r["plan"]["mode"].as_str().unwrap_or("?"),
+        if growth_only(r) { ", growth only" } else { "" }
     ));
     out.push(format!(
         "`bench/run.sh` on {} cores ({}), {} GiB; {}. Commit `{}`. Gateway built with `--release`; \
@@ -274,6 +397,10 @@ pub fn markdown(r: &Value) -> String {
         ));
     }
 
+    if growth_only(r) {
+        growth_markdown(r, &mut out);
+        return out.join("\n") + "\n";
+    }
     out.push("\n## Ceilings (same run)\n".into());
     out.push("| ceiling | value |".into());
     out.push("| --- | ---: |".into());
@@ -401,9 +528,10 @@ pub fn markdown(r: &Value) -> String {
     let h = &r["routing"]["peer_handshake"];
     if h.is_object() {
         out.push(format!(
-            "The routed hop opens a new mTLS connection to the parent for every query \
-             (`federation::route::forward_query`). Measured alone ({} connections with the child's \
-             node certificate): {} ms each, {} µs of CPU at the parent and {} µs at the client.",
+            "A new mTLS connection to the parent, what the routed hop paid per query before \
+             nodes kept one client per peer (`federation/peers.rs`). Measured alone ({} \
+             connections with the child's node certificate): {} ms each, {} µs of CPU at the \
+             parent and {} µs at the client.",
             h["connections"],
             h["mean_ms"],
             f(num(h, "/server_cpu_us"), 0),
@@ -412,6 +540,10 @@ pub fn markdown(r: &Value) -> String {
     }
     if let Some(e) = r["routing"]["nginx_error"].as_str() {
         out.push(format!("\nnginx was not measured: {e}"));
+    }
+
+    if r["growth"].is_object() {
+        growth_markdown(r, &mut out);
     }
 
     let prof = &r["profile"]["ingest"];
@@ -465,4 +597,117 @@ pub fn markdown(r: &Value) -> String {
         }
     }
     out.join("\n") + "\n"
+}
+
+/// The growth section (`--growth`).
+fn growth_markdown(r: &Value, out: &mut Vec<String>) {
+    let g = &r["growth"];
+    out.push("\n## Growth\n".into());
+    let b = &g["bulk_load"];
+    out.push(format!(
+        "The same node, workers and window twice: into an empty store, then after {} synthetic records were \
+         bulk-loaded into its schema (clones of {} records it stored, new case numbers: binary COPY into \
+         `case_records` and `case_heads` with each case's `supervision_cases` row, {} per transaction; \
+         no credentials or batch rows) at {} records/s in {} s, then `VACUUM (ANALYZE)` ({} s) and a \
+         checkpoint ({} s). Disk checked first: {} bytes per stored record measured, {} GiB needed, {} GiB \
+         free. Tables after the load: `case_records` {} GiB, `case_heads` {} GiB, `supervision_cases` {} GiB.\n",
+        f(num(b, "/rows"), 0),
+        f(num(b, "/templates"), 0),
+        f(num(r, "/plan/growth/load_rows_per_transaction"), 0),
+        f(num(b, "/rows_per_sec"), 0),
+        f(num(b, "/secs"), 0),
+        f(num(b, "/vacuum_analyze_secs"), 0),
+        f(num(b, "/checkpoint_secs"), 0),
+        f(num(g, "/disk/bytes_per_record"), 0),
+        f(num(g, "/disk/needed_gib"), 1),
+        f(num(g, "/disk/free_gib"), 1),
+        f(num(b, "/gib/case_records"), 1),
+        f(num(b, "/gib/case_heads"), 1),
+        f(num(b, "/gib/supervision_cases"), 1),
+    ));
+    out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
+    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    for s in g["sweep"].as_array().into_iter().flatten() {
+        out.push(load_row(
+            "empty store, sweep",
+            &format!("{} workers", s["workers"]),
+            s,
+        ));
+    }
+    for (key, name) in [("empty", "empty store"), ("grown", "grown store")] {
+        if g[key].is_object() {
+            out.push(load_row(
+                name,
+                &format!("{} workers, 500-record batches", g[key]["workers"]),
+                &g[key],
+            ));
+        }
+    }
+    let fw = &g["forwarding"];
+    if fw.is_object() {
+        let (bk, d) = (&fw["backlog"], &fw["drain"]);
+        out.push(format!(
+            "\n**Forwarding.** A province (parent) and a city (child) node; with the parent stopped the child \
+             ingested {} records ({} records/s, {} workers), leaving {} outbox rows ({} records, the rest \
+             certificates). The backlog made due, the parent started: {} rows drained in {} s from the first \
+             send ({} s from the parent's start, retry backoff included) = **{} records/s**, against the \
+             parent's COPY ceiling of {} rows/s (ratio {}).{}\n",
+            f(num(bk, "/records_acknowledged"), 0),
+            f(num(bk, "/records_per_sec"), 0),
+            bk["workers"],
+            f(num(bk, "/outbox_rows"), 0),
+            f(num(bk, "/outbox_records"), 0),
+            f(num(d, "/outbox_rows"), 0),
+            f(num(d, "/secs_first_to_last_send"), 1),
+            f(num(d, "/secs_from_parent_start"), 1),
+            f(num(d, "/records_per_sec"), 0),
+            f(num(fw, "/parent_copy/rows_per_sec"), 0),
+            f(num(d, "/ratio_to_parent_copy"), 2),
+            if fw["lag"].is_object() {
+                format!(
+                    " Then the child ingested at half its peak with the parent up, open loop, the \
+                     oldest unsent outbox row's age sampled every second: max {} s, p99 {} s, p50 {} s; \
+                     the last third's max {} s against the first third's {} s: {}.",
+                    f(num(fw, "/lag/lag_secs/max"), 1),
+                    f(num(fw, "/lag/lag_secs/p99"), 1),
+                    f(num(fw, "/lag/lag_secs/p50"), 1),
+                    f(num(fw, "/lag/lag_secs/last_third_max"), 1),
+                    f(num(fw, "/lag/lag_secs/first_third_max"), 1),
+                    match fw["lag"]["lag_secs"]["bounded"].as_bool() {
+                        Some(true) => "bounded",
+                        Some(false) => "**growing**",
+                        None => "–",
+                    }
+                )
+            } else {
+                String::new()
+            },
+        ));
+        if let Some(left) = fw["stuck"]["unsent"].as_i64() {
+            out.push(format!(
+                "**The backlog did not drain**: {left} outbox rows were still unsent when nothing had been \
+                 sent for {} s, so the drain figure is only what was sent before, and the lag phase was not \
+                 run. The child's drainer last logged: `{}`\n",
+                fw["stuck"]["no_progress_secs"],
+                fw["stuck"]["child_log"].as_str().unwrap_or("").replace('`', "'")
+            ));
+        }
+        out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
+        out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+        if fw["drain"]["usage"].is_object() {
+            let mut row = fw["drain"].clone();
+            row["requests_per_sec"] = Value::Null;
+            out.push(load_row("drain (both nodes)", "backlog", &row));
+        }
+        if fw["lag"].is_object() {
+            out.push(load_row(
+                "child at half its peak",
+                &format!(
+                    "{} batches/s, open loop",
+                    f(num(fw, "/lag/target_rate_per_sec"), 2)
+                ),
+                &fw["lag"],
+            ));
+        }
+    }
 }

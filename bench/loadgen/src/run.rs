@@ -10,7 +10,9 @@
 //!    certificate verification through the API (CPU per verification), `GET /healthz`;
 //! 5. a plain hyper server with the same TLS setup;
 //! 6. a parent/child pair of nodes and nginx: the same records query direct to the parent,
-//!    routed by the child, and proxied by nginx, at equal load (open loop).
+//!    routed by the child, and proxied by nginx, at equal load (open loop);
+//! 7. with `--growth` (or alone with `--growth-only`): ingest with millions of records stored,
+//!    and forwarding to a parent ([`crate::growth`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,12 +37,12 @@ pub const BATCH: u64 = 500;
 /// How long each figure runs.
 pub struct Plan {
     pub short: bool,
-    copy: Window,
-    copy_rows: usize,
+    pub copy: Window,
+    pub copy_rows: usize,
     cpu_secs: f64,
-    sweep: Vec<usize>,
-    sweep_window: Window,
-    sustained: Window,
+    pub sweep: Vec<usize>,
+    pub sweep_window: Window,
+    pub sustained: Window,
     half: Window,
     single: Window,
     single_rate: f64,
@@ -130,10 +132,12 @@ pub struct Options {
     pub nginx: bool,
     /// Sample the node with `perf record` during the sustained run.
     pub perf: bool,
+    /// The growth phases (`--growth`, `--growth-only`).
+    pub growth: Option<crate::growth::Growth>,
 }
 
 /// A phase's load outcome with the CPU and memory of the processes during it.
-async fn measured<F>(watch: &Watch, fut: F) -> (Outcome, Value)
+pub async fn measured<F>(watch: &Watch, fut: F) -> (Outcome, Value)
 where
     F: std::future::Future<Output = Outcome>,
 {
@@ -145,12 +149,12 @@ where
     (out, v)
 }
 
-fn say(msg: impl AsRef<str>) {
+pub fn say(msg: impl AsRef<str>) {
     eprintln!("loadgen: {}", msg.as_ref());
 }
 
 /// Batches of `records` from every adapter in turn.
-fn ingest_jobs(loads: Arc<Vec<Load>>, pools: Arc<Vec<Arc<Pool>>>, records: u64) -> MakeJob {
+pub fn ingest_jobs(loads: Arc<Vec<Load>>, pools: Arc<Vec<Arc<Pool>>>, records: u64) -> MakeJob {
     let next = Arc::new(AtomicUsize::new(0));
     Arc::new(move |_| {
         let i = next.fetch_add(1, Ordering::Relaxed) % loads.len();
@@ -188,7 +192,7 @@ fn fixed_job(pool: Arc<Pool>, method: Method, path: &str, bodies: Arc<Vec<Bytes>
 }
 
 /// Normalized rows for the COPY ceiling: the same generated records, through the same pipeline.
-fn copy_rows(loads: &[Load], pipeline: &Pipeline, n: usize) -> anyhow::Result<Vec<Row>> {
+pub fn copy_rows(loads: &[Load], pipeline: &Pipeline, n: usize) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::with_capacity(n);
     'fill: loop {
         for load in loads {
@@ -219,16 +223,23 @@ pub async fn run(opts: Options, results: &mut Value) -> anyhow::Result<()> {
         opts.work.join("pg").display()
     ));
     let mut env = Env::start(opts.work.clone(), opts.gateway_bin.clone(), opts.pg_port)?;
-    let outcome = match env.statement_stats(opts.perf).await {
+    let only_growth = opts.growth.as_ref().is_some_and(|g| g.only);
+    let mut outcome = match env.statement_stats(opts.perf).await {
+        Ok(()) if only_growth => Ok(()),
         Ok(()) => body(&opts, &env, results).await,
         Err(e) => Err(e),
     };
+    if outcome.is_ok()
+        && let Some(g) = &opts.growth
+    {
+        outcome = crate::growth::run(&opts, g, &env, results).await;
+    }
     env.stop_postgres();
     outcome
 }
 
-async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<()> {
-    let plan = &opts.plan;
+/// The folder of mapping files the nodes load (`ingest.mappings`): the mapping adapter's.
+pub fn mappings(opts: &Options, env: &Env) -> anyhow::Result<PathBuf> {
     let mappings = env.work.join("mappings");
     std::fs::create_dir_all(&mappings)?;
     let mapping = opts.repo.join(batches::MAPPING_FILE);
@@ -236,6 +247,12 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
         &mapping,
         mappings.join(mapping.file_name().context("mapping file name")?),
     )?;
+    Ok(mappings)
+}
+
+async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<()> {
+    let plan = &opts.plan;
+    let mappings = mappings(opts, env)?;
 
     // The node's PKI first: the pipeline checks records against its trust bundle.
     say("ingest node: gateway pki init");
@@ -627,8 +644,8 @@ async fn routing(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Resu
         results["routing"][*name] = v;
     }
 
-    // What the routed hop pays on every query: a new mTLS connection from the child (its node
-    // certificate) to the parent's exchange listener. The load generator stands in for the
+    // What a new mTLS connection from the child (its node certificate) to the parent's exchange
+    // listener costs: what the routed hop paid per query before peer connections were kept. The load generator stands in for the
     // child, so its CPU is the client side.
     let peer = Target::new(
         parent.exchange,

@@ -1,0 +1,833 @@
+//! The growth figures of issue 11 (`loadgen run --growth`, `bench/run.sh --growth`):
+//!
+//! 1. **A large store**: sustained ingest into an empty store, then `rows` synthetic records
+//!    bulk-loaded straight into the same node's schema, then the same load again. Free disk is
+//!    checked first, from the bytes per record the first measurement left in the store. The
+//!    synthetic records are clones of records the node itself stored (every adapter, the same
+//!    bodies) under new case numbers: binary `COPY` into `case_records` and `case_heads`, and in
+//!    the same transaction the case's `supervision_cases` row copied from its template's (a
+//!    case's state is a function of its head's body). Not bulk-loaded: credentials (each one a
+//!    signature and a transparency-log leaf) and `ingest_batches` rows (one per batch, looked
+//!    up only by client batch id). Then `VACUUM (ANALYZE)` and a checkpoint, as a store that
+//!    grew over months would be, so autovacuum does not start in the middle of the measurement.
+//! 2. **Forwarding**: the parent's COPY ceiling; a city node (child) ingesting `drain_records`
+//!    records while its province (parent) is down; the parent started and the backlog drained
+//!    (records/s); then the child ingesting at half its peak with the parent up, the age of the
+//!    oldest unsent outbox row sampled every second.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{Json, ToSql, Type};
+use uuid::Uuid;
+
+use crate::batches::{self, Load, Pipeline};
+use crate::client::{Pool, Target};
+use crate::harness::{self, Env};
+use crate::load::{self, Window};
+use crate::procstat::Watch;
+use crate::run::{BATCH, Options, ingest_jobs, measured, say};
+
+/// What `--growth` measures, and how much.
+pub struct Growth {
+    /// Synthetic records bulk-loaded before the second measurement.
+    pub rows: u64,
+    /// Records in the child's backlog.
+    pub drain_records: u64,
+    /// Only the growth phases (`--growth-only`).
+    pub only: bool,
+}
+
+/// Synthetic records per COPY transaction (records, heads and supervision rows together).
+const LOAD_TX: u64 = 5_000;
+/// Connections of the bulk load (as the COPY ceiling).
+const LOAD_CONNECTIONS: u64 = 2;
+/// Distinct stored records cloned by the bulk load.
+const TEMPLATES: i64 = 20_000;
+/// Margin on the measured bytes per record, plus room for WAL and the second measurement.
+const DISK_MARGIN: f64 = 1.15;
+const DISK_SLACK: u64 = 2 << 30;
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Bytes free to an unprivileged writer on the file system holding `path` (statvfs).
+fn free_bytes(path: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid, writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    ensure!(
+        rc == 0,
+        "statvfs {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+fn gib(bytes: f64) -> f64 {
+    (bytes / (1u64 << 30) as f64 * 10.0).round() / 10.0
+}
+
+fn pools(
+    loads: &[Load],
+    addr: std::net::SocketAddr,
+    pki: &Path,
+    principal: impl Fn(&Load) -> String,
+) -> anyhow::Result<Arc<Vec<Arc<Pool>>>> {
+    Ok(Arc::new(
+        loads
+            .iter()
+            .map(|l| Target::principal(addr, pki, &principal(l)).map(Pool::new))
+            .collect::<anyhow::Result<_>>()?,
+    ))
+}
+
+/// The closed-loop concurrency with the best rate (the main run's sweep), or 8 without one.
+async fn best_workers(
+    opts: &Options,
+    watch: &Watch,
+    loads: &Arc<Vec<Load>>,
+    pools: &Arc<Vec<Arc<Pool>>>,
+) -> (usize, Vec<Value>) {
+    let mut best = (8usize, 0.0f64);
+    let mut sweep = Vec::new();
+    for &workers in &opts.plan.sweep {
+        let jobs = ingest_jobs(loads.clone(), pools.clone(), BATCH);
+        let (out, mut v) =
+            measured(watch, load::closed(workers, opts.plan.sweep_window, jobs)).await;
+        say(format!(
+            "  sweep {workers} workers: {:.0} records/s",
+            out.records_per_sec()
+        ));
+        v["workers"] = json!(workers);
+        sweep.push(v);
+        if out.records_per_sec() > best.1 {
+            best = (workers, out.records_per_sec());
+        }
+    }
+    (best.0, sweep)
+}
+
+pub async fn run(
+    opts: &Options,
+    growth: &Growth,
+    env: &Env,
+    results: &mut Value,
+) -> anyhow::Result<()> {
+    results["plan"]["growth"] = json!({
+        "rows": growth.rows, "drain_records": growth.drain_records, "only": growth.only,
+        "load_rows_per_transaction": LOAD_TX, "load_connections": LOAD_CONNECTIONS,
+        "templates": TEMPLATES, "lag": lag_window(opts),
+    });
+    let mappings = crate::run::mappings(opts, env)?;
+    say("growth: gateway pki init");
+    let db = "bench_growth";
+    let (pki, db_url) = harness::ingest_pki_in(env, "growth", db)?;
+    let pipeline = Pipeline::new(&pki)?;
+    let loads = Arc::new(batches::loads(&opts.repo, &mappings, &pipeline)?);
+    store(opts, growth, env, results, &pki, &db_url, &mappings, &loads).await?;
+    forwarding(opts, growth, env, results, &mappings, &loads, &pipeline).await
+}
+
+/// Empty store, bulk load, grown store: the same node, workers and window.
+#[allow(clippy::too_many_arguments)]
+async fn store(
+    opts: &Options,
+    growth: &Growth,
+    env: &Env,
+    results: &mut Value,
+    pki: &Path,
+    db_url: &str,
+    mappings: &Path,
+    loads: &Arc<Vec<Load>>,
+) -> anyhow::Result<()> {
+    let db = "bench_growth";
+    let plan = &opts.plan;
+    say("growth: ingest into an empty store");
+    let node = harness::ingest_node_in(env, "growth", db, pki, mappings)?;
+    let watch = Watch {
+        gateway: vec![node.pid()],
+        postgres: Some(env.pg_pid),
+        other: vec![],
+    };
+    let pool = pools(loads, node.exchange, pki, |l| l.spec.principal.to_owned())?;
+    let (workers, sweep) = best_workers(opts, &watch, loads, &pool).await;
+    results["growth"]["sweep"] = json!(sweep);
+    let jobs = ingest_jobs(loads.clone(), pool.clone(), BATCH);
+    let (empty, mut v) = measured(&watch, load::closed(workers, plan.sustained, jobs)).await;
+    v["workers"] = json!(workers);
+    say(format!(
+        "  empty store: {:.0} records/s ({workers} workers), errors {}",
+        empty.records_per_sec(),
+        empty.errors
+    ));
+    results["growth"]["empty"] = v;
+    drop(pool);
+    drop(node);
+
+    // Disk: what a stored record takes (its row, head and supervision row, with indexes and
+    // TOAST), measured on what the node just wrote.
+    let client = connect(db_url).await?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM case_records),
+                    (pg_total_relation_size('case_records') + pg_total_relation_size('case_heads')
+                     + pg_total_relation_size('supervision_cases'))::int8",
+            &[],
+        )
+        .await?;
+    let (stored, bytes): (i64, i64) = (row.get(0), row.get(1));
+    ensure!(stored > 0, "the empty-store measurement stored nothing");
+    let per_record = bytes as f64 / stored as f64;
+    let pg_dir = env.work.join("pg");
+    let free = free_bytes(&pg_dir)?;
+    let needed = per_record * growth.rows as f64 * DISK_MARGIN + DISK_SLACK as f64;
+    results["growth"]["disk"] = json!({
+        "bytes_per_record": per_record.round(), "measured_on_records": stored,
+        "needed_gib": gib(needed), "free_gib": gib(free as f64), "path": pg_dir.display().to_string(),
+    });
+    say(format!(
+        "  disk: {per_record:.0} bytes per stored record; {} records need ~{:.1} GiB, {:.1} GiB free under {}",
+        growth.rows,
+        gib(needed),
+        gib(free as f64),
+        pg_dir.display()
+    ));
+    ensure!(
+        (free as f64) >= needed,
+        "not enough free disk for the growth phase: {} records need about {:.1} GiB ({per_record:.0} \
+         bytes per stored record measured here × {DISK_MARGIN}, plus {} GiB for WAL and the measurement) \
+         and {} has {:.1} GiB free: free some space, put BENCH_WORK elsewhere, or pass a smaller --growth-rows",
+        growth.rows,
+        gib(needed),
+        DISK_SLACK >> 30,
+        pg_dir.display(),
+        gib(free as f64)
+    );
+
+    results["growth"]["bulk_load"] = bulk_load(db_url, &client, growth.rows).await?;
+
+    say("growth: ingest with the store grown");
+    let node = harness::ingest_node_in(env, "growth", db, pki, mappings)?;
+    let watch = Watch {
+        gateway: vec![node.pid()],
+        postgres: Some(env.pg_pid),
+        other: vec![],
+    };
+    let pool = pools(loads, node.exchange, pki, |l| l.spec.principal.to_owned())?;
+    let jobs = ingest_jobs(loads.clone(), pool.clone(), BATCH);
+    let (grown, mut v) = measured(&watch, load::closed(workers, plan.sustained, jobs)).await;
+    v["workers"] = json!(workers);
+    let ratio = grown.records_per_sec() / empty.records_per_sec().max(1e-9);
+    say(format!(
+        "  grown store: {:.0} records/s = {ratio:.2} × the empty store, errors {}",
+        grown.records_per_sec(),
+        grown.errors
+    ));
+    results["growth"]["grown"] = v;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM case_records), (SELECT count(*) FROM quarantine),
+                    pg_database_size(current_database())",
+            &[],
+        )
+        .await?;
+    let quarantined: i64 = row.get(1);
+    results["growth"]["stored_after"] = json!({
+        "case_records": row.get::<_, i64>(0), "quarantined": quarantined,
+        "database_gib": gib(row.get::<_, i64>(2) as f64),
+    });
+    results["growth"]["ratio"] = json!((ratio * 1000.0).round() / 1000.0);
+    ensure!(
+        quarantined == 0,
+        "records were quarantined: see {}",
+        node.log.display()
+    );
+    Ok(())
+}
+
+/// A stored record the bulk load clones.
+struct Template {
+    source_system: String,
+    case_no: String,
+    version: i64,
+    department: String,
+    region: String,
+    item_code: String,
+    status: String,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    ingested_at: chrono::DateTime<chrono::Utc>,
+    content_hash: Vec<u8>,
+    body: Box<RawValue>,
+}
+
+const COPY_RECORDS: &str = "COPY case_records (record_id, source_system, case_no, version, \
+     department, region_code, item_code, status, occurred_at, ingested_at, batch_id, content_hash, \
+     body) FROM STDIN BINARY";
+const RECORD_TYPES: [Type; 13] = [
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::UUID,
+    Type::BYTEA,
+    Type::JSONB,
+];
+const COPY_HEADS: &str =
+    "COPY case_heads (source_system, case_no, version, record_id) FROM STDIN BINARY";
+const HEAD_TYPES: [Type; 4] = [Type::TEXT, Type::TEXT, Type::INT8, Type::UUID];
+
+/// Copy `rows` clones of the store's records (case `<case_no>-g<pass>`, new record ids) into
+/// `case_records` and `case_heads`, with their supervision rows; then VACUUM (ANALYZE) and a
+/// checkpoint.
+async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> anyhow::Result<Value> {
+    let templates: Vec<Template> = client
+        .query(
+            "SELECT r.source_system, r.case_no, r.version, r.department, r.region_code, r.item_code,
+                    r.status, r.occurred_at, r.ingested_at, r.content_hash, r.body::text
+             FROM case_heads h
+             JOIN case_records r ON r.record_id = h.record_id
+             JOIN supervision_cases s ON s.source_system = h.source_system AND s.case_no = h.case_no
+             WHERE r.body IS NOT NULL
+             ORDER BY r.record_id LIMIT $1",
+            &[&TEMPLATES],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Template {
+                source_system: r.get(0),
+                case_no: r.get(1),
+                version: r.get(2),
+                department: r.get(3),
+                region: r.get(4),
+                item_code: r.get(5),
+                status: r.get(6),
+                occurred_at: r.get(7),
+                ingested_at: r.get(8),
+                content_hash: r.get(9),
+                body: RawValue::from_string(r.get(10))?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    ensure!(!templates.is_empty(), "no stored record to clone");
+    // The supervision row of a clone is its template's, under the clone's case and record id.
+    let columns: Vec<String> = client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'supervision_cases'
+             ORDER BY ordinal_position",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .filter(|c: &String| {
+            !["source_system", "case_no", "record_id", "updated_at"].contains(&c.as_str())
+        })
+        .collect();
+    let supervision = format!(
+        "INSERT INTO supervision_cases (source_system, case_no, record_id, {cols}, updated_at)
+         SELECT s.source_system, u.case_no, u.record_id, {s_cols}, now()
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::uuid[]) AS u(sys, template, case_no, record_id)
+         JOIN supervision_cases s ON s.source_system = u.sys AND s.case_no = u.template",
+        cols = columns.join(", "),
+        s_cols = columns
+            .iter()
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    say(format!(
+        "growth: bulk-loading {rows} records (clones of {} stored ones): binary COPY of records and \
+         heads, supervision rows, {LOAD_TX} per transaction, {LOAD_CONNECTIONS} connections",
+        templates.len()
+    ));
+    let templates = Arc::new(templates);
+    let supervision = Arc::new(supervision);
+    let done = Arc::new(AtomicU64::new(0));
+    let finished = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let progress = {
+        let (done, finished) = (done.clone(), finished.clone());
+        tokio::spawn(async move {
+            while !finished.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let secs = started.elapsed().as_secs();
+                if secs.is_multiple_of(30) {
+                    let n = done.load(Ordering::Relaxed);
+                    let rate = n as f64 / started.elapsed().as_secs_f64();
+                    say(format!(
+                        "  {n} of {rows} loaded ({rate:.0}/s, about {:.0} s to go)",
+                        (rows - n.min(rows)) as f64 / rate.max(1.0)
+                    ));
+                }
+            }
+        })
+    };
+    let chunks = rows.div_ceil(LOAD_TX);
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..LOAD_CONNECTIONS {
+        let mut db = connect(url).await?;
+        let (templates, supervision, done) = (templates.clone(), supervision.clone(), done.clone());
+        tasks.spawn(async move {
+            let sup = db.prepare(&supervision).await?;
+            let mut chunk = c;
+            while chunk < chunks {
+                let range = chunk * LOAD_TX..((chunk + 1) * LOAD_TX).min(rows);
+                let n = templates.len() as u64;
+                let clones: Vec<(&Template, String, Uuid)> = range
+                    .clone()
+                    .map(|k| {
+                        let t = &templates[(k % n) as usize];
+                        (t, format!("{}-g{}", t.case_no, k / n), Uuid::now_v7())
+                    })
+                    .collect();
+                let tx = db.transaction().await?;
+                let writer =
+                    BinaryCopyInWriter::new(tx.copy_in(COPY_RECORDS).await?, &RECORD_TYPES);
+                let mut writer = std::pin::pin!(writer);
+                let batch = Uuid::now_v7();
+                for (t, case_no, id) in &clones {
+                    let values: [&(dyn ToSql + Sync); 13] = [
+                        id,
+                        &t.source_system,
+                        case_no,
+                        &t.version,
+                        &t.department,
+                        &t.region,
+                        &t.item_code,
+                        &t.status,
+                        &t.occurred_at,
+                        &t.ingested_at,
+                        &batch,
+                        &t.content_hash,
+                        &Json(&*t.body),
+                    ];
+                    writer.as_mut().write(&values).await?;
+                }
+                writer.finish().await?;
+                let writer = BinaryCopyInWriter::new(tx.copy_in(COPY_HEADS).await?, &HEAD_TYPES);
+                let mut writer = std::pin::pin!(writer);
+                for (t, case_no, id) in &clones {
+                    let values: [&(dyn ToSql + Sync); 4] =
+                        [&t.source_system, case_no, &t.version, id];
+                    writer.as_mut().write(&values).await?;
+                }
+                writer.finish().await?;
+                let systems: Vec<&str> =
+                    clones.iter().map(|c| c.0.source_system.as_str()).collect();
+                let of: Vec<&str> = clones.iter().map(|c| c.0.case_no.as_str()).collect();
+                let cases: Vec<&str> = clones.iter().map(|c| c.1.as_str()).collect();
+                let ids: Vec<Uuid> = clones.iter().map(|c| c.2).collect();
+                let inserted = tx.execute(&sup, &[&systems, &of, &cases, &ids]).await?;
+                ensure!(
+                    inserted == clones.len() as u64,
+                    "supervision rows: {inserted} for {} records",
+                    clones.len()
+                );
+                tx.commit().await?;
+                done.fetch_add(clones.len() as u64, Ordering::Relaxed);
+                chunk += LOAD_CONNECTIONS;
+            }
+            anyhow::Ok(())
+        });
+    }
+    let mut outcome = Ok(());
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+            outcome = Err(e);
+            tasks.abort_all();
+        }
+    }
+    finished.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    outcome?;
+    let load_secs = started.elapsed().as_secs_f64();
+    say(format!(
+        "  loaded {rows} records in {load_secs:.0} s ({:.0}/s); VACUUM (ANALYZE) and CHECKPOINT",
+        rows as f64 / load_secs
+    ));
+    let t = Instant::now();
+    client
+        .batch_execute("VACUUM (ANALYZE) case_records, case_heads, supervision_cases")
+        .await?;
+    let vacuum_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    client.batch_execute("CHECKPOINT").await?;
+    let checkpoint_secs = t.elapsed().as_secs_f64();
+    let sizes = client
+        .query_one(
+            "SELECT pg_total_relation_size('case_records')::int8, pg_total_relation_size('case_heads')::int8,
+                    pg_total_relation_size('supervision_cases')::int8, (SELECT count(*) FROM case_records)",
+            &[],
+        )
+        .await?;
+    let size = |i: usize| gib(sizes.get::<_, i64>(i) as f64);
+    say(format!(
+        "  VACUUM {vacuum_secs:.0} s, CHECKPOINT {checkpoint_secs:.0} s; case_records {} GiB, case_heads {} GiB, supervision_cases {} GiB",
+        size(0),
+        size(1),
+        size(2)
+    ));
+    Ok(json!({
+        "rows": rows, "templates": templates.len(),
+        "secs": (load_secs * 10.0).round() / 10.0,
+        "rows_per_sec": (rows as f64 / load_secs).round(),
+        "vacuum_analyze_secs": (vacuum_secs * 10.0).round() / 10.0,
+        "checkpoint_secs": (checkpoint_secs * 10.0).round() / 10.0,
+        "supervision_rows": true, "credentials": false, "ingest_batches": false,
+        "case_records_total": sizes.get::<_, i64>(3),
+        "gib": {"case_records": size(0), "case_heads": size(1), "supervision_cases": size(2)},
+    }))
+}
+
+fn lag_window(opts: &Options) -> Value {
+    let w = lag(opts);
+    json!({"warmup_secs": w.warmup.as_secs_f64(), "measure_secs": w.measure.as_secs_f64()})
+}
+
+fn lag(opts: &Options) -> Window {
+    let (warmup, measure) = if opts.plan.short {
+        (1.0, 8.0)
+    } else {
+        (5.0, 60.0)
+    };
+    Window {
+        warmup: Duration::from_secs_f64(warmup),
+        measure: Duration::from_secs_f64(measure),
+    }
+}
+
+/// The child's principal of the department of `load`'s adapter (`gateway pki init --topology`).
+fn child_principal(load: &Load) -> String {
+    let dept = match load.spec.adapter {
+        "health-county-birth-csv" => "health",
+        adapter => adapter,
+    };
+    format!("n{}-{dept}", harness::CHILD)
+}
+
+/// Push batches from `workers` workers until `records` records are acknowledged; returns the
+/// records acknowledged, the seconds it took and the errors.
+async fn push_records(
+    workers: usize,
+    records: u64,
+    loads: &Arc<Vec<Load>>,
+    pools: &Arc<Vec<Arc<Pool>>>,
+) -> anyhow::Result<(u64, f64, u64)> {
+    let make = ingest_jobs(loads.clone(), pools.clone(), BATCH);
+    let acked = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let (make, acked, errors) = (make.clone(), acked.clone(), errors.clone());
+        tasks.spawn(async move {
+            let mut first_error = None;
+            while acked.load(Ordering::Relaxed) < records {
+                let job = make(w);
+                match job
+                    .pool
+                    .send(job.method, &job.path, job.content_type, job.body)
+                    .await
+                {
+                    Ok(a) if a.status.is_success() => {
+                        acked.fetch_add(job.records, Ordering::Relaxed);
+                    }
+                    other => {
+                        let n = errors.fetch_add(1, Ordering::Relaxed);
+                        first_error.get_or_insert_with(|| match other {
+                            Ok(a) => {
+                                format!("HTTP {}: {}", a.status, String::from_utf8_lossy(&a.body))
+                            }
+                            Err(e) => format!("{e:#}"),
+                        });
+                        if n > 20 {
+                            break;
+                        }
+                    }
+                }
+            }
+            first_error
+        });
+    }
+    let mut first_error = None;
+    while let Some(r) = tasks.join_next().await {
+        if let Some(e) = r? {
+            first_error.get_or_insert(e);
+        }
+    }
+    let errors = errors.load(Ordering::Relaxed);
+    if let Some(e) = first_error
+        && acked.load(Ordering::Relaxed) < records
+    {
+        anyhow::bail!("pushing the backlog failed ({errors} errors): {e}");
+    }
+    Ok((
+        acked.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        errors,
+    ))
+}
+
+/// Unsent outbox rows and the age of the oldest, in seconds.
+async fn outbox(db: &tokio_postgres::Client) -> anyhow::Result<(i64, f64)> {
+    let r = db
+        .query_one(
+            "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0)
+             FROM outbox WHERE sent_at IS NULL",
+            &[],
+        )
+        .await?;
+    Ok((r.get(0), r.get(1)))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((q / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn forwarding(
+    opts: &Options,
+    growth: &Growth,
+    env: &Env,
+    results: &mut Value,
+    mappings: &Path,
+    loads: &Arc<Vec<Load>>,
+    pipeline: &Pipeline,
+) -> anyhow::Result<()> {
+    let plan = &opts.plan;
+    // The parent's ceiling: the same COPY as the main run's, into a database with its schema,
+    // nothing else running.
+    say("forwarding: the parent's COPY ceiling");
+    let rows = crate::run::copy_rows(loads, pipeline, plan.copy_rows)?;
+    let copy_url = env.fresh_database("bench_copy")?;
+    let mut migrate = env.gateway("bench_copy");
+    migrate.arg("migrate");
+    env.run(migrate, "gateway migrate")?;
+    let watch_pg = Watch {
+        postgres: Some(env.pg_pid),
+        ..Watch::default()
+    };
+    let copy =
+        crate::ceilings::copy(&copy_url, Arc::new(rows), 2, 500, plan.copy, &watch_pg).await?;
+    let copy_rate = copy["rows_per_sec"].as_f64().unwrap_or(0.0);
+    say(format!("  COPY: {copy_rate:.0} rows/s"));
+    results["growth"]["forwarding"]["parent_copy"] = copy;
+
+    say("forwarding: province (parent) and city (child) nodes; the parent stopped");
+    let (parent, child) = harness::node_pair_in(env, "drain", Some(mappings))?;
+    let child_url = env.url(&format!("bench_drain_{}", harness::CHILD))?;
+    drop(parent);
+    let db = connect(&child_url).await?;
+    let cpki = child.pki.clone();
+    let pools = pools(loads, child.exchange, &cpki, child_principal)?;
+    let workers = 8;
+    let (acked, secs, errors) = push_records(workers, growth.drain_records, loads, &pools).await?;
+    let peak = acked as f64 / secs;
+    say(format!(
+        "  child ingested {acked} records in {secs:.1} s ({peak:.0}/s, {workers} workers) with its parent down"
+    ));
+    let (backlog, _) = outbox(&db).await?;
+    let backlog_records: i64 = db
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND kind = 'record'",
+            &[],
+        )
+        .await?
+        .get(0);
+    ensure!(
+        backlog_records as u64 >= acked,
+        "the child's outbox holds {backlog_records} records for {acked} acknowledged"
+    );
+    // Rows the drainer tried while the parent was down wait out their retry delay (up to
+    // 60 s): make the whole backlog due, so the figure is the drain rate, not the retry schedule.
+    db.execute(
+        "UPDATE outbox SET next_attempt_at = now() WHERE sent_at IS NULL",
+        &[],
+    )
+    .await?;
+    say(format!(
+        "  backlog: {backlog} outbox rows ({backlog_records} records); starting the parent"
+    ));
+    let parent = harness::pair_node(env, "drain", harness::PARENT, Some(mappings))?;
+    let watch = Watch {
+        gateway: vec![parent.pid(), child.pid()],
+        postgres: Some(env.pg_pid),
+        other: vec![],
+    };
+    let running = watch.start();
+    let up = Instant::now();
+    // The drainer may still be in its failure backoff (up to 30 s) when the parent comes up;
+    // a backlog that stops shrinking for longer than that is stuck.
+    let stall = Duration::from_secs(if opts.plan.short { 75 } else { 120 });
+    let mut samples = Vec::new();
+    let (mut least, mut progress) = (i64::MAX, Instant::now());
+    let stuck = loop {
+        let (left, age) = outbox(&db).await?;
+        samples.push(json!({"secs": (up.elapsed().as_secs_f64() * 10.0).round() / 10.0, "unsent": left, "oldest_secs": age.round()}));
+        if left == 0 {
+            break None;
+        }
+        if left < least {
+            (least, progress) = (left, Instant::now());
+        }
+        if progress.elapsed() > stall {
+            break Some(left);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let wall = up.elapsed().as_secs_f64();
+    let usage = running.stop();
+    let r = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE kind = 'record'), count(*),
+                    extract(epoch FROM max(sent_at) - min(sent_at))::float8
+             FROM outbox WHERE sent_at IS NOT NULL",
+            &[],
+        )
+        .await?;
+    let (records_sent, rows_sent, span): (i64, i64, Option<f64>) = (r.get(0), r.get(1), r.get(2));
+    let span = span.unwrap_or(0.0).max(1e-3);
+    let drain_rate = records_sent as f64 / span;
+    let ratio = drain_rate / copy_rate.max(1e-9);
+    say(format!(
+        "  drained {rows_sent} rows ({records_sent} records) in {span:.1} s from the first send: \
+         {drain_rate:.0} records/s = {ratio:.2} × the parent's COPY ({wall:.1} s from the parent's start)"
+    ));
+    let parent_db = connect(&env.url(&format!("bench_drain_{}", harness::PARENT))?).await?;
+    let at_parent: i64 = parent_db
+        .query_one(
+            "SELECT count(*) FROM case_records WHERE forwarded_from IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    ensure!(
+        stuck.is_some() || at_parent >= records_sent,
+        "the parent holds {at_parent} forwarded records, the child sent {records_sent}"
+    );
+    results["growth"]["forwarding"]["backlog"] = json!({
+        "records_acknowledged": acked, "errors": errors, "secs": (secs * 10.0).round() / 10.0,
+        "records_per_sec": peak.round(), "workers": workers,
+        "outbox_rows": backlog, "outbox_records": backlog_records,
+    });
+    if let Some(left) = stuck {
+        // What the child's drainer last heard from the parent.
+        let log = std::fs::read_to_string(&child.log).unwrap_or_default();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("forwarding to the parent failed"))
+            .unwrap_or("")
+            .chars()
+            .take(600)
+            .collect::<String>();
+        say(format!(
+            "  the backlog is STUCK: {left} rows unsent, none sent for {} s; the lag phase is skipped. \
+             The child's drainer: {last}",
+            stall.as_secs()
+        ));
+        results["growth"]["forwarding"]["stuck"] = json!({
+            "unsent": left, "no_progress_secs": stall.as_secs(), "child_log": last,
+        });
+    }
+    results["growth"]["forwarding"]["drain"] = json!({
+        "outbox_rows": rows_sent, "records": records_sent,
+        "secs_first_to_last_send": (span * 100.0).round() / 100.0,
+        "secs_from_parent_start": (wall * 10.0).round() / 10.0,
+        "records_per_sec": drain_rate.round(),
+        "ratio_to_parent_copy": (ratio * 1000.0).round() / 1000.0,
+        "complete": stuck.is_none(),
+        "parent_forwarded_records": at_parent,
+        "usage": usage.to_json(), "samples": samples,
+    });
+
+    if stuck.is_some() {
+        return Ok(());
+    }
+    // Outbox lag with the parent up: the child at half its peak (open loop).
+    let rate = (peak / 2.0 / BATCH as f64).max(0.2);
+    let w = lag(opts);
+    say(format!(
+        "forwarding: outbox lag with the child at half its peak ({rate:.2} batches/s, open loop, {:.0} s)",
+        w.measure.as_secs_f64()
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let db = connect(&child_url).await?;
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut out = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let (rows, age) = outbox(&db).await?;
+                out.push((start.elapsed().as_secs_f64(), rows, age));
+            }
+            anyhow::Ok(out)
+        })
+    };
+    let jobs = ingest_jobs(loads.clone(), pools.clone(), BATCH);
+    let (out, mut v) = measured(&watch, load::open(rate, w, jobs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let samples = sampler.await??;
+    let warm = w.warmup.as_secs_f64();
+    let end = warm + w.measure.as_secs_f64();
+    let measured_samples: Vec<&(f64, i64, f64)> = samples
+        .iter()
+        .filter(|s| s.0 >= warm && s.0 <= end)
+        .collect();
+    let mut lags: Vec<f64> = measured_samples.iter().map(|s| s.2).collect();
+    lags.sort_by(f64::total_cmp);
+    let third = |from: f64, to: f64| {
+        measured_samples
+            .iter()
+            .filter(|s| s.0 >= warm + from * (end - warm) && s.0 < warm + to * (end - warm))
+            .map(|s| s.2)
+            .fold(0.0f64, f64::max)
+    };
+    let (first, last) = (third(0.0, 1.0 / 3.0), third(2.0 / 3.0, 1.01));
+    // Bounded: the lag at the end of the phase is no worse than at its start, give or take a
+    // drainer round (forward_interval_ms plus a batch).
+    let bounded = last <= first + 1.0;
+    let max = lags.last().copied().unwrap_or(0.0);
+    let p99 = percentile(&lags, 99.0);
+    say(format!(
+        "  {:.0} records/s, outbox lag max {max:.1} s, p99 {p99:.1} s (first third max {first:.1} s, last third {last:.1} s): {}",
+        out.records_per_sec(),
+        if bounded { "bounded" } else { "GROWING" }
+    ));
+    v["lag_secs"] = json!({
+        "max": max, "p99": p99, "p50": percentile(&lags, 50.0),
+        "first_third_max": first, "last_third_max": last, "bounded": bounded,
+        "samples": samples.iter().map(|s| json!([(s.0 * 10.0).round() / 10.0, s.1, (s.2 * 100.0).round() / 100.0])).collect::<Vec<_>>(),
+    });
+    results["growth"]["forwarding"]["lag"] = v;
+    drop(child);
+    drop(parent);
+    Ok(())
+}
