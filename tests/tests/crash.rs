@@ -364,8 +364,10 @@ async fn the_outbox_delivers_exactly_once_across_parent_and_child_crashes() {
     let child = net.node(CITY);
     let records = check_records(child, &out.acknowledged).await;
     let parent = net.node(PROVINCE);
-    // Rows whose sends failed around a kill back off for up to a minute (federation/forward.rs).
-    let deadline = Instant::now() + Duration::from_secs(240);
+    // Rows whose sends failed around a kill back off for up to a minute (federation/forward.rs),
+    // and a long run leaves a backlog of many minutes: stuck is no progress for 240 s.
+    let mut deadline = Instant::now() + Duration::from_secs(240);
+    let mut least_unsent = i64::MAX;
     loop {
         let unsent = child
             .count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
@@ -373,6 +375,10 @@ async fn the_outbox_delivers_exactly_once_across_parent_and_child_crashes() {
         let held = parent.count("SELECT count(*) FROM case_records").await;
         if unsent == 0 && held >= records {
             break;
+        }
+        if unsent < least_unsent {
+            least_unsent = unsent;
+            deadline = Instant::now() + Duration::from_secs(240);
         }
         if Instant::now() > deadline {
             let db = child.db().await;
@@ -395,7 +401,9 @@ async fn the_outbox_delivers_exactly_once_across_parent_and_child_crashes() {
             }
             eprintln!("--- child log tail ---\n{}", tail(&child.log(), 40));
             eprintln!("--- parent log tail ---\n{}", tail(&parent.log(), 40));
-            panic!("the parent holds {held} of {records} records; {unsent} outbox rows unsent");
+            panic!(
+                "no forwarding progress for 240 s: the parent holds {held} of {records} records; {unsent} outbox rows unsent"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
