@@ -13,7 +13,8 @@
 #   bench/run.sh --growth        # also the growth figures: ingest with 10 M records stored vs. an
 #                                # empty store, forwarding drain and outbox lag (~25 GB of disk,
 #                                # checked first; +20-30 min); --growth-only runs just those and
-#                                # writes <date>-growth.*; --growth-rows N, --drain-records M
+#                                # writes <date>-growth.*; --growth-rows N, --drain-records M;
+#                                # --drain-only just the forwarding drain and lag (no bulk load)
 #
 # Environment: BENCH_PROFILE (release, or debug to reuse the test build: figures are then
 # meaningless, the run a smoke test), CARGO_TARGET_DIR, BENCH_WORK (state of the run, default

@@ -140,6 +140,8 @@ pub struct FederationConfig {
     pub children: Vec<PeerNode>,
     /// Outbox rows sent per request to the parent.
     pub forward_batch: usize,
+    /// Forwarding requests kept in flight to the parent, per gateway process.
+    pub forward_concurrency: usize,
     /// Pause between forwarding rounds when the outbox is empty, in milliseconds.
     pub forward_interval_ms: u64,
     /// How long a routed query waits for the next tier before answering 504, in milliseconds.
@@ -160,6 +162,7 @@ impl Default for FederationConfig {
             parent: None,
             children: Vec::new(),
             forward_batch: 500,
+            forward_concurrency: 4,
             forward_interval_ms: 500,
             query_timeout_ms: 10_000,
             reference_interval_ms: 30_000,

@@ -60,6 +60,7 @@ pub mod keys;
 pub mod mllp;
 pub mod offline;
 pub mod ops;
+pub mod parallel;
 pub mod pki;
 pub mod principals;
 pub mod push;

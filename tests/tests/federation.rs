@@ -177,6 +177,116 @@ async fn a_parent_outage_loses_and_doubles_nothing() {
     }
 }
 
+/// Several forwarding requests in flight, one outbox row each, arrive in any order: a
+/// credential's request carries its record and a status change's its certificate, so the
+/// parent refuses none of them and ends up with everything, statuses included.
+#[tokio::test]
+async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
+    let mut net = Network::start(&[
+        (CITY, "庆阳市节点", None),
+        (XIFENG, "西峰区节点", Some(CITY)),
+    ])
+    .await;
+    {
+        let xifeng = net.node_mut(XIFENG);
+        xifeng.stop();
+        xifeng.set_env("GATEWAY_FEDERATION__FORWARD_BATCH", "1");
+        xifeng.set_env("GATEWAY_FEDERATION__FORWARD_CONCURRENCY", "8");
+        xifeng.spawn().await;
+    }
+    // The backlog builds while the city is down: records, their certificates and status
+    // changes, all due at once when it comes back.
+    net.node_mut(CITY).stop();
+    let mut identifiers = Vec::new();
+    for tag in ["F1", "F2", "F3"] {
+        let mut batch: Value = serde_json::from_slice(&batch_for(XIFENG, tag)).unwrap();
+        for r in batch["records"].as_array_mut().unwrap() {
+            let licences = r.get_mut("result").and_then(|res| res.get_mut("licences"));
+            for licence in licences.and_then(Value::as_array_mut).into_iter().flatten() {
+                licence["licenceNo"] =
+                    json!(format!("{}-{tag}", licence["licenceNo"].as_str().unwrap()));
+            }
+        }
+        let receipt = push(&net, XIFENG, serde_json::to_vec(&batch).unwrap()).await;
+        for r in receipt["records"].as_array().unwrap() {
+            for c in r["certificates"].as_array().into_iter().flatten() {
+                identifiers.push(c["identifier"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(identifiers.len() >= 2, "the fixture issues certificates");
+    let xifeng = net.node(XIFENG);
+    for (id, status) in identifiers.iter().zip(["suspended", "revoked"]) {
+        let body = json!({"status": status, "reason": "持证人申报遗失（挂失）"}).to_string();
+        let r = xifeng
+            .client(&system(XIFENG))
+            .post(
+                &format!("/v1/certificates/{id}/status"),
+                "application/json",
+                body.into_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status.as_u16(),
+            200,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    // Forget the attempts made while the city was down (what is counted below is the drain),
+    // and send the status changes first, as when a failed request delayed the other rows.
+    xifeng
+        .db()
+        .await
+        .batch_execute(
+            "UPDATE outbox SET attempts = 0, last_error = NULL,
+                next_attempt_at = now() + CASE kind WHEN 'status' THEN interval '0' ELSE interval '3 s' END
+             WHERE sent_at IS NULL",
+        )
+        .await
+        .unwrap();
+    let (records, credentials) = (
+        xifeng.count("SELECT count(*) FROM case_records").await,
+        xifeng
+            .count("SELECT count(*) FROM credential_versions")
+            .await,
+    );
+    net.node_mut(CITY).spawn().await;
+    let (city, xifeng) = (net.node(CITY), net.node(XIFENG));
+    Network::eventually(60, "the backlog drained", || async {
+        xifeng
+            .count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    assert_eq!(
+        xifeng.count("SELECT max(attempts)::int8 FROM outbox").await,
+        1,
+        "a request was refused and retried"
+    );
+    holds(city, "everything at the city", records, credentials).await;
+    assert_eq!(
+        city.count("SELECT count(*) FROM certificate_status_changes")
+            .await,
+        2
+    );
+    for (id, status) in identifiers.iter().zip(["suspended", "revoked"]) {
+        let held: String = city
+            .db()
+            .await
+            .query_one(
+                "SELECT status FROM certificates WHERE identifier = $1",
+                &[id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(held, status, "{id}");
+    }
+}
+
 #[tokio::test]
 async fn versions_arriving_out_of_order_leave_the_highest_current_everywhere() {
     let net = network().await;

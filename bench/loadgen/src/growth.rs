@@ -42,6 +42,8 @@ pub struct Growth {
     pub drain_records: u64,
     /// Only the growth phases (`--growth-only`).
     pub only: bool,
+    /// Only the forwarding phases (`--drain-only`).
+    pub drain_only: bool,
 }
 
 /// Synthetic records per COPY transaction (records, heads and supervision rows together).
@@ -128,6 +130,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     results["plan"]["growth"] = json!({
         "rows": growth.rows, "drain_records": growth.drain_records, "only": growth.only,
+        "drain_only": growth.drain_only,
         "load_rows_per_transaction": LOAD_TX, "load_connections": LOAD_CONNECTIONS,
         "templates": TEMPLATES, "lag": lag_window(opts),
     });
@@ -137,7 +140,9 @@ pub async fn run(
     let (pki, db_url) = harness::ingest_pki_in(env, "growth", db)?;
     let pipeline = Pipeline::new(&pki)?;
     let loads = Arc::new(batches::loads(&opts.repo, &mappings, &pipeline)?);
-    store(opts, growth, env, results, &pki, &db_url, &mappings, &loads).await?;
+    if !growth.drain_only {
+        store(opts, growth, env, results, &pki, &db_url, &mappings, &loads).await?;
+    }
     forwarding(opts, growth, env, results, &mappings, &loads, &pipeline).await
 }
 

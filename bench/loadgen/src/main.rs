@@ -83,6 +83,9 @@ enum Command {
         /// Records in the child's backlog for the forwarding drain figure.
         #[arg(long, default_value_t = 200_000)]
         drain_records: u64,
+        /// Of the growth phases, only forwarding (drain and lag; implies --growth-only).
+        #[arg(long)]
+        drain_only: bool,
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
@@ -192,7 +195,9 @@ async fn main() -> anyhow::Result<()> {
             growth_only,
             growth_rows,
             drain_records,
+            drain_only,
         } => {
+            let growth_only = growth_only || drain_only;
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let repo = repo.canonicalize().unwrap_or(repo);
             let gateway_bin = match gateway {
@@ -234,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
                     rows: growth_rows,
                     drain_records,
                     only: growth_only,
+                    drain_only,
                 }),
             };
             let outcome = run::run(opts, &mut out).await;

@@ -603,44 +603,47 @@ pub fn markdown(r: &Value) -> String {
 fn growth_markdown(r: &Value, out: &mut Vec<String>) {
     let g = &r["growth"];
     out.push("\n## Growth\n".into());
-    let b = &g["bulk_load"];
-    out.push(format!(
-        "The same node, workers and window twice: into an empty store, then after {} synthetic records were \
-         bulk-loaded into its schema (clones of {} records it stored, new case numbers: binary COPY into \
-         `case_records` and `case_heads` with each case's `supervision_cases` row, {} per transaction; \
-         no credentials or batch rows) at {} records/s in {} s, then `VACUUM (ANALYZE)` ({} s) and a \
-         checkpoint ({} s). Disk checked first: {} bytes per stored record measured, {} GiB needed, {} GiB \
-         free. Tables after the load: `case_records` {} GiB, `case_heads` {} GiB, `supervision_cases` {} GiB.\n",
-        f(num(b, "/rows"), 0),
-        f(num(b, "/templates"), 0),
-        f(num(r, "/plan/growth/load_rows_per_transaction"), 0),
-        f(num(b, "/rows_per_sec"), 0),
-        f(num(b, "/secs"), 0),
-        f(num(b, "/vacuum_analyze_secs"), 0),
-        f(num(b, "/checkpoint_secs"), 0),
-        f(num(g, "/disk/bytes_per_record"), 0),
-        f(num(g, "/disk/needed_gib"), 1),
-        f(num(g, "/disk/free_gib"), 1),
-        f(num(b, "/gib/case_records"), 1),
-        f(num(b, "/gib/case_heads"), 1),
-        f(num(b, "/gib/supervision_cases"), 1),
-    ));
-    out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
-    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
-    for s in g["sweep"].as_array().into_iter().flatten() {
-        out.push(load_row(
-            "empty store, sweep",
-            &format!("{} workers", s["workers"]),
-            s,
+    // A `--drain-only` run has no store phases.
+    if g["bulk_load"].is_object() {
+        let b = &g["bulk_load"];
+        out.push(format!(
+            "The same node, workers and window twice: into an empty store, then after {} synthetic records were \
+             bulk-loaded into its schema (clones of {} records it stored, new case numbers: binary COPY into \
+             `case_records` and `case_heads` with each case's `supervision_cases` row, {} per transaction; \
+             no credentials or batch rows) at {} records/s in {} s, then `VACUUM (ANALYZE)` ({} s) and a \
+             checkpoint ({} s). Disk checked first: {} bytes per stored record measured, {} GiB needed, {} GiB \
+             free. Tables after the load: `case_records` {} GiB, `case_heads` {} GiB, `supervision_cases` {} GiB.\n",
+            f(num(b, "/rows"), 0),
+            f(num(b, "/templates"), 0),
+            f(num(r, "/plan/growth/load_rows_per_transaction"), 0),
+            f(num(b, "/rows_per_sec"), 0),
+            f(num(b, "/secs"), 0),
+            f(num(b, "/vacuum_analyze_secs"), 0),
+            f(num(b, "/checkpoint_secs"), 0),
+            f(num(g, "/disk/bytes_per_record"), 0),
+            f(num(g, "/disk/needed_gib"), 1),
+            f(num(g, "/disk/free_gib"), 1),
+            f(num(b, "/gib/case_records"), 1),
+            f(num(b, "/gib/case_heads"), 1),
+            f(num(b, "/gib/supervision_cases"), 1),
         ));
-    }
-    for (key, name) in [("empty", "empty store"), ("grown", "grown store")] {
-        if g[key].is_object() {
+        out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
+        out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+        for s in g["sweep"].as_array().into_iter().flatten() {
             out.push(load_row(
-                name,
-                &format!("{} workers, 500-record batches", g[key]["workers"]),
-                &g[key],
+                "empty store, sweep",
+                &format!("{} workers", s["workers"]),
+                s,
             ));
+        }
+        for (key, name) in [("empty", "empty store"), ("grown", "grown store")] {
+            if g[key].is_object() {
+                out.push(load_row(
+                    name,
+                    &format!("{} workers, 500-record batches", g[key]["workers"]),
+                    &g[key],
+                ));
+            }
         }
     }
     let fw = &g["forwarding"];

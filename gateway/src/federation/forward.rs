@@ -1,8 +1,10 @@
 //! Draining the outbox to the parent node. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so
-//! several gateway processes of one node share the work without sending a row twice at once;
-//! a row is marked sent only after the parent answered 2xx, in the transaction that claimed it.
-//! When the parent is down or refuses, the rows get an attempt count and a growing delay, and
-//! local ingest goes on untouched.
+//! several requests in flight (`federation.forward_concurrency` per process) and several
+//! gateway processes of one node share the work without sending a row twice at once; a row is
+//! marked sent only after the parent answered 2xx, in the transaction that claimed it. Each
+//! request is self-contained (a credential brings its record, a status change its
+//! certificate), so requests may arrive in any order. When the parent is down or refuses, the
+//! rows get an attempt count and a growing delay, and local ingest goes on untouched.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,33 +17,40 @@ use crate::api::App;
 use crate::client::ExchangeClient;
 use crate::config::PeerNode;
 
-/// Start the drainer for `parent` (a background task for the life of the process).
+/// Start the drainers for `parent` (background tasks for the life of the process): one per
+/// request kept in flight, so the parent's time to store one batch is not the drain's pace.
 pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
     let config = &app.config;
-    let client = ExchangeClient::to_parent(config, &parent)?;
+    let client = Arc::new(ExchangeClient::to_parent(config, &parent)?);
     let interval = Duration::from_millis(config.federation.forward_interval_ms);
     let batch = config.federation.forward_batch.max(1) as i64;
-    tokio::spawn(async move {
-        let mut failures = 0u32;
-        loop {
-            match drain_once(&app, &client, batch).await {
-                Ok(0) => {
-                    failures = 0;
-                    report_depth(&app).await;
-                    tokio::time::sleep(interval).await;
-                }
-                Ok(_) => failures = 0,
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "forwarding to the parent failed; will retry");
-                    report_depth(&app).await;
-                    let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(8)))
-                        .min(Duration::from_secs(30));
-                    tokio::time::sleep(backoff).await;
+    for worker in 0..config.federation.forward_concurrency.max(1) {
+        let (app, client, parent) = (app.clone(), client.clone(), parent.clone());
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                match drain_once(&app, &client, batch).await {
+                    Ok(0) => {
+                        failures = 0;
+                        report_depth(&app).await;
+                        tokio::time::sleep(interval).await;
+                    }
+                    Ok(_) => failures = 0,
+                    Err(e) => {
+                        failures += 1;
+                        // One warning per round of failures, not one per worker.
+                        if worker == 0 {
+                            tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "forwarding to the parent failed; will retry");
+                        }
+                        report_depth(&app).await;
+                        let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(8)))
+                            .min(Duration::from_secs(30));
+                        tokio::time::sleep(backoff).await;
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     Ok(())
 }
 
@@ -58,7 +67,8 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
         .query(
             "SELECT id, kind, ref_id FROM outbox
              WHERE sent_at IS NULL AND next_attempt_at <= now()
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             -- the order of the partial index: ORDER BY id alone walked the sent rows first
+             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
             &[&batch],
         )
         .await?;
@@ -72,34 +82,25 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
             .map(|r| r.get(2))
             .collect()
     };
-    let (record_ids, credential_ids) = (of_kind("record"), of_kind("certificate"));
-    // A credential travels with its record: the batch's rows may end between a certificate
-    // row and its record's row (issuing writes the certificate rows first), or a failed batch
-    // may have delayed the record's row; the parent refuses a credential whose record it does
-    // not hold, and the record sent twice is a duplicate there.
-    let records = tx
-        .query(
-            "SELECT record_id, body FROM case_records
-             WHERE record_id = ANY($1)
-                OR record_id IN (SELECT record_id FROM credential_versions WHERE credential_id = ANY($2))
-             ORDER BY record_id",
-            &[&record_ids, &credential_ids],
-        )
-        .await?
+    let record_ids = of_kind("record");
+    let status_changes = crate::certificates::status::changes(&tx, &of_kind("status")).await?;
+    // A status change travels with its certificate's versions, and a credential with its
+    // record: the claimed rows may end between them (issuing writes the certificate rows
+    // first), a failed request may have delayed one, or another request in flight may carry
+    // it. The parent refuses a credential whose record it does not hold, and what is sent
+    // twice is a duplicate there.
+    let identifiers: Vec<&str> = status_changes
         .iter()
-        .map(|r| ForwardedRecord {
-            record_id: r.get(0),
-            body: r.get(1),
-        })
+        .map(|c| c.identifier.as_str())
         .collect();
-    let credentials = tx
+    let credentials: Vec<ForwardedCredential> = tx
         .query(
             "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential, v.content_hash,
                     c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
                     c.status_index, c.issuer_node
              FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
-             WHERE v.credential_id = ANY($1) ORDER BY v.identifier, v.version",
-            &[&credential_ids],
+             WHERE v.credential_id = ANY($1) OR v.identifier = ANY($2) ORDER BY v.identifier, v.version",
+            &[&of_kind("certificate"), &identifiers],
         )
         .await?
         .iter()
@@ -123,7 +124,25 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
             issuer_node: r.get(16),
         })
         .collect();
-    let status_changes = crate::certificates::status::changes(&tx, &of_kind("status")).await?;
+    let credential_records: Vec<Uuid> = credentials.iter().map(|c| c.record_id).collect();
+    // Bodies as JSON text: sent as they are, not parsed into a tree and printed again.
+    let records = tx
+        .query(
+            "SELECT record_id, body::text FROM case_records
+             -- an archived record went up before it was archived
+             WHERE (record_id = ANY($1) OR record_id = ANY($2)) AND body IS NOT NULL
+             ORDER BY record_id",
+            &[&record_ids, &credential_records],
+        )
+        .await?
+        .iter()
+        .map(|r| -> anyhow::Result<ForwardedRecord> {
+            Ok(ForwardedRecord {
+                record_id: r.get(0),
+                body: serde_json::value::RawValue::from_string(r.get(1))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let body = serde_json::to_vec(&Forwarded {
         records,
         credentials,

@@ -32,12 +32,13 @@ pub struct Forwarded {
     pub status_changes: Vec<crate::certificates::status::Change>,
 }
 
-/// A stored case record as the first node stored it: its id, body (with `source` and
-/// `ingested_at` as stamped there) and content hash.
+/// A stored case record as the first node stored it: its id and body (with `source` and
+/// `ingested_at` as stamped there). The body stays JSON text through the batch's parse and is
+/// parsed on its own by the receiver's checks, which run in parallel.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ForwardedRecord {
     pub record_id: Uuid,
-    pub body: serde_json::Value,
+    pub body: Box<serde_json::value::RawValue>,
 }
 
 /// A credential version with its certificate's row, as the issuing node stored them.

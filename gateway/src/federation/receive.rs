@@ -3,21 +3,27 @@
 //! retries (its id and its (source, case, version) key are both unique), and the highest
 //! version of a case is its head. What is stored is queued for this node's own parent.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use chrono::{DateTime, FixedOffset};
+use deadpool_postgres::Transaction;
 use domain::codes::region::RegionCode;
 use domain::record::CaseRecord;
+use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ForwardReceipt, Forwarded};
+use super::{ForwardReceipt, Forwarded, ForwardedCredential, ForwardedRecord};
 use crate::api::App;
 use crate::api::problem::Problem;
 use crate::certificates::status;
+use crate::ingest::Reference;
+use crate::ingest::store::{self, RecordRow};
+use crate::supervision::refresh::Written;
 use crate::tls::PeerIdentity;
 
 /// The child node this request comes from: a peer certificate naming a configured child.
@@ -47,6 +53,81 @@ pub fn child_of(app: &App, peer: &PeerIdentity) -> Result<RegionCode, Problem> {
     RegionCode::parse(region).map_err(Problem::internal)
 }
 
+/// Forwarded records at least this many are checked in parallel chunks.
+const PARALLEL_FROM: usize = 64;
+
+/// A forwarded record that passed the checks, with what its row needs.
+struct Incoming {
+    record_id: Uuid,
+    system: String,
+    case_no: String,
+    version: i64,
+    department: String,
+    region: String,
+    item: String,
+    status: String,
+    occurred: DateTime<FixedOffset>,
+    ingested: DateTime<FixedOffset>,
+    /// The node that first accepted it (for the metrics).
+    origin: RegionCode,
+    content_hash: Vec<u8>,
+    /// The body as JSON text, from the same RFC 8785 pass as the hash.
+    json: Vec<u8>,
+    /// The body, for the supervision state.
+    body: serde_json::Value,
+}
+
+impl Incoming {
+    fn key(&self) -> (&str, &str, i64) {
+        (&self.system, &self.case_no, self.version)
+    }
+}
+
+/// Check one forwarded record: canonical (schema), inside the child's region. CPU-bound.
+fn check(
+    r: ForwardedRecord,
+    child: &RegionCode,
+    reference: &Reference,
+) -> Result<Incoming, Problem> {
+    let body: serde_json::Value = serde_json::from_str(r.body.get())
+        .map_err(|e| Problem::new("request.bad_json", format!("record {}: {e}", r.record_id)))?;
+    let errors = reference.schema.errors(&body);
+    if let Some(first) = errors.first() {
+        return Err(Problem::new(
+            "request.bad_json",
+            format!("record {} is not canonical: {first}", r.record_id),
+        ));
+    }
+    let record = CaseRecord::deserialize(&body)
+        .map_err(|e| Problem::new("request.bad_json", format!("record {}: {e}", r.record_id)))?;
+    if !reference.regions().is_within(child, &record.region_code) {
+        return Err(Problem::new(
+            "auth.region",
+            format!(
+                "record {} is for {}, outside node {child}'s region",
+                r.record_id, record.region_code
+            ),
+        ));
+    }
+    let canonical = crate::ingest::canonical::canonical(&body);
+    Ok(Incoming {
+        record_id: r.record_id,
+        region: record.region_code.to_string(),
+        item: record.service_item.basic_code.to_string(),
+        status: record.status.as_str().to_owned(),
+        occurred: record.timestamps.occurred,
+        ingested: record.ingested_at,
+        origin: record.source.node_region,
+        system: record.source.system,
+        department: record.source.department,
+        case_no: record.case_no,
+        version: record.version,
+        content_hash: canonical.content_hash,
+        json: canonical.json,
+        body,
+    })
+}
+
 pub async fn forward(
     State(app): State<Arc<App>>,
     axum::Extension(peer): axum::Extension<PeerIdentity>,
@@ -54,39 +135,27 @@ pub async fn forward(
 ) -> Result<Json<ForwardReceipt>, Problem> {
     let child = child_of(&app, &peer)?;
     let body = body?;
-    let batch: Forwarded = serde_json::from_slice(&body)
-        .map_err(|e| Problem::new("request.bad_json", format!("not a forwarding batch: {e}")))?;
-    // A child forwards its own subtree's data only, in the canonical shape.
+    // Parsing, schema checks and hashing are CPU work: off the async threads, over the cores.
     let reference = app.reference.get();
+    let (records, batch) = {
+        let child = child.clone();
+        let reference = reference.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, Problem> {
+            let mut batch: Forwarded = serde_json::from_slice(&body).map_err(|e| {
+                Problem::new("request.bad_json", format!("not a forwarding batch: {e}"))
+            })?;
+            let records = std::mem::take(&mut batch.records);
+            let records =
+                crate::parallel::map(records, PARALLEL_FROM, |r| check(r, &child, &reference))
+                    .into_iter()
+                    .collect::<Result<Vec<Incoming>, Problem>>()?;
+            Ok((records, batch))
+        })
+        .await
+        .map_err(Problem::internal)??
+    };
+    // A child forwards its own subtree's data only.
     let regions = reference.regions();
-    // (record id, department, node that first accepted it), for the metrics.
-    let mut origins = Vec::with_capacity(batch.records.len());
-    for r in &batch.records {
-        let errors = reference.schema.errors(&r.body);
-        if !errors.is_empty() {
-            return Err(Problem::new(
-                "request.bad_json",
-                format!("record {} is not canonical: {}", r.record_id, errors[0]),
-            ));
-        }
-        let record: CaseRecord = serde_json::from_value(r.body.clone()).map_err(|e| {
-            Problem::new("request.bad_json", format!("record {}: {e}", r.record_id))
-        })?;
-        if !regions.is_within(&child, &record.region_code) {
-            return Err(Problem::new(
-                "auth.region",
-                format!(
-                    "record {} is for {}, outside node {child}'s region",
-                    r.record_id, record.region_code
-                ),
-            ));
-        }
-        origins.push((
-            r.record_id,
-            record.source.department,
-            record.source.node_region,
-        ));
-    }
     for c in &batch.credentials {
         let inside = RegionCode::parse(&c.region_code).is_ok_and(|r| regions.is_within(&child, &r));
         if !inside {
@@ -113,174 +182,115 @@ pub async fn forward(
     }
     let mut db = app.pool.get().await?;
     let forward = app.config.federation.parent.is_some();
-    let (receipt, stored, changed) = store(&mut db, &child, batch, forward).await.map_err(|e| {
-        match e.downcast::<tokio_postgres::Error>() {
+    let (receipt, stored, changed) = store(&mut db, &child, &records, batch, forward)
+        .await
+        .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
             Ok(db) => Problem::from(db),
             Err(other) => Problem::internal(other),
-        }
-    })?;
+        })?;
     metrics::counter!("gateway_forwarded_in_total", "kind" => "record", "outcome" => "stored")
         .increment(receipt.records_stored as u64);
     metrics::counter!("gateway_forwarded_in_total", "kind" => "credential", "outcome" => "stored")
         .increment(receipt.credentials_stored as u64);
     crate::ops::record_forwarded(
         &app,
-        origins
-            .iter()
-            .map(|(id, department, origin)| (department.as_str(), origin, stored.contains(id))),
+        records.iter().map(|r| {
+            (
+                r.department.as_str(),
+                &r.origin,
+                stored.contains(&r.record_id),
+            )
+        }),
     );
     crate::ops::record_forwarded_status(changed);
     Ok(Json(receipt))
 }
 
-/// Store a forwarding batch in one transaction.
+/// Store a forwarding batch in one transaction, in bulk statements: records and their case
+/// heads, supervision rows, certificates and credential versions, outbox rows for this node's
+/// parent. Rows are written in key order, so concurrent batches (a child keeps several in
+/// flight) lock in one order and never deadlock.
 async fn store(
     db: &mut deadpool_postgres::Client,
     child: &RegionCode,
+    records: &[Incoming],
     batch: Forwarded,
     forward: bool,
 ) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
     let tx = db.transaction().await?;
     let mut receipt = ForwardReceipt::default();
-    // Certificate statuses this batch changed here, for the metrics (counted after COMMIT).
-    let mut changed = Vec::new();
-    let batch_id = Uuid::now_v7();
-    let mut stored_records: HashSet<Uuid> = HashSet::new();
-    for r in &batch.records {
-        let body = &r.body;
-        let hash = crate::ingest::content_hash(body);
-        let key = |k: &str| body["source"][k].as_str().unwrap_or_default().to_owned();
-        let (system, case_no, version) = (
-            key("system"),
-            body["case_no"].as_str().unwrap_or_default().to_owned(),
-            body["version"].as_i64().unwrap_or_default(),
-        );
-        let inserted = tx
-            .execute(
-                "INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code, item_code,
-                    status, occurred_at, ingested_at, batch_id, content_hash, body, forwarded_from)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ($9::text)::timestamptz, ($10::text)::timestamptz, $11, $12, $13, $14)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &r.record_id,
-                    &system,
-                    &case_no,
-                    &version,
-                    &body["source"]["department"].as_str().unwrap_or_default(),
-                    &body["region_code"].as_str().unwrap_or_default(),
-                    &body["service_item"]["basic_code"].as_str().unwrap_or_default(),
-                    &body["status"].as_str().unwrap_or_default(),
-                    &body["timestamps"]["occurred"].as_str().unwrap_or_default(),
-                    &body["ingested_at"].as_str().unwrap_or_default(),
-                    &batch_id,
-                    &hash,
-                    body,
-                    &child.as_str(),
-                ],
-            )
-            .await?;
-        if inserted == 1 {
-            receipt.records_stored += 1;
-            stored_records.insert(r.record_id);
-            tx.execute(
-                "INSERT INTO case_heads (source_system, case_no, version, record_id) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (source_system, case_no) DO UPDATE SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
-                 WHERE case_heads.version < EXCLUDED.version",
-                &[&system, &case_no, &version, &r.record_id],
-            )
-            .await?;
-            continue;
-        }
-        // Already here (a retry, or another path): the same content is a duplicate.
-        let existing = tx
-            .query_opt(
-                "SELECT content_hash FROM case_records WHERE record_id = $1 OR (source_system = $2 AND case_no = $3 AND version = $4)",
-                &[&r.record_id, &system, &case_no, &version],
-            )
-            .await?;
-        match existing {
-            Some(row) if row.get::<_, Vec<u8>>(0) == hash => receipt.records_duplicate += 1,
-            _ => {
-                receipt.records_conflict += 1;
-                tracing::warn!(record_id = %r.record_id, from = %child, "forwarded record conflicts with a stored one");
-            }
-        }
-    }
-    // Electronic supervision follows each touched case's head.
-    let stored: Vec<Uuid> = stored_records.iter().copied().collect();
-    let supervised = crate::supervision::refresh_records(&tx, &stored).await?;
-    if forward && !stored_records.is_empty() {
-        let ids: Vec<Uuid> = batch
-            .records
-            .iter()
-            .map(|r| r.record_id)
-            .filter(|id| stored_records.contains(id))
-            .collect();
-        tx.execute(
-            "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
-            &[&ids],
-        )
-        .await?;
-    }
-    for c in &batch.credentials {
-        // The credential's record must be here: it was forwarded before it (or in this batch).
-        let has_record = tx
-            .query_opt(
-                "SELECT 1 FROM case_records WHERE record_id = $1",
-                &[&c.record_id],
-            )
-            .await?
-            .is_some();
-        if !has_record {
-            anyhow::bail!(
-                "credential {} arrived before its record {}",
-                c.credential_id,
-                c.record_id
-            );
-        }
-        tx.execute(
-            "INSERT INTO certificates (identifier, authority_code, type_code, number, holder_code, holder_name, region_code,
-                minted, current_version, status_index, issuer_node)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (identifier) DO UPDATE SET current_version = GREATEST(certificates.current_version, EXCLUDED.current_version)",
-            &[
-                &c.identifier,
-                &c.authority_code,
-                &c.type_code,
-                &c.number,
-                &c.holder_code,
-                &c.holder_name,
-                &c.region_code,
-                &c.minted,
-                &c.version,
-                &c.status_index,
-                &c.issuer_node,
-            ],
-        )
-        .await?;
-        let hash = hex::decode(&c.content_hash)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash, signing_key,
-                    issued_at, credential)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                &[&c.credential_id, &c.identifier, &c.version, &c.record_id, &hash, &c.signing_key, &c.issued_at, &c.credential],
-            )
-            .await?;
-        if inserted == 1 {
-            receipt.credentials_stored += 1;
-            if forward {
-                tx.execute(
-                    "INSERT INTO outbox (kind, ref_id) VALUES ('certificate', $1)",
-                    &[&c.credential_id],
-                )
-                .await?;
-            }
+    let mut sorted: Vec<&Incoming> = records.iter().collect();
+    sorted.sort_by(|a, b| a.key().cmp(&b.key()));
+    let rows: Vec<RecordRow> = sorted
+        .iter()
+        .map(|r| RecordRow {
+            record_id: r.record_id,
+            source_system: &r.system,
+            case_no: &r.case_no,
+            version: r.version,
+            department: &r.department,
+            region_code: &r.region,
+            item_code: &r.item,
+            status: &r.status,
+            occurred_at: r.occurred,
+            ingested_at: r.ingested,
+            content_hash: &r.content_hash,
+            body_json: &r.json,
+        })
+        .collect();
+    let (stored, heads) =
+        store::insert_rows(&tx, Uuid::now_v7(), Some(child.as_str()), &rows).await?;
+    receipt.records_stored = stored.len();
+    // The rest is already here (a retry, or another path): the same content is a duplicate.
+    let missing: Vec<&Incoming> = sorted
+        .iter()
+        .copied()
+        .filter(|r| !stored.contains(&r.record_id))
+        .collect();
+    for (r, existing) in missing.iter().zip(existing_hashes(&tx, &missing).await?) {
+        if existing.as_deref() == Some(r.content_hash.as_slice()) {
+            receipt.records_duplicate += 1;
         } else {
-            receipt.credentials_duplicate += 1;
+            receipt.records_conflict += 1;
+            tracing::warn!(record_id = %r.record_id, from = %child, "forwarded record conflicts with a stored one");
         }
+    }
+    // Electronic supervision follows each touched case's head, from the records in memory.
+    let written: Vec<Written> = sorted
+        .iter()
+        .filter(|r| stored.contains(&r.record_id))
+        .map(|r| Written {
+            source_system: &r.system,
+            case_no: &r.case_no,
+            record_id: r.record_id,
+            version: r.version,
+            region_code: r.region.clone(),
+            department: &r.department,
+            item_code: &r.item,
+            status: &r.status,
+            occurred_at: r.occurred,
+            ingested_at: r.ingested,
+            body: &r.body,
+            head: heads.get(&r.record_id).copied(),
+        })
+        .collect();
+    let supervised = crate::supervision::refresh::refresh_heads(&tx, &written).await?;
+    let stored_ids: Vec<Uuid> = records
+        .iter()
+        .map(|r| r.record_id)
+        .filter(|id| stored.contains(id))
+        .collect();
+    if forward {
+        queue(&tx, "record", &stored_ids).await?;
+    }
+    let (stored_credentials, duplicates) = insert_credentials(&tx, &batch.credentials).await?;
+    receipt.credentials_stored = stored_credentials.len();
+    receipt.credentials_duplicate = duplicates;
+    if forward {
+        queue(&tx, "certificate", &stored_credentials).await?;
     }
     // Status changes after the credentials: their certificates are here by now.
+    let mut changed = Vec::new();
     for change in &batch.status_changes {
         match status::apply(&tx, change, Some(child.as_str()), forward).await? {
             status::Applied::NotFound => anyhow::bail!(
@@ -299,5 +309,148 @@ async fn store(
     }
     tx.commit().await?;
     supervised.committed();
-    Ok((receipt, stored_records, changed))
+    Ok((receipt, stored, changed))
+}
+
+/// For each row, the content hash stored under its case version, or else under its id.
+async fn existing_hashes(
+    tx: &Transaction<'_>,
+    rows: &[&Incoming],
+) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
+    let systems: Vec<&str> = rows.iter().map(|r| r.system.as_str()).collect();
+    let cases: Vec<&str> = rows.iter().map(|r| r.case_no.as_str()).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT k.n, coalesce(
+                (SELECT c.content_hash FROM case_records c
+                  WHERE c.source_system = k.sys AND c.case_no = k.case_no AND c.version = k.ver),
+                (SELECT c.content_hash FROM case_records c WHERE c.record_id = k.id))
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[]) WITH ORDINALITY AS k(id, sys, case_no, ver, n)
+             ORDER BY k.n",
+        )
+        .await?;
+    Ok(tx
+        .query(&stmt, &[&ids, &systems, &cases, &versions])
+        .await?
+        .iter()
+        .map(|r| r.get(1))
+        .collect())
+}
+
+/// Outbox rows for this node's parent.
+async fn queue(tx: &Transaction<'_>, kind: &str, ids: &[Uuid]) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT $1, unnest($2::uuid[])")
+        .await?;
+    tx.execute(&stmt, &[&kind, &ids]).await?;
+    Ok(())
+}
+
+/// Store credential versions (their records must be here: forwarded before them or in this
+/// batch) with their certificates' rows. Returns the credential ids stored, in batch order,
+/// and how many were here already.
+async fn insert_credentials(
+    tx: &Transaction<'_>,
+    credentials: &[ForwardedCredential],
+) -> anyhow::Result<(Vec<Uuid>, usize)> {
+    if credentials.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let record_ids: Vec<Uuid> = credentials.iter().map(|c| c.record_id).collect();
+    let here: HashSet<Uuid> = tx
+        .query(
+            "SELECT record_id FROM case_records WHERE record_id = ANY($1)",
+            &[&record_ids],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if let Some(c) = credentials.iter().find(|c| !here.contains(&c.record_id)) {
+        anyhow::bail!(
+            "credential {} arrived before its record {}",
+            c.credential_id,
+            c.record_id
+        );
+    }
+    // One row per certificate (a statement may not upsert a row twice): the lowest version's
+    // fields, as the issuing node kept them, and the highest version as current.
+    let mut certificates: BTreeMap<&str, (&ForwardedCredential, i32)> = BTreeMap::new();
+    for c in credentials {
+        let entry = certificates.entry(&c.identifier).or_insert((c, c.version));
+        if c.version < entry.0.version {
+            entry.0 = c;
+        }
+        entry.1 = entry.1.max(c.version);
+    }
+    let certs: Vec<(&ForwardedCredential, i32)> = certificates.into_values().collect();
+    let text = |f: fn(&ForwardedCredential) -> &str| {
+        certs.iter().map(|(c, _)| f(c)).collect::<Vec<&str>>()
+    };
+    let minted: Vec<bool> = certs.iter().map(|(c, _)| c.minted).collect();
+    let current: Vec<i32> = certs.iter().map(|(_, v)| *v).collect();
+    let indexes: Vec<i64> = certs.iter().map(|(c, _)| c.status_index).collect();
+    tx.execute(
+        "INSERT INTO certificates (identifier, authority_code, type_code, number, holder_code, holder_name, region_code,
+            minted, current_version, status_index, issuer_node)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::bool[], $9::int4[], $10::int8[], $11::text[])
+         ON CONFLICT (identifier) DO UPDATE SET current_version = GREATEST(certificates.current_version, EXCLUDED.current_version)",
+        &[
+            &text(|c| &c.identifier),
+            &text(|c| &c.authority_code),
+            &text(|c| &c.type_code),
+            &text(|c| &c.number),
+            &text(|c| &c.holder_code),
+            &text(|c| &c.holder_name),
+            &text(|c| &c.region_code),
+            &minted,
+            &current,
+            &indexes,
+            &text(|c| &c.issuer_node),
+        ],
+    )
+    .await?;
+    let mut sorted: Vec<&ForwardedCredential> = credentials.iter().collect();
+    sorted.sort_by_key(|c| c.credential_id);
+    let hashes = sorted
+        .iter()
+        .map(|c| hex::decode(&c.content_hash))
+        .collect::<Result<Vec<Vec<u8>>, _>>()?;
+    let inserted: HashSet<Uuid> = tx
+        .query(
+            "INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash, signing_key,
+                issued_at, credential)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $6::text[],
+                                  $7::timestamptz[], $8::jsonb[])
+             ON CONFLICT DO NOTHING RETURNING credential_id",
+            &[
+                &sorted.iter().map(|c| c.credential_id).collect::<Vec<_>>(),
+                &sorted.iter().map(|c| c.identifier.as_str()).collect::<Vec<_>>(),
+                &sorted.iter().map(|c| c.version).collect::<Vec<_>>(),
+                &sorted.iter().map(|c| c.record_id).collect::<Vec<_>>(),
+                &hashes,
+                &sorted.iter().map(|c| c.signing_key.as_str()).collect::<Vec<_>>(),
+                &sorted.iter().map(|c| c.issued_at).collect::<Vec<_>>(),
+                &sorted.iter().map(|c| &c.credential).collect::<Vec<_>>(),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let stored: Vec<Uuid> = credentials
+        .iter()
+        .map(|c| c.credential_id)
+        .filter(|id| inserted.contains(id))
+        .collect();
+    Ok((stored.clone(), credentials.len() - stored.len()))
 }

@@ -129,30 +129,9 @@ pub fn prepare(
         payload: bytes::Bytes::copy_from_slice(payload),
         ..Prepared::default()
     };
-    let one = |rec| prepare_one(rec, &stamp, reference, now);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results: Vec<Result<Valid, Invalid>> = if records.len() >= PARALLEL_FROM && threads > 1 {
-        let chunk = records.len().div_ceil(threads);
-        let mut chunks: Vec<Vec<adapters::DecodedRecord>> = Vec::new();
-        let mut records = records.into_iter().peekable();
-        while records.peek().is_some() {
-            chunks.push(records.by_ref().take(chunk).collect());
-        }
-        std::thread::scope(|s| {
-            let mut chunks = chunks.into_iter();
-            let first = chunks.next().unwrap_or_default();
-            let others: Vec<_> = chunks
-                .map(|c| s.spawn(move || c.into_iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            let mut all: Vec<_> = first.into_iter().map(one).collect();
-            for h in others {
-                all.extend(h.join().expect("normalizing does not panic"));
-            }
-            all
-        })
-    } else {
-        records.into_iter().map(one).collect()
-    };
+    let results = crate::parallel::map(records, PARALLEL_FROM, |rec| {
+        prepare_one(rec, &stamp, reference, now)
+    });
     for r in results {
         match r {
             Ok(v) => out.valid.push(v),

@@ -159,18 +159,11 @@ pub async fn commit(
     }
     // Electronic supervision follows each touched case's head, built from the records in
     // memory (a read-back of what was just written cost half of PostgreSQL's time).
-    let new_heads: Vec<crate::supervision::refresh::Head> = accepted
+    let written: Vec<crate::supervision::refresh::Written> = accepted
         .iter()
-        .filter_map(|v| {
-            heads
-                .get(&v.record_id)
-                .map(|&new_case| crate::supervision::refresh::Head {
-                    record: v,
-                    new_case,
-                })
-        })
+        .map(|v| crate::supervision::refresh::Written::valid(v, heads.get(&v.record_id).copied()))
         .collect();
-    let supervised = crate::supervision::refresh::refresh_heads(&tx, &new_heads, &accepted).await?;
+    let supervised = crate::supervision::refresh::refresh_heads(&tx, &written).await?;
     if meta.forward && !accepted.is_empty() {
         let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
         let stmt = tx
@@ -351,26 +344,71 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
     }
 }
 
-/// Insert records, skipping keys already stored, and make each case's head its highest
-/// version. Returns the ids that were inserted, and those of them now their case's head (with
-/// whether the head row is new: the case had no stored version before this transaction).
+/// Insert the batch's records (see [`insert_rows`]).
 async fn insert_records<'a>(
     tx: &Transaction<'_>,
     meta: &BatchMeta,
     rows: impl Iterator<Item = &'a Valid>,
 ) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
-    let rows: Vec<&Valid> = rows.collect();
+    let regions: Vec<(&Valid, String)> = rows.map(|v| (v, v.region.to_string())).collect();
+    let rows: Vec<RecordRow> = regions
+        .iter()
+        .map(|(v, region)| RecordRow {
+            record_id: v.record_id,
+            source_system: &v.source_system,
+            case_no: &v.case_no,
+            version: v.version,
+            department: &v.department,
+            region_code: region,
+            item_code: &v.item_code,
+            status: &v.status,
+            occurred_at: v.occurred_at,
+            ingested_at: v.ingested_at,
+            content_hash: &v.content_hash,
+            body_json: &v.body_json,
+        })
+        .collect();
+    insert_rows(tx, meta.batch_id, None, &rows).await
+}
+
+/// A `case_records` row to insert.
+pub struct RecordRow<'a> {
+    pub record_id: Uuid,
+    pub source_system: &'a str,
+    pub case_no: &'a str,
+    pub version: i64,
+    pub department: &'a str,
+    pub region_code: &'a str,
+    pub item_code: &'a str,
+    pub status: &'a str,
+    pub occurred_at: DateTime<FixedOffset>,
+    pub ingested_at: DateTime<FixedOffset>,
+    pub content_hash: &'a [u8],
+    /// The body as JSON text.
+    pub body_json: &'a [u8],
+}
+
+/// Insert records (in the order given: key order, so concurrent transactions lock alike),
+/// skipping any whose id or (source, case, version) is already stored, and make each case's
+/// head its highest version, in one statement. Returns the ids inserted, and those of them now
+/// their case's head (with whether the head row is new: the case had no stored version before
+/// this transaction). `forwarded_from`: the child node a forwarded batch came from.
+pub async fn insert_rows<'a>(
+    tx: &Transaction<'_>,
+    batch_id: Uuid,
+    forwarded_from: Option<&str>,
+    rows: &[RecordRow<'a>],
+) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
     if rows.is_empty() {
         return Ok(Default::default());
     }
-    let col = |f: fn(&Valid) -> &str| rows.iter().map(|v| f(v)).collect::<Vec<&str>>();
-    let ids: Vec<Uuid> = rows.iter().map(|v| v.record_id).collect();
-    let versions: Vec<i64> = rows.iter().map(|v| v.version).collect();
-    let regions: Vec<String> = rows.iter().map(|v| v.region.to_string()).collect();
-    let occurred: Vec<DateTime<FixedOffset>> = rows.iter().map(|v| v.occurred_at).collect();
-    let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|v| v.ingested_at).collect();
-    let hashes: Vec<&[u8]> = rows.iter().map(|v| v.content_hash.as_slice()).collect();
-    let bodies: Vec<Jsonb> = rows.iter().map(|v| Jsonb(&v.body_json)).collect();
+    let col = |f: fn(&RecordRow<'a>) -> &'a str| rows.iter().map(f).collect::<Vec<&str>>();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
+    let occurred: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.occurred_at).collect();
+    let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.ingested_at).collect();
+    let hashes: Vec<&[u8]> = rows.iter().map(|r| r.content_hash).collect();
+    let bodies: Vec<Jsonb> = rows.iter().map(|r| Jsonb(r.body_json)).collect();
     // The heads: one candidate per case (its highest version inserted here; a statement may
     // not update the same head twice), in key order like the records. The heads this inserts
     // or moves are exactly the inserted records now current (RETURNING, not a second read).
@@ -378,12 +416,13 @@ async fn insert_records<'a>(
         .prepare_cached(
             "WITH ins AS (
                INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
-                  item_code, status, occurred_at, ingested_at, batch_id, content_hash, body)
-               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, $11, u.hash, u.body
+                  item_code, status, occurred_at, ingested_at, batch_id, content_hash, body, forwarded_from)
+               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, $11, u.hash,
+                      u.body, $14
                FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
                            $8::text[], $9::timestamptz[], $10::timestamptz[], $12::bytea[], $13::jsonb[])
                     AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, hash, body)
-               ON CONFLICT (source_system, case_no, version) DO NOTHING
+               ON CONFLICT DO NOTHING
                RETURNING record_id, source_system, case_no, version),
              heads AS (
                INSERT INTO case_heads (source_system, case_no, version, record_id)
@@ -403,18 +442,19 @@ async fn insert_records<'a>(
             &stmt,
             &[
                 &ids,
-                &col(|v| &v.source_system),
-                &col(|v| &v.case_no),
+                &col(|r| r.source_system),
+                &col(|r| r.case_no),
                 &versions,
-                &col(|v| &v.department),
-                &regions,
-                &col(|v| &v.item_code),
-                &col(|v| &v.status),
+                &col(|r| r.department),
+                &col(|r| r.region_code),
+                &col(|r| r.item_code),
+                &col(|r| r.status),
                 &occurred,
                 &ingested,
-                &meta.batch_id,
+                &batch_id,
                 &hashes,
                 &bodies,
+                &forwarded_from,
             ],
         )
         .await?;
@@ -459,7 +499,7 @@ async fn existing_records(
 /// JSON already serialized, sent as a `jsonb` parameter as it is (no `serde_json::Value` tree
 /// built or serialized again just to be written out).
 #[derive(Debug)]
-struct Jsonb<'a>(&'a [u8]);
+pub struct Jsonb<'a>(pub &'a [u8]);
 
 impl ToSql for Jsonb<'_> {
     fn to_sql(

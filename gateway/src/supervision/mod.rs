@@ -27,8 +27,8 @@
 //! A case's state follows its **head** (highest version), in any arrival order: whenever a
 //! record of a case is stored — pushed here ([`crate::ingest::store`]) or forwarded by a child
 //! ([`crate::federation::receive`]) — [`refresh_records`] recomputes the case from the head in
-//! the same transaction (the ingest path uses [`refresh::refresh_heads`], the same computation
-//! from the records it holds in memory instead of a read-back). Levels also change with time alone (normal → warning → overdue): each
+//! the same transaction (the ingest and forwarding paths use [`refresh::refresh_heads`], the
+//! same computation from the records they hold in memory instead of a read-back). Levels also change with time alone (normal → warning → overdue): each
 //! state row keeps the instants at which that happens (`warning_at`, `deadline`), and the
 //! [`evaluator`](spawn) moves rows past them every `supervision.evaluate_interval_ms`, one
 //! process at a time (advisory lock). It also recomputes, once per process start, cases with no

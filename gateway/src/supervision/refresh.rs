@@ -171,45 +171,71 @@ pub async fn refresh_records(
     upsert(db, &rows).await
 }
 
-/// A case head the ingest path has just written, with the record in memory.
-pub struct Head<'a> {
-    pub record: &'a crate::ingest::Valid,
-    /// The case's head row was inserted by this transaction: every stored version of the case
-    /// is in `accepted` (a stored record always has a head).
-    pub new_case: bool,
+/// A record this transaction has just stored, as the refresh needs it (built from what the
+/// ingest and forwarding paths hold in memory).
+pub struct Written<'a> {
+    pub source_system: &'a str,
+    pub case_no: &'a str,
+    pub record_id: Uuid,
+    pub version: i64,
+    pub region_code: String,
+    pub department: &'a str,
+    pub item_code: &'a str,
+    pub status: &'a str,
+    pub occurred_at: DateTime<FixedOffset>,
+    pub ingested_at: DateTime<FixedOffset>,
+    pub body: &'a serde_json::Value,
+    /// Now its case's head: `Some(true)` when this transaction inserted the head row (every
+    /// stored version of the case is then among those written), `Some(false)` when it moved it.
+    pub head: Option<bool>,
 }
 
-/// [`refresh_records`] for a batch the ingest path has just written, built from the records in
-/// memory instead of read back: `heads` are the accepted records that are now their case's
-/// head; `accepted` every record the batch stored. Cases whose head is an older stored record
-/// (an earlier version arriving late) are refreshed from the store. The results are the same
-/// as `refresh_records` over the ids of `accepted`.
+impl<'a> Written<'a> {
+    /// A record the ingest path stored; `head` as in [`Written::head`].
+    pub fn valid(v: &'a crate::ingest::Valid, head: Option<bool>) -> Self {
+        Written {
+            source_system: &v.source_system,
+            case_no: &v.case_no,
+            record_id: v.record_id,
+            version: v.version,
+            region_code: v.region.to_string(),
+            department: &v.department,
+            item_code: &v.item_code,
+            status: &v.status,
+            occurred_at: v.occurred_at,
+            ingested_at: v.ingested_at,
+            body: &v.body,
+            head,
+        }
+    }
+
+    fn case(&self) -> (&'a str, &'a str) {
+        (self.source_system, self.case_no)
+    }
+}
+
+/// [`refresh_records`] for records the caller has just written, built from them in memory
+/// instead of read back. Cases whose head is an older stored record (an earlier version
+/// arriving late) are refreshed from the store. The results are the same as `refresh_records`
+/// over the ids of `written`.
 pub async fn refresh_heads(
     db: &impl GenericClient,
-    heads: &[Head<'_>],
-    accepted: &[&crate::ingest::Valid],
+    written: &[Written<'_>],
 ) -> anyhow::Result<Refreshed> {
     use std::collections::{HashMap, HashSet};
-    if accepted.is_empty() {
+    if written.is_empty() {
         return Ok(Refreshed::default());
     }
-    type Case<'a> = (&'a str, &'a str);
-    fn case(v: &crate::ingest::Valid) -> Case<'_> {
-        (v.source_system.as_str(), v.case_no.as_str())
+    // Entry: the earliest stamp among the case's versions; for a new case all are written here.
+    let mut first_stamp: HashMap<(&str, &str), DateTime<FixedOffset>> = HashMap::new();
+    for w in written {
+        let e = first_stamp.entry(w.case()).or_insert(w.ingested_at);
+        *e = (*e).min(w.ingested_at);
     }
-    // Entry: the earliest stamp among the case's versions; for a new case all are in this batch.
-    let mut first_stamp: HashMap<Case, DateTime<FixedOffset>> = HashMap::new();
-    for v in accepted {
-        let e = first_stamp.entry(case(v)).or_insert(v.ingested_at);
-        *e = (*e).min(v.ingested_at);
-    }
-    let older: Vec<&Head> = heads.iter().filter(|h| !h.new_case).collect();
+    let older: Vec<&Written> = written.iter().filter(|w| w.head == Some(false)).collect();
     if !older.is_empty() {
-        let systems: Vec<&str> = older
-            .iter()
-            .map(|h| h.record.source_system.as_str())
-            .collect();
-        let cases: Vec<&str> = older.iter().map(|h| h.record.case_no.as_str()).collect();
+        let systems: Vec<&str> = older.iter().map(|w| w.source_system).collect();
+        let cases: Vec<&str> = older.iter().map(|w| w.case_no).collect();
         let stmt = db
             .prepare_cached(
                 "SELECT k.sys, k.case_no, min(a.ingested_at)
@@ -225,46 +251,45 @@ pub async fn refresh_heads(
             .iter()
             .map(|r| ((r.get(0), r.get(1)), r.get(2)))
             .collect();
-        for h in &older {
-            let v = h.record;
-            if let Some(stamp) = stored.get(&(v.source_system.clone(), v.case_no.clone())) {
-                first_stamp.insert(case(v), stamp.fixed_offset());
+        for w in &older {
+            if let Some(stamp) = stored.get(&(w.source_system.to_owned(), w.case_no.to_owned())) {
+                first_stamp.insert(w.case(), stamp.fixed_offset());
             }
         }
     }
     let calendar = assess::calendar()?;
     let now = Utc::now().with_timezone(&china_standard_time());
+    let heads: Vec<&Written> = written.iter().filter(|w| w.head.is_some()).collect();
     let mut rows: Vec<StateRow> = heads
         .iter()
-        .map(|h| {
-            let v = h.record;
+        .map(|w| {
             StateRow::new(
                 HeadFields {
-                    source_system: v.source_system.clone(),
-                    case_no: v.case_no.clone(),
-                    record_id: v.record_id,
-                    version: v.version,
-                    region_code: v.region.to_string(),
-                    department: v.department.clone(),
-                    item_code: v.item_code.clone(),
-                    status: v.status.clone(),
-                    occurred_at: as_stored(v.occurred_at),
-                    entered_at: first_stamp[&case(v)].with_timezone(&Utc),
+                    source_system: w.source_system.to_owned(),
+                    case_no: w.case_no.to_owned(),
+                    record_id: w.record_id,
+                    version: w.version,
+                    region_code: w.region_code.clone(),
+                    department: w.department.to_owned(),
+                    item_code: w.item_code.to_owned(),
+                    status: w.status.to_owned(),
+                    occurred_at: as_stored(w.occurred_at),
+                    entered_at: first_stamp[&w.case()].with_timezone(&Utc),
                 },
-                &v.body,
+                w.body,
                 calendar,
                 now,
             )
         })
         .collect();
     rows.sort_by(|a, b| (&a.source_system, &a.case_no).cmp(&(&b.source_system, &b.case_no)));
-    // Accepted records of cases whose head is not among them went to history: their head is
-    // an older stored record, read back.
-    let headed: HashSet<Case> = heads.iter().map(|h| case(h.record)).collect();
-    let history: Vec<Uuid> = accepted
+    // Records of cases whose head is not among them went to history: their head is an older
+    // stored record, read back.
+    let headed: HashSet<(&str, &str)> = heads.iter().map(|w| w.case()).collect();
+    let history: Vec<Uuid> = written
         .iter()
-        .filter(|v| !headed.contains(&case(v)))
-        .map(|v| v.record_id)
+        .filter(|w| !headed.contains(&w.case()))
+        .map(|w| w.record_id)
         .collect();
     let mut refreshed = upsert(db, &rows).await?;
     refreshed.new_late_entries += refresh_records(db, &history).await?.new_late_entries;
