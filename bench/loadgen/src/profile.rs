@@ -105,12 +105,13 @@ impl Perf {
     }
 }
 
-/// The statements that took the most execution time since the last reset.
+/// The statements that took the most execution time since the last reset, with their planning
+/// time (what a prepared statement re-planned on every call costs besides its execution).
 pub async fn statements(db: &tokio_postgres::Client) -> anyhow::Result<Value> {
     let rows = db
         .query(
             "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 160), calls,
-                    total_exec_time, rows
+                    total_exec_time, rows, total_plan_time
              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
             &[],
         )
@@ -127,11 +128,13 @@ pub async fn statements(db: &tokio_postgres::Client) -> anyhow::Result<Value> {
         .map(|r| {
             let ms: f64 = r.get(2);
             let calls: i64 = r.get(1);
+            let plan: f64 = r.get(4);
             json!({
                 "query": r.get::<_, String>(0), "calls": calls, "total_ms": ms.round(),
                 "mean_ms": (ms / calls.max(1) as f64 * 1000.0).round() / 1000.0,
                 "share": (ms / total.max(1e-9) * 1000.0).round() / 1000.0,
                 "rows": r.get::<_, i64>(3),
+                "mean_plan_ms": (plan / calls.max(1) as f64 * 1000.0).round() / 1000.0,
             })
         })
         .collect();

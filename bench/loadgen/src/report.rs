@@ -263,6 +263,28 @@ fn growth_targets(r: &Value, rows: &mut Vec<Value>) {
             .as_bool()
             .map(|b| b && errors_at(r, "/growth/forwarding/lag") == 0),
     ));
+    let quarter = &r["growth"]["forwarding"]["lag_quarter"];
+    if quarter.is_object() {
+        rows.push(target(
+            &format!(
+                "Outbox lag with the child at a quarter of its peak ({} records/s): max, first/last third max {}/{} s, {}",
+                f(num(quarter, "/records_per_sec"), 0),
+                f(num(quarter, "/lag_secs/first_third_max"), 1),
+                f(num(quarter, "/lag_secs/last_third_max"), 1),
+                match quarter["lag_secs"]["bounded"].as_bool() {
+                    Some(true) => "bounded",
+                    Some(false) => "growing",
+                    None => "–",
+                }
+            ),
+            num(quarter, "/lag_secs/max"),
+            "s",
+            None,
+            None,
+            "–",
+            None,
+        ));
+    }
 }
 
 fn f(v: Option<f64>, digits: usize) -> String {
@@ -583,15 +605,18 @@ pub fn markdown(r: &Value) -> String {
             continue;
         };
         out.push(format!("\n## PostgreSQL statements during {what}\n"));
-        out.push("`pg_stat_statements`, by total execution time.\n".into());
-        out.push("| share | calls | mean ms | statement |".into());
-        out.push("| ---: | ---: | ---: | --- |".into());
+        out.push(
+            "`pg_stat_statements`, by total execution time; planning time beside it.\n".into(),
+        );
+        out.push("| share | calls | mean ms | mean plan ms | statement |".into());
+        out.push("| ---: | ---: | ---: | ---: | --- |".into());
         for t in top {
             out.push(format!(
-                "| {:.1} % | {} | {:.3} | `{}` |",
+                "| {:.1} % | {} | {:.3} | {:.3} | `{}` |",
                 t["share"].as_f64().unwrap_or(0.0) * 100.0,
                 t["calls"],
                 t["mean_ms"].as_f64().unwrap_or(0.0),
+                t["mean_plan_ms"].as_f64().unwrap_or(0.0),
                 t["query"].as_str().unwrap_or("").replace('|', "\\|")
             ));
         }
@@ -710,6 +735,16 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
                     f(num(fw, "/lag/target_rate_per_sec"), 2)
                 ),
                 &fw["lag"],
+            ));
+        }
+        if fw["lag_quarter"].is_object() {
+            out.push(load_row(
+                "child at a quarter of its peak",
+                &format!(
+                    "{} batches/s, open loop",
+                    f(num(fw, "/lag_quarter/target_rate_per_sec"), 2)
+                ),
+                &fw["lag_quarter"],
             ));
         }
     }

@@ -325,8 +325,13 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     let stats_db = if opts.perf {
         let (c, conn) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
+        // Planning too: a statement re-planned on every call shows it there, not in execution.
+        // (ALTER SYSTEM may not share a multi-statement string: that is one transaction.)
+        c.batch_execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+            .await?;
         c.batch_execute(
-            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()",
+            "SELECT pg_reload_conf(); CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+             SELECT pg_stat_statements_reset()",
         )
         .await?;
         Some(c)
