@@ -285,6 +285,21 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
             .get(0);
         assert_eq!(held, status, "{id}");
     }
+    // Log-queue rows for credentials the city did not issue (as migration 0013's backfill left
+    // them) leave the queue without a leaf: a node logs only what it issued.
+    city.db()
+        .await
+        .batch_execute(
+            "INSERT INTO tlog_pending (ref_id, kind, at)
+             SELECT credential_id, 'credential', issued_at FROM credential_versions",
+        )
+        .await
+        .unwrap();
+    Network::eventually(30, "the city's log queue emptied", || async {
+        city.count("SELECT count(*) FROM tlog_pending").await == 0
+    })
+    .await;
+    assert_eq!(city.count("SELECT count(*) FROM tlog_leaves").await, 0);
 }
 
 #[tokio::test]
