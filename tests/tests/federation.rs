@@ -177,23 +177,32 @@ async fn a_parent_outage_loses_and_doubles_nothing() {
     }
 }
 
-/// Several forwarding requests in flight, one outbox row each, arrive in any order: a
-/// credential's request carries its record and a status change's its certificate, so the
-/// parent refuses none of them and ends up with everything, statuses included.
-#[tokio::test]
-async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
+/// Qingyang city and its county Xifeng, the county restarted with `env` set.
+async fn city_and_county(env: &[(&str, &str)]) -> Network {
     let mut net = Network::start(&[
         (CITY, "庆阳市节点", None),
         (XIFENG, "西峰区节点", Some(CITY)),
     ])
     .await;
-    {
-        let xifeng = net.node_mut(XIFENG);
-        xifeng.stop();
-        xifeng.set_env("GATEWAY_FEDERATION__FORWARD_BATCH", "1");
-        xifeng.set_env("GATEWAY_FEDERATION__FORWARD_CONCURRENCY", "8");
-        xifeng.spawn().await;
+    let xifeng = net.node_mut(XIFENG);
+    xifeng.stop();
+    for (key, value) in env {
+        xifeng.set_env(key, value);
     }
+    xifeng.spawn().await;
+    net
+}
+
+/// Several forwarding requests in flight, one outbox row each, arrive in any order: a
+/// credential's request carries its record and a status change's its certificate, so the
+/// parent refuses none of them and ends up with everything, statuses included.
+#[tokio::test]
+async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
+    let mut net = city_and_county(&[
+        ("GATEWAY_FEDERATION__FORWARD_BATCH", "1"),
+        ("GATEWAY_FEDERATION__FORWARD_CONCURRENCY", "8"),
+    ])
+    .await;
     // The backlog builds while the city is down: records, their certificates and status
     // changes, all due at once when it comes back.
     net.node_mut(CITY).stop();
@@ -235,13 +244,12 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
         );
     }
     // Forget the attempts made while the city was down (what is counted below is the drain),
-    // and send the status changes first, as when a failed request delayed the other rows.
+    // and hold every row until it is back.
     xifeng
         .db()
         .await
         .batch_execute(
-            "UPDATE outbox SET attempts = 0, last_error = NULL,
-                next_attempt_at = now() + CASE kind WHEN 'status' THEN interval '0' ELSE interval '3 s' END
+            "UPDATE outbox SET attempts = 0, last_error = NULL, next_attempt_at = now() + interval '1 h'
              WHERE sent_at IS NULL",
         )
         .await
@@ -253,6 +261,18 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
             .await,
     );
     net.node_mut(CITY).spawn().await;
+    let xifeng = net.node(XIFENG);
+    // The status changes first, as when a failed request delayed the other rows.
+    xifeng
+        .db()
+        .await
+        .batch_execute(
+            "UPDATE outbox SET
+                next_attempt_at = now() + CASE kind WHEN 'status' THEN interval '0' ELSE interval '3 s' END
+             WHERE sent_at IS NULL",
+        )
+        .await
+        .unwrap();
     let (city, xifeng) = (net.node(CITY), net.node(XIFENG));
     Network::eventually(60, "the backlog drained", || async {
         xifeng
@@ -261,10 +281,21 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
             == 0
     })
     .await;
-    assert_eq!(
-        xifeng.count("SELECT max(attempts)::int8 FROM outbox").await,
-        1,
-        "a request was refused and retried"
+    let retried: Vec<String> = xifeng
+        .db()
+        .await
+        .query(
+            "SELECT kind || ' ' || attempts || ': ' || coalesce(last_error, '') FROM outbox WHERE attempts > 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        retried.is_empty(),
+        "requests refused and retried: {retried:#?}"
     );
     holds(city, "everything at the city", records, credentials).await;
     assert_eq!(
@@ -300,6 +331,34 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
     })
     .await;
     assert_eq!(city.count("SELECT count(*) FROM tlog_leaves").await, 0);
+}
+
+/// Sent outbox rows are deleted after `federation.outbox_keep_hours`; unsent ones never are.
+#[tokio::test]
+async fn sent_outbox_rows_are_purged_after_the_keep_window_and_unsent_ones_kept() {
+    let mut net = city_and_county(&[("GATEWAY_FEDERATION__OUTBOX_KEEP_HOURS", "0")]).await;
+    net.node_mut(CITY).stop();
+    push(&net, XIFENG, batch_for(XIFENG, "P1")).await;
+    let xifeng = net.node(XIFENG);
+    let queued = xifeng.count("SELECT count(*) FROM outbox").await;
+    assert!(queued >= 3, "{queued}");
+    // A zero window purges every second: what is not sent yet stays.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(xifeng.count("SELECT count(*) FROM outbox").await, queued);
+    net.node_mut(CITY).spawn().await;
+    let (city, xifeng) = (net.node(CITY), net.node(XIFENG));
+    // Due now, not after the retry delay the failed attempts left.
+    xifeng
+        .db()
+        .await
+        .batch_execute("UPDATE outbox SET next_attempt_at = now()")
+        .await
+        .unwrap();
+    Network::eventually(60, "the outbox sent and purged", || async {
+        xifeng.count("SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    assert_eq!(city.count("SELECT count(*) FROM case_records").await, 3);
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 //! marked sent only after the parent answered 2xx, in the transaction that claimed it. Each
 //! request is self-contained (a credential brings its record, a status change its
 //! certificate), so requests may arrive in any order. When the parent is down or refuses, the
-//! rows get an attempt count and a growing delay, and local ingest goes on untouched.
+//! rows get an attempt count and a growing delay, and local ingest goes on untouched. Sent rows
+//! are kept `federation.outbox_keep_hours`, then purged.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,54 @@ pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
             }
         });
     }
+    let keep = Duration::from_secs(config.federation.outbox_keep_hours.saturating_mul(3600));
+    tokio::spawn(async move {
+        // Often enough that the table holds about the window, rarely enough to cost nothing.
+        let every = (keep / 100).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        loop {
+            tokio::time::sleep(every).await;
+            match purge_sent(&app, keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    rows = n,
+                    "sent outbox rows past federation.outbox_keep_hours deleted"
+                ),
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "purging sent outbox rows failed; will retry"
+                ),
+            }
+        }
+    });
     Ok(())
+}
+
+/// Sent outbox rows are a trail (what went up, when, after how many attempts) kept for `keep`,
+/// then deleted in slices. A row can only be that old if it was created that long ago, and ids
+/// follow creation, so the scan stops at the first younger row: its cost follows what is deleted
+/// (and rows still pending from before), not the table.
+async fn purge_sent(app: &App, keep: Duration) -> anyhow::Result<u64> {
+    const SLICE: i64 = 5_000;
+    let db = app.pool.get().await?;
+    let stmt = db
+        .prepare_cached(
+            "WITH cutoff AS (SELECT now() - make_interval(secs => $1) AS t)
+             DELETE FROM outbox WHERE id IN (
+               SELECT o.id FROM outbox o, cutoff
+               WHERE o.id < coalesce((SELECT min(y.id) FROM outbox y, cutoff WHERE y.created_at >= cutoff.t),
+                                     9223372036854775807)
+                 AND o.sent_at < cutoff.t
+               ORDER BY o.id LIMIT $2)",
+        )
+        .await?;
+    let mut purged = 0;
+    loop {
+        let n = db.execute(&stmt, &[&keep.as_secs_f64(), &SLICE]).await?;
+        purged += n;
+        if n < SLICE as u64 {
+            return Ok(purged);
+        }
+    }
 }
 
 /// Outbox depth and the age of the oldest unsent row, as gauges.
