@@ -24,6 +24,9 @@ const HOLDER: &str = "91621002MA7100001H";
 const READ_RESULT: &str = r#"
 const box = document.getElementById("result");
 if (box.dataset.state !== arguments[0]) return null;
+// The QR image loads after the verdict is drawn: wait until it has loaded or failed.
+const qr = document.getElementById("qr");
+if (qr && !qr.complete) return null;
 const checks = {};
 for (const li of box.querySelectorAll("li.check")) checks[li.dataset.check] = {
   result: li.dataset.result,
@@ -36,7 +39,7 @@ return {
   valid: box.dataset.valid, identifier: box.dataset.identifier, served_by: box.dataset.servedBy,
   source: box.dataset.source, headline: headline ? headline.textContent : null, checks, fields,
   rows: [...box.querySelectorAll("tr[data-identifier]")].map((tr) => tr.dataset.identifier),
-  qr: (document.getElementById("qr") || {}).naturalWidth || 0,
+  qr: qr ? qr.naturalWidth : 0,
   text: box.innerText,
 };
 "#;
