@@ -123,6 +123,11 @@ pub struct IngestConfig {
     pub legacy_credit_prefixes: Vec<String>,
     /// How far ahead of the gateway's clock a source timestamp may be.
     pub max_clock_skew_secs: i64,
+    /// Pushes of at most this many records share transactions with concurrent ones (group
+    /// commit, `ingest/group.rs`); 0 commits every push alone.
+    pub group_commit_records: usize,
+    /// Committer tasks per process writing those groups.
+    pub group_commit_workers: usize,
     /// A catalog file to use instead of the bundled `schemas/catalog/catalog.json`.
     pub catalog: Option<PathBuf>,
     /// A folder of mapping files (`mapping/v1`, see adapters/mappings/README.md): one more
@@ -484,6 +489,8 @@ impl Default for IngestConfig {
             max_records_per_batch: 5_000,
             legacy_credit_prefixes: Vec::new(),
             max_clock_skew_secs: 300,
+            group_commit_records: 50,
+            group_commit_workers: 2,
             catalog: None,
             mappings: None,
         }

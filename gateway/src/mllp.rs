@@ -211,9 +211,13 @@ async fn store_message(
         replay_of: Vec::new(),
         forward: app.config.federation.parent.is_some(),
     };
-    let receipt = store::commit(&mut db, &meta, prepared, &app.issuer, false)
-        .await
-        .map_err(|e| unavailable(&e))?;
+    let receipt = if app.group.takes(prepared.len()) {
+        drop(db);
+        app.group.commit(meta.clone(), prepared).await
+    } else {
+        store::commit(&mut db, &meta, prepared, &app.issuer, false).await
+    }
+    .map_err(|e| unavailable(&e))?;
     crate::ops::record_batch(app, &receipt, &meta.department, started);
     let Some(record) = receipt.records.first() else {
         return Err(("payload.malformed", "the frame holds no message".to_owned()));

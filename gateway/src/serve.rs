@@ -56,8 +56,10 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         &config.client_ca(),
     )
     .context("exchange listener TLS (run `gateway pki init` for a development PKI)")?;
-    let issuer = crate::certificates::Issuer::load(&config, &node_region)
-        .context("certificate signing (run `gateway pki init` for a development PKI)")?;
+    let issuer = Arc::new(
+        crate::certificates::Issuer::load(&config, &node_region)
+            .context("certificate signing (run `gateway pki init` for a development PKI)")?,
+    );
     let log = crate::transparency::Log::load(&config, &node_region, issuer.status_base_url())
         .context("transparency log (run `gateway pki init` for a development PKI)")?;
     let protocol = crate::federation::protocol::announced(&config)?;
@@ -65,14 +67,21 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     let pool = crate::db::connect(&config).await?;
     let metrics = install_metrics()?;
     let config = Arc::new(config);
+    let group = crate::ingest::group::GroupCommit::start(
+        pool.clone(),
+        issuer.clone(),
+        config.ingest.group_commit_workers,
+        config.ingest.group_commit_records,
+    );
     let app = Arc::new(App {
         pool,
+        group,
         reference: crate::reference::Shared::new(reference),
         adapters: load_adapters(&config)?,
         node_region,
         config: config.clone(),
         metrics: Some(metrics),
-        issuer: Arc::new(issuer),
+        issuer,
         log: Arc::new(log),
     });
     let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);

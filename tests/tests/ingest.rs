@@ -720,3 +720,163 @@ async fn a_graceful_shutdown_finishes_the_batch_in_flight() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Concurrent small pushes are written in shared transactions (group commit,
+/// `ingest/group.rs`): one committer makes groups certain. Each push still gets the receipt it
+/// would have got alone, and what is stored carries its own push's batch id.
+#[tokio::test]
+async fn concurrent_small_pushes_share_transactions_and_each_keeps_its_own_receipt() {
+    let mut node = Node::start().await;
+    node.stop();
+    node.set_env("GATEWAY_INGEST__GROUP_COMMIT_WORKERS", "1");
+    node.spawn().await;
+
+    let good = mr_records()[1].clone(); // no certificate
+    let case = |i: usize| {
+        let mut r = good.clone();
+        r["caseNo"] = json!(format!("GROUP-{i:03}"));
+        r
+    };
+    let mixed: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-mixed.json")).unwrap();
+    let bad = mixed["records"][1].clone(); // a check digit that fails: rejected
+    let mut pushes: Vec<(Option<&str>, Vec<u8>)> = Vec::new();
+    pushes.extend((0..60).map(|i| (None, mr_batch(vec![case(i)]))));
+    pushes.extend((0..5).map(|_| (None, mr_batch(vec![case(100)])))); // one key, five times
+    pushes.extend((0..3).map(|_| (Some("grp-retry-1"), mr_batch(vec![case(200)]))));
+    pushes.extend((0..2).map(|i| (None, mr_batch(vec![case(300 + i), bad.clone()]))));
+
+    let client = std::sync::Arc::new(node.client(XIFENG_AMR));
+    let tasks: Vec<_> = pushes
+        .into_iter()
+        .map(|(id, body)| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut headers = vec![("content-type", "application/json")];
+                if let Some(id) = id {
+                    headers.push(("x-client-batch-id", id));
+                }
+                let resp = client
+                    .send(http::Method::POST, MR, &headers, body)
+                    .await
+                    .unwrap();
+                let status = resp.status.as_u16();
+                let receipt: Value = resp.json().unwrap();
+                assert_eq!(status, 200, "{receipt}");
+                receipt
+            })
+        })
+        .collect();
+    let mut receipts = Vec::new();
+    for t in tasks {
+        receipts.push(t.await.unwrap());
+    }
+
+    // The 60 new cases: each accepted in its own receipt.
+    for r in &receipts[..60] {
+        assert_eq!(outcomes(r), ["accepted"], "{r}");
+    }
+    // One key pushed five times at once: stored once, the other four told it is a duplicate
+    // of that very record.
+    let same = &receipts[60..65];
+    let accepted: Vec<&Value> = same
+        .iter()
+        .filter(|r| outcomes(r) == ["accepted"])
+        .collect();
+    assert_eq!(accepted.len(), 1, "{same:#?}");
+    let id = &accepted[0]["records"][0]["record_id"];
+    for r in same.iter().filter(|r| outcomes(r) == ["duplicate"]) {
+        assert_eq!(&r["records"][0]["record_id"], id);
+    }
+    assert_eq!(
+        same.iter().filter(|r| outcomes(r) == ["duplicate"]).count(),
+        4
+    );
+    // Three pushes under one client batch id: one batch, the same receipt three times.
+    let retried = &receipts[65..68];
+    assert!(retried.iter().all(|r| r == &retried[0]), "{retried:#?}");
+    assert_eq!(outcomes(&retried[0]), ["accepted"]);
+    // A bad record is quarantined with its own push's batch and payload.
+    for r in &receipts[68..70] {
+        assert_eq!(outcomes(r), ["accepted", "rejected"], "{r}");
+    }
+
+    // What was stored belongs to the push that says it stored it.
+    let db = node.db().await;
+    let mut batches = std::collections::HashSet::new();
+    for r in &receipts {
+        let batch = r["batch_id"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .unwrap();
+        batches.insert(batch);
+        for rec in r["records"].as_array().unwrap() {
+            match rec["outcome"].as_str().unwrap() {
+                "accepted" => {
+                    let record = rec["record_id"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<uuid::Uuid>()
+                        .unwrap();
+                    let row = db
+                        .query_one(
+                            "SELECT batch_id FROM case_records WHERE record_id = $1",
+                            &[&record],
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(row.get::<_, uuid::Uuid>(0), batch, "{r}");
+                }
+                "rejected" => {
+                    let q = rec["quarantine_id"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<uuid::Uuid>()
+                        .unwrap();
+                    let row = db
+                        .query_one(
+                            "SELECT q.batch_id, p.batch_id IS NOT NULL FROM quarantine q
+                             LEFT JOIN ingest_payloads p ON p.batch_id = q.batch_id WHERE q.id = $1",
+                            &[&q],
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(row.get::<_, uuid::Uuid>(0), batch, "{r}");
+                    assert!(row.get::<_, bool>(1), "the payload is kept for replay");
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(batches.len(), 68);
+    assert_eq!(
+        node.count("SELECT count(*) FROM ingest_batches").await,
+        68,
+        "one batch row per push, one for the three retries"
+    );
+    assert_eq!(
+        node.count("SELECT count(*) FROM case_records").await,
+        60 + 1 + 1 + 2
+    );
+    assert_eq!(node.count("SELECT count(*) FROM quarantine").await, 2);
+
+    // And the pushes did share transactions: some group held more than one.
+    let metrics = node
+        .web_client("qingyang-operator")
+        .get("/metrics")
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let (groups, pushed) = (
+        value("gateway_ingest_group_pushes_count"),
+        value("gateway_ingest_group_pushes_sum"),
+    );
+    assert!(pushed >= 68.0, "every push went through a group: {pushed}");
+    assert!(groups < pushed, "{groups} groups for {pushed} pushes");
+}

@@ -227,9 +227,14 @@ pub async fn ingest_batch(
 
     authorize_regions(&app, &caller.region_code, &prepared)?;
 
-    let receipt = store::commit(&mut db, &meta, prepared, &app.issuer, query.dry_run)
-        .await
-        .map_err(storage_problem)?;
+    let receipt = if !query.dry_run && app.group.takes(prepared.len()) {
+        // The connection goes back to the pool: the committer that writes the group uses its own.
+        drop(db);
+        app.group.commit(meta.clone(), prepared).await
+    } else {
+        store::commit(&mut db, &meta, prepared, &app.issuer, query.dry_run).await
+    }
+    .map_err(storage_problem)?;
     if !receipt.dry_run {
         crate::ops::record_batch(&app, &receipt, &meta.department, started);
     }

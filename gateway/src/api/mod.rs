@@ -41,6 +41,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub metrics: Option<PrometheusHandle>,
     pub issuer: Arc<crate::certificates::Issuer>,
+    /// Small pushes wait here for a shared transaction (group commit).
+    pub group: crate::ingest::group::GroupCommit,
     pub log: Arc<crate::transparency::Log>,
 }
 

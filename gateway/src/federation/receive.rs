@@ -221,10 +221,12 @@ async fn store(
     let mut receipt = ForwardReceipt::default();
     let mut sorted: Vec<&Incoming> = records.iter().collect();
     sorted.sort_by(|a, b| a.key().cmp(&b.key()));
+    let batch_id = Uuid::now_v7();
     let rows: Vec<RecordRow> = sorted
         .iter()
         .map(|r| RecordRow {
             record_id: r.record_id,
+            batch_id,
             source_system: &r.system,
             case_no: &r.case_no,
             version: r.version,
@@ -238,8 +240,7 @@ async fn store(
             body_json: &r.json,
         })
         .collect();
-    let (stored, heads) =
-        store::insert_rows(&tx, Uuid::now_v7(), Some(child.as_str()), &rows).await?;
+    let (stored, heads) = store::insert_rows(&tx, Some(child.as_str()), &rows).await?;
     receipt.records_stored = stored.len();
     // The rest is already here (a retry, or another path): the same content is a duplicate.
     let missing: Vec<&Incoming> = sorted

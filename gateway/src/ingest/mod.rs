@@ -11,6 +11,7 @@
 //!    all with prepared statements. Only after COMMIT is anything acknowledged.
 
 pub mod canonical;
+pub mod group;
 pub mod receipt;
 pub mod replay;
 pub mod store;

@@ -10,7 +10,6 @@ use bytes::BufMut;
 use chrono::{DateTime, FixedOffset};
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use domain::FieldError;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 use uuid::Uuid;
 
@@ -68,37 +67,92 @@ pub async fn commit(
     issuer: &Issuer,
     dry_run: bool,
 ) -> anyhow::Result<Receipt> {
-    let Prepared {
-        mut valid,
-        invalid,
-        payload,
-    } = prepared;
-    valid.sort_by_key(key);
-
     let tx = db.transaction().await?;
+    let (mut receipts, supervised) =
+        write(&tx, &[meta], std::slice::from_ref(&prepared), issuer).await?;
+    let receipt = receipts.pop().expect("one receipt per batch");
+    if insert_batches(&tx, &[meta], std::slice::from_ref(&receipt)).await? == 0 {
+        // A retry of the same client batch raced us and won: answer what it stored.
+        drop(tx);
+        let client_batch_id = meta.client_batch_id.as_deref().unwrap_or_default();
+        return stored_receipt(db, &meta.principal_id, client_batch_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("batch id conflict without a stored receipt"));
+    }
+    if dry_run {
+        // Everything above ran exactly as for a real push; undo it and say so.
+        tx.rollback().await?;
+        return Ok(dry_run_receipt(receipt));
+    }
+    tx.commit().await?;
+    supervised.committed();
+    Ok(receipt)
+}
 
-    // The first occurrence of each key is inserted; later ones in the same batch are judged
-    // against whatever the store then holds for that key, like any re-push.
+/// Several pushes in one transaction (group commit, [`super::group`]): each gets the receipt it
+/// would have got alone, in the order given. `None` when one of them repeats a client batch id
+/// already stored: nothing was written, and the caller commits them one by one.
+pub async fn commit_group(
+    db: &mut Client,
+    metas: &[&BatchMeta],
+    prepared: &[Prepared],
+    issuer: &Issuer,
+) -> anyhow::Result<Option<Vec<Receipt>>> {
+    let tx = db.transaction().await?;
+    let (receipts, supervised) = write(&tx, metas, prepared, issuer).await?;
+    if insert_batches(&tx, metas, &receipts).await? < metas.len() {
+        return Ok(None); // dropping `tx` rolls it back
+    }
+    tx.commit().await?;
+    supervised.committed();
+    Ok(Some(receipts))
+}
+
+/// Everything of the batches `metas` (with what `prepare` made of each) but their
+/// `ingest_batches` rows, in `tx`; their receipts, in the same order. The records of all of
+/// them go through the same statements, in key order, judged in the order given: a record
+/// repeated in a later batch is judged against the earlier one, like a re-push.
+async fn write(
+    tx: &Transaction<'_>,
+    metas: &[&BatchMeta],
+    prepared: &[Prepared],
+    issuer: &Issuer,
+) -> anyhow::Result<(Vec<Receipt>, crate::supervision::refresh::Refreshed)> {
+    let mut valid: Vec<(usize, &Valid)> = Vec::new();
+    for (m, p) in prepared.iter().enumerate() {
+        valid.extend(p.valid.iter().map(|v| (m, v)));
+    }
+    // Stable: equal keys stay in batch order.
+    valid.sort_by(|(_, a), (_, b)| {
+        (&a.source_system, &a.case_no, a.version).cmp(&(&b.source_system, &b.case_no, b.version))
+    });
+
+    // The first occurrence of each key is inserted; later ones are judged against whatever
+    // the store then holds for that key, like any re-push.
     let mut first: HashMap<Key, usize> = HashMap::new();
     let mut primaries = Vec::new();
-    for (i, v) in valid.iter().enumerate() {
+    for (i, (_, v)) in valid.iter().enumerate() {
         if let std::collections::hash_map::Entry::Vacant(e) = first.entry(key(v)) {
             e.insert(i);
             primaries.push(i);
         }
     }
     // Records and, for those inserted, their case heads: one statement.
-    let (inserted, heads) = insert_records(&tx, meta, primaries.iter().map(|&i| &valid[i])).await?;
+    let (inserted, heads) = insert_records(
+        tx,
+        primaries.iter().map(|&i| (metas[valid[i].0], valid[i].1)),
+    )
+    .await?;
     let missing: Vec<&Valid> = primaries
         .iter()
-        .map(|&i| &valid[i])
+        .map(|&i| valid[i].1)
         .filter(|v| !inserted.contains(&v.record_id))
         .collect();
-    let existing = existing_records(&tx, &missing).await?;
+    let existing = existing_records(tx, &missing).await?;
 
     // What the store holds for each key now: (record id, content hash).
     let stored = |v: &Valid| -> (Uuid, Vec<u8>) {
-        let p = &valid[first[&key(v)]];
+        let p = valid[first[&key(v)]].1;
         if inserted.contains(&p.record_id) {
             (p.record_id, p.content_hash.clone())
         } else {
@@ -106,13 +160,15 @@ pub async fn commit(
         }
     };
 
-    let mut outcomes: Vec<RecordOutcome> = Vec::with_capacity(valid.len() + invalid.len());
+    let mut outcomes: Vec<Vec<RecordOutcome>> = vec![Vec::new(); metas.len()];
     let mut accepted: Vec<&Valid> = Vec::new();
-    let mut conflicts: Vec<(&Valid, Uuid, Uuid, FieldError)> = Vec::new();
-    for v in &valid {
+    let mut accepted_in: Vec<usize> = Vec::new();
+    let mut conflicts: Vec<(usize, &Valid, Uuid, FieldError)> = Vec::new();
+    for (m, v) in &valid {
         let (stored_id, stored_hash) = stored(v);
         let outcome = if stored_id == v.record_id {
             accepted.push(v);
+            accepted_in.push(*m);
             continue; // `current` is known only after the heads are updated
         } else if stored_hash == v.content_hash {
             Outcome::Duplicate {
@@ -128,34 +184,37 @@ pub async fn commit(
                     v.case_no, v.version
                 ),
             );
-            conflicts.push((v, stored_id, quarantine_id, error.clone()));
+            conflicts.push((*m, v, quarantine_id, error.clone()));
             Outcome::VersionConflict {
                 existing_record_id: stored_id,
                 quarantine_id: Some(quarantine_id),
                 errors: vec![error],
             }
         };
-        outcomes.push(outcome_for(v, outcome));
+        outcomes[*m].push(outcome_for(v, outcome));
     }
 
     let current: HashSet<Uuid> = heads.keys().copied().collect();
+    // One signing time for the group: its batches arrived within the same moment.
+    let received = metas.iter().map(|m| m.received_at).max();
+    let forward = metas.iter().any(|m| m.forward);
     let mut certificates = crate::certificates::issue::issue(
-        &tx,
+        tx,
         issuer,
         &accepted,
         &current,
-        meta.forward,
-        meta.received_at.with_timezone(&chrono::Utc),
+        forward,
+        received.map_or_else(chrono::Utc::now, |r| r.with_timezone(&chrono::Utc)),
     )
     .await?;
-    for v in &accepted {
+    for (v, m) in accepted.iter().zip(&accepted_in) {
         let outcome = Outcome::Accepted {
             record_id: v.record_id,
             current: current.contains(&v.record_id),
             warnings: v.warnings.clone(),
             certificates: certificates.remove(&v.record_id).unwrap_or_default(),
         };
-        outcomes.push(outcome_for(v, outcome));
+        outcomes[*m].push(outcome_for(v, outcome));
     }
     // Electronic supervision follows each touched case's head, built from the records in
     // memory (a read-back of what was just written cost half of PostgreSQL's time).
@@ -163,124 +222,129 @@ pub async fn commit(
         .iter()
         .map(|v| crate::supervision::refresh::Written::valid(v, heads.get(&v.record_id).copied()))
         .collect();
-    let supervised = crate::supervision::refresh::refresh_heads(&tx, &written).await?;
-    if meta.forward && !accepted.is_empty() {
-        let ids: Vec<Uuid> = accepted.iter().map(|v| v.record_id).collect();
+    let supervised = crate::supervision::refresh::refresh_heads(tx, &written).await?;
+    let outbox: Vec<Uuid> = accepted
+        .iter()
+        .zip(&accepted_in)
+        .filter(|(_, m)| metas[**m].forward)
+        .map(|(v, _)| v.record_id)
+        .collect();
+    if !outbox.is_empty() {
         let stmt = tx
             .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])")
             .await?;
-        tx.execute(&stmt, &[&ids]).await?;
+        tx.execute(&stmt, &[&outbox]).await?;
     }
 
-    let mut quarantine = Vec::new();
-    for inv in &invalid {
-        let id = Uuid::now_v7();
-        quarantine.push(QuarantineRow::rejected(inv, id));
-        outcomes.push(RecordOutcome {
-            position: inv.position,
-            location: inv.location.clone(),
-            case_no: inv.case_no.clone(),
-            version: None,
-            outcome: Outcome::Rejected {
-                quarantine_id: Some(id),
-                errors: inv.errors.clone(),
-            },
-        });
-    }
-    for (v, _, id, error) in &conflicts {
-        quarantine.push(QuarantineRow {
-            id: *id,
-            position: Some(v.position as i32),
-            location: Some(v.location.clone()),
-            case_no: Some(v.case_no.clone()),
-            reason: "version_conflict",
-            errors: serde_json::json!([error]),
-            raw: v.raw.clone(),
-        });
-    }
-    insert_quarantine(&tx, meta, &quarantine).await?;
-    if !quarantine.is_empty() {
-        tx.execute(
-            "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[
-                &meta.batch_id,
-                &meta.adapter,
-                &meta.principal_id,
-                &meta.received_at,
-                &payload.as_ref(),
-            ],
-        )
-        .await?;
-    }
+    let mut receipts = Vec::with_capacity(metas.len());
+    for (m, (meta, mut outcomes)) in metas.iter().zip(outcomes).enumerate() {
+        let mut quarantine = Vec::new();
+        for inv in &prepared[m].invalid {
+            let id = Uuid::now_v7();
+            quarantine.push(QuarantineRow::rejected(inv, id));
+            outcomes.push(RecordOutcome {
+                position: inv.position,
+                location: inv.location.clone(),
+                case_no: inv.case_no.clone(),
+                version: None,
+                outcome: Outcome::Rejected {
+                    quarantine_id: Some(id),
+                    errors: inv.errors.clone(),
+                },
+            });
+        }
+        for (_, v, id, error) in conflicts.iter().filter(|c| c.0 == m) {
+            quarantine.push(QuarantineRow {
+                id: *id,
+                position: Some(v.position as i32),
+                location: Some(v.location.clone()),
+                case_no: Some(v.case_no.clone()),
+                reason: "version_conflict",
+                errors: serde_json::json!([error]),
+                raw: v.raw.clone(),
+            });
+        }
+        insert_quarantine(tx, meta, &quarantine).await?;
+        if !quarantine.is_empty() {
+            tx.execute(
+                "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &meta.batch_id,
+                    &meta.adapter,
+                    &meta.principal_id,
+                    &meta.received_at,
+                    &prepared[m].payload.as_ref(),
+                ],
+            )
+            .await?;
+        }
 
-    outcomes.sort_by_key(|o| o.position);
-    mark_replayed(&tx, &meta.replay_of, &outcomes).await?;
-    let receipt = Receipt {
-        batch_id: meta.batch_id,
-        client_batch_id: meta.client_batch_id.clone(),
-        adapter: meta.adapter.clone(),
-        principal: meta.principal_id.clone(),
-        received_at: meta.received_at.to_rfc3339(),
-        dry_run: false,
-        summary: Summary::count(&outcomes),
-        records: outcomes,
+        outcomes.sort_by_key(|o| o.position);
+        mark_replayed(tx, &meta.replay_of, &outcomes).await?;
+        receipts.push(Receipt {
+            batch_id: meta.batch_id,
+            client_batch_id: meta.client_batch_id.clone(),
+            adapter: meta.adapter.clone(),
+            principal: meta.principal_id.clone(),
+            received_at: meta.received_at.to_rfc3339(),
+            dry_run: false,
+            summary: Summary::count(&outcomes),
+            records: outcomes,
+        });
+    }
+    Ok((receipts, supervised))
+}
+
+/// The batches' `ingest_batches` rows, with their receipts, in one statement; how many were
+/// inserted (fewer than given when a client batch id is already stored: by a retry that
+/// committed first, or one still in flight, which this waits for).
+async fn insert_batches(
+    tx: &Transaction<'_>,
+    metas: &[&BatchMeta],
+    receipts: &[Receipt],
+) -> anyhow::Result<usize> {
+    let count = |f: fn(&Summary) -> usize| -> Vec<i32> {
+        receipts.iter().map(|r| f(&r.summary) as i32).collect()
     };
-    let s = &receipt.summary;
-    let counts = [
-        s.records,
-        s.accepted,
-        s.duplicate,
-        s.version_conflict,
-        s.rejected,
-    ]
-    .map(|n| n as i32);
+    let bodies: Vec<Vec<u8>> = receipts
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<_, _>>()?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO ingest_batches (batch_id, client_batch_id, principal_id, adapter, received_at,
                 records, accepted, duplicates, conflicts, rejected, receipt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::jsonb[])
+             ON CONFLICT DO NOTHING",
         )
         .await?;
-    let inserted_batch = tx
+    let inserted = tx
         .execute(
             &stmt,
             &[
-                &meta.batch_id,
-                &meta.client_batch_id,
-                &meta.principal_id,
-                &meta.adapter,
-                &meta.received_at,
-                &counts[0],
-                &counts[1],
-                &counts[2],
-                &counts[3],
-                &counts[4],
-                &Jsonb(&serde_json::to_vec(&receipt)?),
+                &metas.iter().map(|m| m.batch_id).collect::<Vec<_>>(),
+                &metas
+                    .iter()
+                    .map(|m| m.client_batch_id.as_deref())
+                    .collect::<Vec<_>>(),
+                &metas
+                    .iter()
+                    .map(|m| m.principal_id.as_str())
+                    .collect::<Vec<_>>(),
+                &metas.iter().map(|m| m.adapter.as_str()).collect::<Vec<_>>(),
+                &metas.iter().map(|m| m.received_at).collect::<Vec<_>>(),
+                &count(|s| s.records),
+                &count(|s| s.accepted),
+                &count(|s| s.duplicate),
+                &count(|s| s.version_conflict),
+                &count(|s| s.rejected),
+                &bodies.iter().map(|b| Jsonb(b)).collect::<Vec<_>>(),
             ],
         )
-        .await;
-    match inserted_batch {
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            // A retry of the same client batch raced us and won: answer what it stored.
-            drop(tx);
-            let client_batch_id = meta.client_batch_id.as_deref().unwrap_or_default();
-            return stored_receipt(db, &meta.principal_id, client_batch_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("batch id conflict without a stored receipt"));
-        }
-        other => {
-            other?;
-        }
-    }
-    if dry_run {
-        // Everything above ran exactly as for a real push; undo it and say so.
-        tx.rollback().await?;
-        return Ok(dry_run_receipt(receipt));
-    }
-    tx.commit().await?;
-    supervised.committed();
-    Ok(receipt)
+        .await?;
+    Ok(inserted as usize)
 }
 
 /// Quarantined records that a replay stored (or found stored) leave the quarantine.
@@ -344,17 +408,18 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
     }
 }
 
-/// Insert the batch's records (see [`insert_rows`]).
+/// Insert the records, each with its batch (see [`insert_rows`]).
 async fn insert_records<'a>(
     tx: &Transaction<'_>,
-    meta: &BatchMeta,
-    rows: impl Iterator<Item = &'a Valid>,
+    rows: impl Iterator<Item = (&'a BatchMeta, &'a Valid)>,
 ) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
-    let regions: Vec<(&Valid, String)> = rows.map(|v| (v, v.region.to_string())).collect();
+    let regions: Vec<(&BatchMeta, &Valid, String)> =
+        rows.map(|(m, v)| (m, v, v.region.to_string())).collect();
     let rows: Vec<RecordRow> = regions
         .iter()
-        .map(|(v, region)| RecordRow {
+        .map(|(m, v, region)| RecordRow {
             record_id: v.record_id,
+            batch_id: m.batch_id,
             source_system: &v.source_system,
             case_no: &v.case_no,
             version: v.version,
@@ -368,12 +433,14 @@ async fn insert_records<'a>(
             body_json: &v.body_json,
         })
         .collect();
-    insert_rows(tx, meta.batch_id, None, &rows).await
+    insert_rows(tx, None, &rows).await
 }
 
 /// A `case_records` row to insert.
 pub struct RecordRow<'a> {
     pub record_id: Uuid,
+    /// The `ingest_batches` row of the push (or a fresh id per forwarded request).
+    pub batch_id: Uuid,
     pub source_system: &'a str,
     pub case_no: &'a str,
     pub version: i64,
@@ -395,7 +462,6 @@ pub struct RecordRow<'a> {
 /// this transaction). `forwarded_from`: the child node a forwarded batch came from.
 pub async fn insert_rows<'a>(
     tx: &Transaction<'_>,
-    batch_id: Uuid,
     forwarded_from: Option<&str>,
     rows: &[RecordRow<'a>],
 ) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
@@ -404,6 +470,7 @@ pub async fn insert_rows<'a>(
     }
     let col = |f: fn(&RecordRow<'a>) -> &'a str| rows.iter().map(f).collect::<Vec<&str>>();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
+    let batches: Vec<Uuid> = rows.iter().map(|r| r.batch_id).collect();
     let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
     let occurred: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.occurred_at).collect();
     let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.ingested_at).collect();
@@ -417,11 +484,12 @@ pub async fn insert_rows<'a>(
             "WITH ins AS (
                INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
                   item_code, status, occurred_at, ingested_at, batch_id, content_hash, body, forwarded_from)
-               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, $11, u.hash,
-                      u.body, $14
+               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, u.batch,
+                      u.hash, u.body, $14
                FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
-                           $8::text[], $9::timestamptz[], $10::timestamptz[], $12::bytea[], $13::jsonb[])
-                    AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, hash, body)
+                           $8::text[], $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::bytea[],
+                           $13::jsonb[])
+                    AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, batch, hash, body)
                ON CONFLICT DO NOTHING
                RETURNING record_id, source_system, case_no, version),
              heads AS (
@@ -451,7 +519,7 @@ pub async fn insert_rows<'a>(
                 &col(|r| r.status),
                 &occurred,
                 &ingested,
-                &batch_id,
+                &batches,
                 &hashes,
                 &bodies,
                 &forwarded_from,
