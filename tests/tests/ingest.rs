@@ -803,50 +803,28 @@ async fn concurrent_small_pushes_share_transactions_and_each_keeps_its_own_recei
 
     // What was stored belongs to the push that says it stored it.
     let db = node.db().await;
+    let uuid = |v: &Value| v.as_str().unwrap().parse::<uuid::Uuid>().unwrap();
     let mut batches = std::collections::HashSet::new();
     for r in &receipts {
-        let batch = r["batch_id"]
-            .as_str()
-            .unwrap()
-            .parse::<uuid::Uuid>()
-            .unwrap();
+        let batch = uuid(&r["batch_id"]);
         batches.insert(batch);
         for rec in r["records"].as_array().unwrap() {
-            match rec["outcome"].as_str().unwrap() {
-                "accepted" => {
-                    let record = rec["record_id"]
-                        .as_str()
-                        .unwrap()
-                        .parse::<uuid::Uuid>()
-                        .unwrap();
-                    let row = db
-                        .query_one(
-                            "SELECT batch_id FROM case_records WHERE record_id = $1",
-                            &[&record],
-                        )
-                        .await
-                        .unwrap();
-                    assert_eq!(row.get::<_, uuid::Uuid>(0), batch, "{r}");
-                }
+            // (its batch, whether that batch's payload is kept)
+            let sql = match rec["outcome"].as_str().unwrap() {
+                "accepted" => "SELECT batch_id, true FROM case_records WHERE record_id = $1",
                 "rejected" => {
-                    let q = rec["quarantine_id"]
-                        .as_str()
-                        .unwrap()
-                        .parse::<uuid::Uuid>()
-                        .unwrap();
-                    let row = db
-                        .query_one(
-                            "SELECT q.batch_id, p.batch_id IS NOT NULL FROM quarantine q
-                             LEFT JOIN ingest_payloads p ON p.batch_id = q.batch_id WHERE q.id = $1",
-                            &[&q],
-                        )
-                        .await
-                        .unwrap();
-                    assert_eq!(row.get::<_, uuid::Uuid>(0), batch, "{r}");
-                    assert!(row.get::<_, bool>(1), "the payload is kept for replay");
+                    "SELECT q.batch_id, p.batch_id IS NOT NULL FROM quarantine q
+                     LEFT JOIN ingest_payloads p ON p.batch_id = q.batch_id WHERE q.id = $1"
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            let id = match rec.get("record_id") {
+                Some(id) => uuid(id),
+                None => uuid(&rec["quarantine_id"]),
+            };
+            let row = db.query_one(sql, &[&id]).await.unwrap();
+            assert_eq!(row.get::<_, uuid::Uuid>(0), batch, "{r}");
+            assert!(row.get::<_, bool>(1), "the payload is kept for replay: {r}");
         }
     }
     assert_eq!(batches.len(), 68);
