@@ -67,7 +67,7 @@ enum Command {
         /// Leave out the nginx hop (when nginx cannot be installed).
         #[arg(long)]
         no_nginx: bool,
-        /// Sample the node with `perf record` during sustained ingest.
+        /// Sample the node with `perf record` during sustained ingest and the single-record peak.
         #[arg(long)]
         perf: bool,
         /// Also measure growth: ingest with `--growth-rows` records stored vs. an empty store,

@@ -4,8 +4,12 @@
 //!
 //! CPU is `utime + stime` (`/proc/<pid>/stat`) between two snapshots, in cores (1.0 = one core
 //! busy for the whole window). Memory is sampled during the window and the peak kept: the
-//! gateway's resident set (`VmRSS`), and PostgreSQL's proportional set size summed over its
-//! processes (`Pss` of `/proc/<pid>/smaps_rollup`: shared buffers counted once, not per backend).
+//! gateway's resident set (`VmRSS`), and PostgreSQL's private memory summed over its processes
+//! plus its shared memory once (`RssAnon + RssFile` of each, the largest `RssShmem`: shared
+//! buffers counted once, not per backend). `Pss` from `/proc/<pid>/smaps_rollup` would say the
+//! same more exactly, but the kernel walks every page of every backend's mapping of the shared
+//! buffers for it: sampled every 250 ms over ~40 backends that took a quarter of a core from the
+//! node under test.
 //! A backend that exits inside the window takes its CPU time with it; the gateway's pool keeps
 //! its connections, so this does not happen under load.
 
@@ -72,9 +76,18 @@ fn kb_field(text: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-fn pss_kb(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    kb_field(&text, "Pss")
+/// Private and shared resident memory of PostgreSQL's processes, shared counted once.
+fn postgres_kb(pids: &[u32]) -> u64 {
+    let (mut private, mut shared) = (0, 0);
+    for &pid in pids {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let kb = |f| kb_field(&text, f).unwrap_or(0);
+        private += kb("RssAnon") + kb("RssFile");
+        shared = kb("RssShmem").max(shared);
+    }
+    private + shared
 }
 
 /// Busy and total ticks of the whole machine (`/proc/stat`).
@@ -154,7 +167,7 @@ impl Watch {
             loop {
                 for (name, pids) in watch.groups() {
                     let kb: u64 = if name == "postgres" {
-                        pids.iter().filter_map(|&p| pss_kb(p)).sum()
+                        postgres_kb(&pids)
                     } else {
                         pids.iter().filter_map(|&p| status_kb(p, "VmRSS")).sum()
                     };

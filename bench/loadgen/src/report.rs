@@ -453,7 +453,7 @@ pub fn markdown(r: &Value) -> String {
     ));
 
     out.push("\n## The node under load\n".into());
-    out.push("CPU in cores (1.00 = one core busy throughout); memory is the peak resident set of the gateway and the peak proportional set (PSS) of all PostgreSQL processes; *elsewhere* is CPU used by other processes on the machine during the phase.\n".into());
+    out.push("CPU in cores (1.00 = one core busy throughout); memory is the peak resident set of the gateway and of PostgreSQL (every process's private memory, shared memory once); *elsewhere* is CPU used by other processes on the machine during the phase.\n".into());
     out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
     out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
     let g = &r["gateway"];
@@ -568,9 +568,15 @@ pub fn markdown(r: &Value) -> String {
         growth_markdown(r, &mut out);
     }
 
-    let prof = &r["profile"]["ingest"];
-    if prof.is_object() {
-        out.push("\n## Profile of the node during sustained ingest\n".into());
+    for (key, what) in [
+        ("ingest", "sustained ingest"),
+        ("single", "the single-record push peak"),
+    ] {
+        let prof = &r["profile"][key];
+        if !prof.is_object() {
+            continue;
+        }
+        out.push(format!("\n## Profile of the node during {what}\n"));
         out.push(format!(
             "`perf record -e cpu-clock --call-graph dwarf` on the gateway process; shares of its samples. \
              Inclusive time of the project's functions (and the libraries it leans on), then self time.\n\n\

@@ -130,7 +130,7 @@ pub struct Options {
     pub gateway_bin: PathBuf,
     pub pg_port: u16,
     pub nginx: bool,
-    /// Sample the node with `perf record` during the sustained run.
+    /// Sample the node with `perf record` during the sustained run and the single-record peak.
     pub perf: bool,
     /// The growth phases (`--growth`, `--growth-only`).
     pub growth: Option<crate::growth::Growth>,
@@ -400,11 +400,22 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
 
     let jobs = ingest_jobs(loads.clone(), pools.clone(), 1);
     reset_statements(&stats_db).await?;
+    let perf = if opts.perf {
+        Some(crate::profile::Perf::start(
+            node.pid(),
+            &env.work.join("perf-single.data"),
+        )?)
+    } else {
+        None
+    };
     let (peak, v) = measured(
         &watch,
         load::closed(plan.single_peak_workers, plan.short_run, jobs),
     )
     .await;
+    if let Some(perf) = perf {
+        results["profile"]["single"] = perf.finish()?;
+    }
     if let Some(c) = &stats_db {
         results["profile"]["postgres_single"] = crate::profile::statements(c).await?;
     }
