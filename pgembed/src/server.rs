@@ -23,7 +23,7 @@ const WAIT_SECONDS: u64 = 60;
 ///   gateway connects over TCP with the password.
 /// - `max_connections=200`: the gateway's pools plus tools (default 100 is tight).
 /// - `shared_buffers=256MB`: twice the default; the gateway is the only tenant.
-/// - `max_wal_size=4GB`, `checkpoint_timeout=15min`: sustained ingest writes about 3 KB of WAL
+/// - `max_wal_size=4GB`, `checkpoint_timeout=15min`: sustained ingest writes about 4 KB of WAL
 ///   per record, so the default 1 GB forced a checkpoint every few hundred thousand records;
 ///   each one makes the next change of every page log a full page image again and flushes in a
 ///   burst that stalls commits (bench/README.md). Crash recovery replays at most that much WAL.
