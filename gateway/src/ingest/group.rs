@@ -95,12 +95,18 @@ async fn committer(pool: Pool, issuer: Arc<Issuer>, rx: Arc<Mutex<mpsc::Unbounde
             group
         };
         metrics::histogram!("gateway_ingest_group_pushes").record(group.len() as f64);
-        commit(&pool, &issuer, group).await;
+        // In a task of its own: were it to panic, its pushes are answered with an error (their
+        // reply channels are dropped) and this committer goes on with the next group.
+        let job = tokio::spawn(commit(pool.clone(), issuer.clone(), group));
+        if let Err(e) = job.await {
+            tracing::error!(error = %e, "group commit task failed");
+        }
     }
 }
 
 /// Commit the group and answer each push.
-async fn commit(pool: &Pool, issuer: &Issuer, group: Vec<Push>) {
+async fn commit(pool: Pool, issuer: Arc<Issuer>, group: Vec<Push>) {
+    let issuer = issuer.as_ref();
     let mut db = match pool.get().await {
         Ok(db) => db,
         Err(e) => {
