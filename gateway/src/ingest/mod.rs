@@ -8,8 +8,7 @@
 //! 3. [`store::commit`] writes the whole outcome in one transaction: accepted records and their
 //!    case heads (one bulk `INSERT … SELECT FROM UNNEST` statement), supervision rows,
 //!    forwarding-outbox rows, quarantined records with their raw bytes, and the batch receipt,
-//!    all with prepared statements, the independent ones pipelined. Only after COMMIT is
-//!    anything acknowledged. Small pushes share that transaction with others ([`group`]).
+//!    all with prepared statements. Only after COMMIT is anything acknowledged.
 
 pub mod canonical;
 pub mod group;

@@ -68,10 +68,10 @@ pub async fn commit(
     dry_run: bool,
 ) -> anyhow::Result<Receipt> {
     let tx = db.transaction().await?;
-    let (mut receipts, supervised, batches) =
+    let (mut receipts, supervised) =
         write(&tx, &[meta], std::slice::from_ref(&prepared), issuer).await?;
     let receipt = receipts.pop().expect("one receipt per batch");
-    if batches == 0 {
+    if insert_batches(&tx, &[meta], std::slice::from_ref(&receipt)).await? == 0 {
         // A retry of the same client batch raced us and won: answer what it stored.
         drop(tx);
         let client_batch_id = meta.client_batch_id.as_deref().unwrap_or_default();
@@ -99,8 +99,8 @@ pub async fn commit_group(
     issuer: &Issuer,
 ) -> anyhow::Result<Option<Vec<Receipt>>> {
     let tx = db.transaction().await?;
-    let (receipts, supervised, batches) = write(&tx, metas, prepared, issuer).await?;
-    if batches < metas.len() {
+    let (receipts, supervised) = write(&tx, metas, prepared, issuer).await?;
+    if insert_batches(&tx, metas, &receipts).await? < metas.len() {
         return Ok(None); // dropping `tx` rolls it back
     }
     tx.commit().await?;
@@ -108,9 +108,8 @@ pub async fn commit_group(
     Ok(Some(receipts))
 }
 
-/// Everything of the batches `metas` (with what `prepare` made of each) in `tx`: their
-/// receipts, in the same order, and how many of their `ingest_batches` rows were inserted
-/// (see [`insert_batches`]). The records of all of
+/// Everything of the batches `metas` (with what `prepare` made of each) but their
+/// `ingest_batches` rows, in `tx`; their receipts, in the same order. The records of all of
 /// them go through the same statements, in key order, judged in the order given: a record
 /// repeated in a later batch is judged against the earlier one, like a re-push.
 async fn write(
@@ -118,7 +117,7 @@ async fn write(
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
-) -> anyhow::Result<(Vec<Receipt>, crate::supervision::refresh::Refreshed, usize)> {
+) -> anyhow::Result<(Vec<Receipt>, crate::supervision::refresh::Refreshed)> {
     let mut valid: Vec<(usize, &Valid)> = Vec::new();
     for (m, p) in prepared.iter().enumerate() {
         valid.extend(p.valid.iter().map(|v| (m, v)));
@@ -223,21 +222,26 @@ async fn write(
         .iter()
         .map(|v| crate::supervision::refresh::Written::valid(v, heads.get(&v.record_id).copied()))
         .collect();
+    let supervised = crate::supervision::refresh::refresh_heads(tx, &written).await?;
     let outbox: Vec<Uuid> = accepted
         .iter()
         .zip(&accepted_in)
         .filter(|(_, m)| metas[**m].forward)
         .map(|(v, _)| v.record_id)
         .collect();
+    if !outbox.is_empty() {
+        let stmt = tx
+            .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])")
+            .await?;
+        tx.execute(&stmt, &[&outbox]).await?;
+    }
 
-    // The receipts (quarantine ids are minted here), then every remaining write at once.
     let mut receipts = Vec::with_capacity(metas.len());
-    let mut quarantine: Vec<Vec<QuarantineRow>> = Vec::with_capacity(metas.len());
     for (m, (meta, mut outcomes)) in metas.iter().zip(outcomes).enumerate() {
-        let mut rows = Vec::new();
+        let mut quarantine = Vec::new();
         for inv in &prepared[m].invalid {
             let id = Uuid::now_v7();
-            rows.push(QuarantineRow::rejected(inv, id));
+            quarantine.push(QuarantineRow::rejected(inv, id));
             outcomes.push(RecordOutcome {
                 position: inv.position,
                 location: inv.location.clone(),
@@ -250,7 +254,7 @@ async fn write(
             });
         }
         for (_, v, id, error) in conflicts.iter().filter(|c| c.0 == m) {
-            rows.push(QuarantineRow {
+            quarantine.push(QuarantineRow {
                 id: *id,
                 position: Some(v.position as i32),
                 location: Some(v.location.clone()),
@@ -260,8 +264,24 @@ async fn write(
                 raw: v.raw.clone(),
             });
         }
-        quarantine.push(rows);
+        insert_quarantine(tx, meta, &quarantine).await?;
+        if !quarantine.is_empty() {
+            tx.execute(
+                "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &meta.batch_id,
+                    &meta.adapter,
+                    &meta.principal_id,
+                    &meta.received_at,
+                    &prepared[m].payload.as_ref(),
+                ],
+            )
+            .await?;
+        }
+
         outcomes.sort_by_key(|o| o.position);
+        mark_replayed(tx, &meta.replay_of, &outcomes).await?;
         receipts.push(Receipt {
             batch_id: meta.batch_id,
             client_batch_id: meta.client_batch_id.clone(),
@@ -273,69 +293,7 @@ async fn write(
             records: outcomes,
         });
     }
-    // Independent statements of one transaction, sent without waiting for each other's answer
-    // (tokio-postgres pipelines concurrent requests): one round trip instead of one per
-    // statement, which is most of what a small push costs PostgreSQL. Should one fail, the
-    // transaction is aborted, the others fail with it, and the caller rolls back.
-    let (supervised, (), (), (), batches) = tokio::try_join!(
-        crate::supervision::refresh::refresh_heads(tx, &written),
-        queue_outbox(tx, &outbox),
-        keep_quarantined(tx, metas, prepared, &quarantine),
-        mark_all_replayed(tx, metas, &receipts),
-        insert_batches(tx, metas, &receipts),
-    )?;
-    Ok((receipts, supervised, batches))
-}
-
-/// Queue the stored records for the parent node.
-async fn queue_outbox(tx: &Transaction<'_>, records: &[Uuid]) -> anyhow::Result<()> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let stmt = tx
-        .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])")
-        .await?;
-    tx.execute(&stmt, &[&records]).await?;
-    Ok(())
-}
-
-/// Each batch's quarantined records, and its payload when it has any, kept for replay.
-async fn keep_quarantined(
-    tx: &Transaction<'_>,
-    metas: &[&BatchMeta],
-    prepared: &[Prepared],
-    quarantine: &[Vec<QuarantineRow>],
-) -> anyhow::Result<()> {
-    for ((meta, p), rows) in metas.iter().zip(prepared).zip(quarantine) {
-        if rows.is_empty() {
-            continue;
-        }
-        insert_quarantine(tx, meta, rows).await?;
-        tx.execute(
-            "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[
-                &meta.batch_id,
-                &meta.adapter,
-                &meta.principal_id,
-                &meta.received_at,
-                &p.payload.as_ref(),
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn mark_all_replayed(
-    tx: &Transaction<'_>,
-    metas: &[&BatchMeta],
-    receipts: &[Receipt],
-) -> anyhow::Result<()> {
-    for (meta, receipt) in metas.iter().zip(receipts) {
-        mark_replayed(tx, &meta.replay_of, &receipt.records).await?;
-    }
-    Ok(())
+    Ok((receipts, supervised))
 }
 
 /// The batches' `ingest_batches` rows, with their receipts, in one statement; how many were
