@@ -172,7 +172,7 @@ async fn store_message(
         )
     };
     let mut db = app.pool.get().await.map_err(|e| unavailable(&e))?;
-    let principal = auth::principal(&db, identity)
+    let principal = auth::principal(app, &db, identity)
         .await
         .map_err(|p| (p.code, p.detail))?;
     let adapter = app
@@ -193,7 +193,7 @@ async fn store_message(
         node_region: app.node_region.clone(),
     };
     let (reference, payload) = (app.reference.get(), message.to_vec());
-    let prepared = tokio::task::spawn_blocking(move || {
+    let prepared = crate::parallel::cpu(payload.len(), move || {
         ingest::prepare(adapter.as_ref(), &payload, &pusher, &reference, now, 1)
     })
     .await

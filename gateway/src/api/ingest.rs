@@ -133,7 +133,7 @@ pub async fn ingest_batch(
             )
         })?;
     let mut db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     if caller.department.as_deref() != Some(adapter.department()) {
         return Err(Problem::new(
@@ -185,7 +185,7 @@ pub async fn ingest_batch(
         app.config.ingest.max_records_per_batch,
         body.clone(),
     );
-    let prepared = tokio::task::spawn_blocking(move || {
+    let prepared = crate::parallel::cpu(payload.len(), move || {
         ingest::prepare(
             adapter.as_ref(),
             &payload,
@@ -257,7 +257,7 @@ pub async fn batch(
 ) -> Result<Json<Receipt>, Problem> {
     let Path(client_batch_id) = client_batch_id?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     store::stored_receipt(&db, &caller.id, &client_batch_id)
         .await

@@ -135,12 +135,12 @@ pub async fn forward(
 ) -> Result<Json<ForwardReceipt>, Problem> {
     let child = child_of(&app, &peer)?;
     let body = body?;
-    // Parsing, schema checks and hashing are CPU work: off the async threads, over the cores.
+    // Parsing, schema checks and hashing are CPU work: off the async threads (unless small), over the cores.
     let reference = app.reference.get();
     let (records, batch) = {
         let child = child.clone();
         let reference = reference.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, Problem> {
+        crate::parallel::cpu(body.len(), move || -> Result<_, Problem> {
             let mut batch: Forwarded = serde_json::from_slice(&body).map_err(|e| {
                 Problem::new("request.bad_json", format!("not a forwarding batch: {e}"))
             })?;

@@ -98,7 +98,7 @@ pub fn content_hash(body: &serde_json::Value) -> Vec<u8> {
 /// latency is then its share of the cores, not one core's time for all of it.
 const PARALLEL_FROM: usize = 64;
 
-/// Decode and normalize a whole batch. Blocking (CPU-bound): call from `spawn_blocking`.
+/// Decode and normalize a whole batch. CPU-bound: call through [`crate::parallel::cpu`].
 pub fn prepare(
     adapter: &dyn Adapter,
     payload: &[u8],
