@@ -1,4 +1,5 @@
-//! `--perf`: during the sustained ingest run and the single-record push peak, sample the node with `perf record` (software
+//! `--perf`: during the sustained ingest run, the single-record push peak and the verification
+//! run, sample the node with `perf record` (software
 //! `cpu-clock` event, which works where hardware counters are not exposed) and keep the hottest
 //! functions, by self and by inclusive time (call stacks unwound from DWARF CFI, as release
 //! builds have no frame pointers; raw data stays in the work folder for `perf report -i`), and

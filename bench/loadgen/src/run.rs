@@ -486,9 +486,20 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
         Arc::new(creds),
     );
     reset_statements(&stats_db).await?;
+    let perf = if opts.perf {
+        Some(crate::profile::Perf::start(
+            node.pid(),
+            &env.work.join("perf-verify.data"),
+        )?)
+    } else {
+        None
+    };
     let running = watch.start();
     let out = load::closed(plan.verify_workers, plan.short_run, jobs).await;
     let usage = running.stop();
+    if let Some(perf) = perf {
+        results["profile"]["verify"] = perf.finish()?;
+    }
     if let Some(c) = &stats_db {
         results["profile"]["postgres_verify"] = crate::profile::statements(c).await?;
     }
