@@ -96,6 +96,9 @@ pub struct DatabaseConfig {
     /// Seconds to wait for a pooled connection before answering 503.
     pub pool_wait_secs: u64,
     pub statement_timeout_ms: u64,
+    /// Keep principals and certificate statuses in memory, kept current by PostgreSQL
+    /// notifications (`db/row_cache.rs`); false reads them on every request.
+    pub row_cache: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -465,6 +468,7 @@ impl Default for DatabaseConfig {
             pool_size: 16,
             pool_wait_secs: 5,
             statement_timeout_ms: 30_000,
+            row_cache: true,
         }
     }
 }

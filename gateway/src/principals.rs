@@ -1,8 +1,8 @@
 //! Principals: the systems, staff and peer nodes a client certificate can stand for. A
 //! certificate names only the id; role, department, region and status live here, so suspending
-//! a principal takes effect on its next request without touching certificates. Nothing caches
-//! them: every request of every process reads the row, so a change is seen at once everywhere
-//! on the node.
+//! a principal takes effect on its next request without touching certificates. Every request
+//! checks the current row: read, or copied in the row cache (`db/row_cache.rs`), which a
+//! PostgreSQL notification sent at the change's commit makes every process forget.
 //!
 //! Changes also travel up the tree ([`report`], [`receive`]): each node sends its parent its
 //! *directory* (its own principals and those its children reported) whenever it changed, and

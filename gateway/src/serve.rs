@@ -64,8 +64,13 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         .context("transparency log (run `gateway pki init` for a development PKI)")?;
     let protocol = crate::federation::protocol::announced(&config)?;
     tracing::info!(%protocol, "exchange protocol");
-    let pool = crate::db::connect(&config).await?;
+    let url = crate::db::resolve_url(&config).await?;
+    let pool = crate::db::connect_to(&url, &config).await?;
     let metrics = install_metrics()?;
+    let rows = Arc::new(crate::db::row_cache::Rows::default());
+    if config.database.row_cache {
+        crate::db::row_cache::spawn(rows.clone(), url)?;
+    }
     let config = Arc::new(config);
     let group = crate::ingest::group::GroupCommit::start(
         pool.clone(),
@@ -83,6 +88,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         metrics: Some(metrics),
         issuer,
         log: Arc::new(log),
+        rows,
     });
     let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);
     // The CRLs held in the database apply from the first handshake; later ones are swapped in

@@ -404,3 +404,177 @@ async fn a_kept_alive_client_presents_renewed_certificate_files() {
     assert!(detail.contains("'huanxian-psb-system'"), "{detail}");
     assert!(caller_of(&client).await.contains("'huanxian-psb-system'"));
 }
+
+/// A verification through `client`: the status and the answer's `code` (a problem) or the
+/// verdict.
+async fn verify(client: &ExchangeClient, credential: &Value) -> (u16, Value) {
+    let r = client
+        .post(
+            "/v1/certificates/verify",
+            "application/json",
+            serde_json::to_vec(credential).unwrap(),
+        )
+        .await
+        .unwrap();
+    let body: Value = r.json().unwrap();
+    let status = r.status.as_u16();
+    (
+        status,
+        if status == 200 {
+            body
+        } else {
+            body["code"].clone()
+        },
+    )
+}
+
+/// How long until `check` holds, trying without pause for up to five seconds.
+async fn seen_within<F, Fut>(what: &str, mut check: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not seen within five seconds: {what}"
+        );
+    }
+    started.elapsed()
+}
+
+/// The row cache (`db/row_cache.rs`): each process keeps principals and certificate statuses in
+/// memory, and a change made through another process (or straight in the database) reaches it
+/// by a PostgreSQL notification; when its listening connection is cut it reads the rows again.
+#[tokio::test]
+async fn a_change_made_through_one_process_reaches_the_others_copies() {
+    let mut net = Network::start(&[(CITY, "庆阳市节点", None)]).await;
+    let second = SecondProcess::start(net.node_mut(CITY)).await;
+    let city = net.node(CITY);
+    let (one, two) = (city.client(SYSTEM), second.client(city, SYSTEM, false));
+    let operator = second.client(city, &format!("n{CITY}-operator"), true);
+    // (listening, reads of `table` served from memory) in the second process.
+    let cache = |table: &'static str| {
+        let operator = &operator;
+        async move {
+            let text = operator.get("/metrics").await.unwrap();
+            let text = String::from_utf8_lossy(&text.body).into_owned();
+            (
+                metric_sum(&text, "gateway_row_cache_listening", &[]) == 1.0,
+                metric_sum(
+                    &text,
+                    "gateway_row_cache_reads_total",
+                    &[("table", table), ("from", "memory")],
+                ),
+            )
+        }
+    };
+    let receipt = push(&one, &batch("CACHE"), None).await;
+    let identifier = receipt["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["certificates"].as_array().cloned().unwrap_or_default())
+        .map(|c| c["identifier"].as_str().unwrap().to_owned())
+        .next()
+        .expect("the batch issues a certificate");
+    let stored: Value = city
+        .db()
+        .await
+        .query_one(
+            "SELECT credential FROM credential_versions WHERE identifier = $1",
+            &[&identifier],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Presented with a property added, the credential is not a stored version (its signature
+    // fails): its status then comes from the status lookup alone, the one the cache keeps.
+    let mut credential = stored.clone();
+    credential["note"] = json!("not the stored version");
+    // The second process holds the principal and the status after one request each.
+    let (listening, statuses) = cache("certificates").await;
+    assert!(listening, "the second process listens for changes");
+    for _ in 0..3 {
+        assert_eq!(
+            verify(&two, &credential).await.1["checks"]["not_revoked"],
+            "pass"
+        );
+    }
+    assert!(
+        cache("certificates").await.1 >= statuses + 2.0,
+        "statuses read from memory"
+    );
+    assert!(
+        cache("principals").await.1 >= 2.0,
+        "principals read from memory"
+    );
+
+    // Revoked through the first process: the second sees it.
+    let revoke = json!({"status": "revoked", "reason": "持证人申报遗失（挂失）"});
+    let r = one
+        .post(
+            &format!("/v1/certificates/{identifier}/status"),
+            "application/json",
+            revoke.to_string().into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let took = seen_within("the revocation, in the second process", || async {
+        verify(&two, &credential).await.1["checks"]["not_revoked"] == "fail"
+    })
+    .await;
+    eprintln!("revocation seen by the other process after {took:?}");
+
+    // Suspended by the command line (a process of its own): the second process refuses it.
+    city.cli(&["principals", "suspend", SYSTEM]);
+    seen_within("the suspension, in the second process", || async {
+        verify(&two, &credential).await == (403, json!("auth.principal_inactive"))
+    })
+    .await;
+    city.cli(&["principals", "resume", SYSTEM]);
+    seen_within("the resumption", || async {
+        verify(&two, &credential).await.0 == 200
+    })
+    .await;
+
+    // The listening connections are cut, and a change is made before they are back: it is
+    // still seen (the copies went with the connection), and listening resumes.
+    let db = city.db().await;
+    db.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'exchange-gateway row cache'",
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "UPDATE principals SET status = 'suspended' WHERE id = $1",
+        &[&SYSTEM],
+    )
+    .await
+    .unwrap();
+    seen_within("a suspension made while not listening", || async {
+        verify(&two, &credential).await.0 == 403
+    })
+    .await;
+    db.execute(
+        "UPDATE principals SET status = 'active' WHERE id = $1",
+        &[&SYSTEM],
+    )
+    .await
+    .unwrap();
+    Network::eventually(10, "listening again, and reading from memory", || async {
+        let (listening, before) = cache("principals").await;
+        verify(&two, &credential).await.0 == 200
+            && listening
+            && cache("principals").await.1 > before
+    })
+    .await;
+}

@@ -44,7 +44,7 @@ pub async fn search(
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     let purpose = Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref())
         .check(app.reference.get().purposes())?;
@@ -123,7 +123,7 @@ pub async fn unusual(
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     let reference = app.reference.get();
     let purpose = Purpose::new(q.purpose.as_deref(), q.purpose_text.as_deref())

@@ -1,13 +1,15 @@
 //! Who is calling, and may they use this route on this listener.
 //!
-//! A caller is either the principal named by a client certificate (looked up on every request,
-//! so suspension is immediate; its issuing intermediate CA must be its role's) or, on the web
+//! A caller is either the principal named by a client certificate (its row read on every
+//! request, or its copy kept current by the row cache, so a suspension takes effect on the next
+//! request; its issuing intermediate CA must be its role's) or, on the web
 //! listener only, a staff account with a live session cookie. Each route has a [`Policy`]: the
 //! roles allowed on each listener.
 
 use http::HeaderMap;
 
 use crate::accounts;
+use crate::api::App;
 use crate::api::problem::Problem;
 use crate::principals::{self, Principal};
 use crate::tls::PeerIdentity;
@@ -102,6 +104,7 @@ impl Policy {
 
 /// Authenticate: the certificate's principal, else (web listener) the session's account.
 pub async fn caller(
+    app: &App,
     db: &deadpool_postgres::Client,
     peer: &PeerIdentity,
     headers: &HeaderMap,
@@ -125,7 +128,7 @@ pub async fn caller(
         });
     }
     if peer.has_certificate {
-        let p = principal(db, peer).await?;
+        let p = principal(app, db, peer).await?;
         return Ok(Caller {
             id: p.id,
             kind: CallerKind::Certificate,
@@ -198,6 +201,7 @@ async fn routed_requester_active(
 
 /// The active principal named by the client certificate, issued by its role's intermediate CA.
 pub async fn principal(
+    app: &App,
     db: &deadpool_postgres::Client,
     peer: &PeerIdentity,
 ) -> Result<Principal, Problem> {
@@ -207,7 +211,19 @@ pub async fn principal(
             "the client certificate must carry exactly one SAN URI urn:gateway:principal:{id}",
         ));
     };
-    let principal = principals::get(db, id).await?.ok_or_else(|| {
+    let held = &app.rows.principals;
+    let principal = match held.get(id) {
+        Some(p) => Some(p),
+        None => {
+            let ticket = held.ticket();
+            let p = principals::get(db, id).await?;
+            if let Some(p) = &p {
+                held.keep(ticket, id, p.clone());
+            }
+            p
+        }
+    };
+    let principal = principal.ok_or_else(|| {
         Problem::new(
             "auth.unknown_principal",
             format!("principal '{id}' is not registered on this node"),

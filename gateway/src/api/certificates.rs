@@ -97,16 +97,26 @@ mod memo {
 
 /// The status of certificate `identifier` as this node holds it (its issuer knows it, and
 /// every tier above hears of every change through forwarding); `None` when it holds no such
-/// certificate (the status lists answer for it then; skipped here).
+/// certificate (the status lists answer for it then; skipped here). Kept in the row cache,
+/// which hears of every status change.
 async fn own_status(
+    app: &App,
     db: &deadpool_postgres::Client,
     identifier: &str,
 ) -> Result<Option<String>, Problem> {
+    let held = &app.rows.statuses;
+    if let Some(status) = held.get(identifier) {
+        return Ok(Some(status));
+    }
+    let ticket = held.ticket();
     let stmt = db
         .prepare_cached("SELECT status FROM certificates WHERE identifier = $1")
         .await?;
-    let row = db.query_opt(&stmt, &[&identifier]).await?;
-    Ok(row.map(|r| r.get(0)))
+    let status: Option<String> = db.query_opt(&stmt, &[&identifier]).await?.map(|r| r.get(0));
+    if let Some(status) = &status {
+        held.keep(ticket, identifier, status.clone());
+    }
+    Ok(status)
 }
 
 /// A held certificate's status as the verifier's lookup.
@@ -136,18 +146,18 @@ async fn evidence(
         return Ok((None, None));
     };
     let Some((credential_id, version)) = held else {
-        return Ok((None, own_status(db, identifier).await?));
+        return Ok((None, own_status(app, db, identifier).await?));
     };
     let origin = &app.log.origin;
     if let Some(proof) = memo::PROOFS.get(&(origin.clone(), credential_id)) {
-        return Ok((Some(proof), own_status(db, identifier).await?));
+        return Ok((Some(proof), own_status(app, db, identifier).await?));
     }
     let issuer = credential["issuer"]["node"]
         .as_str()
         .and_then(|n| n.strip_prefix(vc::ecert::NODE_URN_PREFIX))
         .and_then(|r| RegionCode::parse(r).ok());
     if issuer.as_ref() != Some(&app.node_region) {
-        let status = own_status(db, identifier).await?;
+        let status = own_status(app, db, identifier).await?;
         let Some(next) = issuer.and_then(|r| route::next_hop(app, &r)) else {
             return Ok((None, status));
         };
@@ -188,7 +198,7 @@ async fn evidence(
         }
     };
     let Some(index) = leaf else {
-        return Ok((None, own_status(db, identifier).await?));
+        return Ok((None, own_status(app, db, identifier).await?));
     };
     let stmt = db
         .prepare_cached(
@@ -308,7 +318,7 @@ pub async fn get(
     let Path(id) = id?;
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     LOOKUP.check(&caller, listener)?;
     let identifier = parse_identifier(&id)?;
     let lookup = route::Lookup::begin(
@@ -476,7 +486,7 @@ pub async fn by_holder(
 ) -> Result<Response, Problem> {
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     LOOKUP.check(&caller, listener)?;
     let holder = q
         .holder_code
@@ -564,7 +574,7 @@ pub async fn verify(
     let body = body?;
     let Query(opts) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let caller = match auth::caller(&db, &peer, &headers, listener).await {
+    let caller = match auth::caller(&app, &db, &peer, &headers, listener).await {
         Ok(c) => c,
         // Anonymous verification is allowed on the web listener.
         Err(_) if listener == Listener::Web && !peer.has_certificate => auth::Caller::public(),

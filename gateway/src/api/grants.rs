@@ -35,7 +35,7 @@ async fn caller_may(
     policy: &Policy,
 ) -> Result<deadpool_postgres::Client, Problem> {
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, peer, headers, listener).await?;
+    let caller = auth::caller(app, &db, peer, headers, listener).await?;
     policy.check(&caller, listener)?;
     Ok(db)
 }

@@ -53,7 +53,7 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     METRICS.check(&caller, listener)?;
     let body = app.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     Ok((

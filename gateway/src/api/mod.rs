@@ -44,6 +44,8 @@ pub struct App {
     /// Small pushes wait here for a shared transaction (group commit).
     pub group: crate::ingest::group::GroupCommit,
     pub log: Arc<crate::transparency::Log>,
+    /// Principals and certificate statuses in memory, kept current across processes.
+    pub rows: Arc<crate::db::row_cache::Rows>,
 }
 
 /// Routes of the exchange listener (mTLS required): departmental systems and peer nodes.

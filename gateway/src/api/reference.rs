@@ -30,7 +30,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     // What the database holds now, also versions stored moments ago by another process or
     // the CLI.
@@ -55,7 +55,7 @@ pub async fn get(
 ) -> Result<Json<Value>, Problem> {
     let Path((kind, version)) = path?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     let not_found = || {
         Problem::new(

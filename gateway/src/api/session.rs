@@ -72,7 +72,7 @@ pub async fn whoami(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let db = app.pool.get().await?;
-    let c = auth::caller(&db, &peer, &headers, Listener::Web).await?;
+    let c = auth::caller(&app, &db, &peer, &headers, Listener::Web).await?;
     Ok(Json(
         json!({"id": c.id, "kind": c.kind.as_str(), "role": c.role, "department": c.department, "region_code": c.region_code}),
     ))

@@ -55,7 +55,7 @@ pub async fn change(
     let Path(id) = id?;
     let body = body?;
     let mut db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     CHANGE.check(&caller, listener)?;
     let identifier = parse_identifier(&id)?;
     let req: StatusRequest = serde_json::from_slice(&body).map_err(|e| {
@@ -172,7 +172,7 @@ pub async fn list(
 ) -> Result<Response, Problem> {
     let Path((node, purpose)) = path?;
     let db = app.pool.get().await?;
-    let caller = match auth::caller(&db, &peer, &headers, listener).await {
+    let caller = match auth::caller(&app, &db, &peer, &headers, listener).await {
         Ok(c) => c,
         Err(_) if listener == Listener::Web && !peer.has_certificate => auth::Caller::public(),
         Err(e) => return Err(e),

@@ -244,7 +244,7 @@ pub async fn get(
             child
         }
         Listener::Web => {
-            let caller = auth::caller(&db, &peer, &headers, listener).await?;
+            let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
             POLICY.check(&caller, listener)?;
             let child = q
                 .child

@@ -3,6 +3,7 @@
 
 pub mod embedded;
 pub mod migrate;
+pub mod row_cache;
 
 use std::time::Duration;
 
@@ -54,8 +55,12 @@ pub fn pool(url: &str, config: &Config) -> anyhow::Result<Pool> {
 
 /// Resolve, connect and migrate: what every command that touches the database starts with.
 pub async fn connect(config: &Config) -> anyhow::Result<Pool> {
-    let url = resolve_url(config).await?;
-    let pool = pool(&url, config)?;
+    connect_to(&resolve_url(config).await?, config).await
+}
+
+/// Connect to `url` and migrate.
+pub async fn connect_to(url: &str, config: &Config) -> anyhow::Result<Pool> {
+    let pool = pool(url, config)?;
     let mut client = pool
         .get()
         .await

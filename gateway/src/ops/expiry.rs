@@ -136,7 +136,7 @@ pub async fn list(
 ) -> Result<Json<Value>, Problem> {
     {
         let db = app.pool.get().await?;
-        let caller = auth::caller(&db, &peer, &headers, listener).await?;
+        let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
         POLICY.check(&caller, listener)?;
     }
     let items = expiring(&app).await.map_err(Problem::internal)?;

@@ -36,7 +36,7 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, &peer, &headers, listener).await?;
+    let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     PAGE.respond(PAGE.html.clone())
 }

@@ -59,7 +59,7 @@ pub async fn series(
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     {
         let db = app.pool.get().await?;
-        let caller = auth::caller(&db, &peer, &headers, listener).await?;
+        let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
         POLICY.check(&caller, listener)?;
     }
     let minutes = q.minutes.unwrap_or(15);

@@ -68,7 +68,7 @@ async fn begin<Q>(
 ) -> Result<(Q, deadpool_postgres::Client, RegionCode), Problem> {
     let Query(q) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
     let db = app.pool.get().await?;
-    let caller = auth::caller(&db, peer, headers, listener).await?;
+    let caller = auth::caller(app, &db, peer, headers, listener).await?;
     POLICY.check(&caller, listener)?;
     let own = RegionCode::parse(&caller.region_code).map_err(Problem::internal)?;
     let scope = match region(&q) {

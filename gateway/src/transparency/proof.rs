@@ -40,12 +40,11 @@ async fn caller_allowed(
     headers: &HeaderMap,
     listener: Listener,
 ) -> Result<(), Problem> {
-    let caller = match auth::caller(db, peer, headers, listener).await {
+    let caller = match auth::caller(app, db, peer, headers, listener).await {
         Ok(c) => c,
         Err(_) if listener == Listener::Web && !peer.has_certificate => auth::Caller::public(),
         Err(e) => return Err(e),
     };
-    let _ = app;
     POLICY.check(&caller, listener)
 }
 
