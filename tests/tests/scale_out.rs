@@ -5,7 +5,8 @@
 //! lost: one stored record and one receipt per client batch id, one credential per certificate
 //! logged exactly once by one sequencer at a time, every record and credential forwarded to the
 //! province exactly once (`FOR UPDATE SKIP LOCKED`), and the audit chain both processes write
-//! to still verifies.
+//! to still verifies. Each process's row cache (principals, certificate statuses) hears of the
+//! changes made through the other, and of those made while its listening connection was cut.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Child;
@@ -575,6 +576,45 @@ async fn a_change_made_through_one_process_reaches_the_others_copies() {
         verify(&two, &credential).await.0 == 200
             && listening
             && cache("principals").await.1 > before
+    })
+    .await;
+}
+
+/// `database.row_cache = false`: no listening connection, nothing kept, every principal read
+/// from the database.
+#[tokio::test]
+async fn without_the_row_cache_every_principal_is_read() {
+    let mut node = Node::start().await;
+    node.stop();
+    node.set_env("GATEWAY_DATABASE__ROW_CACHE", "false");
+    node.spawn().await;
+    let operator = node.web_client("qingyang-operator");
+    for _ in 0..3 {
+        assert_eq!(operator.get("/metrics").await.unwrap().status.as_u16(), 200);
+    }
+    let text = operator.get("/metrics").await.unwrap();
+    let text = String::from_utf8_lossy(&text.body).into_owned();
+    let reads = |from| {
+        metric_sum(
+            &text,
+            "gateway_row_cache_reads_total",
+            &[("table", "principals"), ("from", from)],
+        )
+    };
+    assert_eq!(reads("memory"), 0.0, "{text}");
+    assert!(reads("database") >= 4.0, "{text}");
+    assert_eq!(
+        metric_sum(&text, "gateway_row_cache_listening", &[]),
+        0.0,
+        "{text}"
+    );
+    Network::eventually(10, "no listening connection", || async {
+        node.count(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE application_name = 'exchange-gateway row cache'",
+        )
+        .await
+            == 0
     })
     .await;
 }
