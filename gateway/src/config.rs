@@ -96,7 +96,7 @@ pub struct DatabaseConfig {
     /// Seconds to wait for a pooled connection before answering 503.
     pub pool_wait_secs: u64,
     pub statement_timeout_ms: u64,
-    /// Keep principals and certificate statuses in memory, kept current by PostgreSQL
+    /// Keep principals, certificate statuses and the latest checkpoints in memory, kept current by PostgreSQL
     /// notifications (`db/row_cache.rs`); false reads them on every request.
     pub row_cache: bool,
 }

@@ -22,6 +22,7 @@ use crate::api::auth::{self, Listener, Policy};
 use crate::api::problem::Problem;
 use crate::api::sharing;
 use crate::audit::{self, Purpose};
+use crate::db::row_cache;
 use crate::federation::route;
 use crate::tls::PeerIdentity;
 use axum::response::{IntoResponse, Response};
@@ -177,9 +178,8 @@ async fn evidence(
         };
         return Ok((proof, status));
     }
-    // Our own log: the leaf's index (final once sequenced), then in one statement the status
-    // and the checkpoint to prove against — the smallest cosigned one containing the leaf,
-    // else the latest (as `transparency::store::best_checkpoint` picks).
+    // Our own log: the leaf's index (final once sequenced), then the status and the checkpoint
+    // to prove against, from the row cache when it can tell, else in one statement.
     let leaf_key = (origin.clone(), credential_id);
     let leaf = match memo::LEAVES.get(&leaf_key) {
         Some(index) => Some(index),
@@ -200,34 +200,14 @@ async fn evidence(
     let Some(index) = leaf else {
         return Ok((None, own_status(app, db, identifier).await?));
     };
-    let stmt = db
-        .prepare_cached(
-            "SELECT c.status, cp.tree_size, cp.note FROM certificates c
-             LEFT JOIN LATERAL (
-                (SELECT tree_size, note FROM tlog_checkpoints
-                 WHERE tree_size >= $2 AND witnesses > 0 ORDER BY tree_size LIMIT 1)
-                UNION ALL
-                (SELECT tree_size, note FROM tlog_checkpoints
-                 WHERE tree_size >= $2 ORDER BY tree_size DESC LIMIT 1)
-                LIMIT 1
-             ) cp ON true
-             WHERE c.identifier = $1",
-        )
-        .await?;
-    let Some(row) = db
-        .query_opt(&stmt, &[&identifier, &(index as i64 + 1)])
-        .await?
-    else {
-        return Ok((None, None));
+    let (status, checkpoint) = match held_checkpoint(app, db, index).await? {
+        // No cosigned checkpoint contains the leaf (yet): the latest is the one.
+        Some(latest) => (own_status(app, db, identifier).await?, latest),
+        None => checkpoint_to_prove(db, identifier, index).await?,
     };
-    let status = Some(row.get(0));
-    let (Some(size), Some(note)) = (
-        row.get::<_, Option<i64>>(1),
-        row.get::<_, Option<String>>(2),
-    ) else {
+    let Some((size, note)) = checkpoint else {
         return Ok((None, status));
     };
-    let size = size as u64;
     let path_key = (origin.clone(), index, size);
     let path = match memo::PATHS.get(&path_key) {
         Some(path) => path,
@@ -259,6 +239,73 @@ async fn evidence(
         Some(serde_json::to_value(proof).expect("serializes")),
         status,
     ))
+}
+
+/// The checkpoint to prove leaf `index` of this node's log against, when the row cache can
+/// tell without a query: when no cosigned checkpoint contains the leaf, the latest one if it
+/// does (`Some(None)`: none yet). `None` when it cannot tell (a cosigned checkpoint contains
+/// the leaf: the smallest such is the one, read by [`checkpoint_to_prove`]; or no copy).
+async fn held_checkpoint(
+    app: &App,
+    db: &deadpool_postgres::Client,
+    index: u64,
+) -> Result<Option<Option<(u64, String)>>, Problem> {
+    let held = &app.rows.checkpoints;
+    let log = match held.get(row_cache::OWN_LOG) {
+        Some(log) => log,
+        None if !held.listening() => return Ok(None),
+        None => {
+            let ticket = held.ticket();
+            let log = crate::transparency::store::latest_checkpoints(db)
+                .await
+                .map_err(Problem::internal)?;
+            held.keep(ticket, row_cache::OWN_LOG, log.clone());
+            log
+        }
+    };
+    if log.cosigned_size.is_some_and(|size| size > index) {
+        return Ok(None);
+    }
+    Ok(Some(log.latest.filter(|(size, _)| *size > index)))
+}
+
+/// The status of certificate `identifier` and, in the same statement, the checkpoint to prove
+/// leaf `index` against: the smallest cosigned one containing the leaf, else the latest (as
+/// `transparency::store::best_checkpoint` picks; the smallest cosigned one has the earliest
+/// cosignature, the time the signing key must have been trusted at).
+async fn checkpoint_to_prove(
+    db: &deadpool_postgres::Client,
+    identifier: &str,
+    index: u64,
+) -> Result<(Option<String>, Option<(u64, String)>), Problem> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT c.status, cp.tree_size, cp.note FROM certificates c
+             LEFT JOIN LATERAL (
+                (SELECT tree_size, note FROM tlog_checkpoints
+                 WHERE tree_size >= $2 AND witnesses > 0 ORDER BY tree_size LIMIT 1)
+                UNION ALL
+                (SELECT tree_size, note FROM tlog_checkpoints
+                 WHERE tree_size >= $2 ORDER BY tree_size DESC LIMIT 1)
+                LIMIT 1
+             ) cp ON true
+             WHERE c.identifier = $1",
+        )
+        .await?;
+    let Some(row) = db
+        .query_opt(&stmt, &[&identifier, &(index as i64 + 1)])
+        .await?
+    else {
+        return Ok((None, None));
+    };
+    let checkpoint = match (
+        row.get::<_, Option<i64>>(1),
+        row.get::<_, Option<String>>(2),
+    ) {
+        (Some(size), Some(note)) => Some((size as u64, note)),
+        _ => None,
+    };
+    Ok((Some(row.get(0)), checkpoint))
 }
 
 /// Remember a proof that established `logged`: it stays a proof.

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (16, "archive", include_str!("../../migrations/0016_archive.sql")),
     (17, "purpose_length", include_str!("../../migrations/0017_purpose_length.sql")),
     (18, "row_changes", include_str!("../../migrations/0018_row_changes.sql")),
+    (19, "checkpoint_changes", include_str!("../../migrations/0019_checkpoint_changes.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

@@ -1,5 +1,5 @@
 //! Rows that nearly every request reads and that seldom change (principals, certificate
-//! statuses), held in memory and kept current across every process that shares the database.
+//! statuses, this node's latest checkpoints), held in memory and kept current across every process that shares the database.
 //!
 //! Triggers (migration 0018) `NOTIFY gateway_rows, '<table>:<key>'` when such a row changes;
 //! PostgreSQL delivers the notification when the change commits. Each process listens on a
@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::principals::Principal;
+use crate::transparency::store::LatestCheckpoints;
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "gateway_rows";
@@ -31,13 +32,19 @@ pub struct Rows {
     pub principals: Held<Principal>,
     /// Certificate status (`valid`, `suspended`, `revoked`) by identifier.
     pub statuses: Held<String>,
+    /// This node's latest checkpoint and latest cosigned size, under [`OWN_LOG`].
+    pub checkpoints: Held<LatestCheckpoints>,
 }
+
+/// The key of [`Rows::checkpoints`]' one entry.
+pub const OWN_LOG: &str = "own";
 
 impl Default for Rows {
     fn default() -> Self {
         Rows {
             principals: Held::new("principals"),
             statuses: Held::new("certificates"),
+            checkpoints: Held::new("tlog_checkpoints"),
         }
     }
 }
@@ -48,6 +55,7 @@ impl Rows {
         match payload.split_once(':') {
             Some(("principals", id)) => self.principals.forget(id),
             Some(("certificates", identifier)) => self.statuses.forget(identifier),
+            Some(("tlog_checkpoints", _)) => self.checkpoints.forget(OWN_LOG),
             // Not ours to know: forgetting everything is always safe.
             _ => self.set_listening(self.principals.listening()),
         }
@@ -56,6 +64,7 @@ impl Rows {
     fn set_listening(&self, listening: bool) {
         self.principals.set_listening(listening);
         self.statuses.set_listening(listening);
+        self.checkpoints.set_listening(listening);
         metrics::gauge!("gateway_row_cache_listening").set(if listening { 1.0 } else { 0.0 });
     }
 }
@@ -136,7 +145,8 @@ impl<V: Clone> Held<V> {
         state.map.remove(key);
     }
 
-    fn listening(&self) -> bool {
+    /// Whether copies are kept (this process is listening for changes).
+    pub fn listening(&self) -> bool {
         self.state().listening
     }
 

@@ -68,6 +68,34 @@ pub async fn checkpoint(
     Ok(row.map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
 }
 
+/// This node's latest checkpoint, and the size of its latest cosigned one: enough to tell,
+/// for a leaf no cosigned checkpoint contains, which checkpoint proves it (the latest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestCheckpoints {
+    /// (size, note).
+    pub latest: Option<(u64, String)>,
+    pub cosigned_size: Option<u64>,
+}
+
+pub async fn latest_checkpoints(db: &impl GenericClient) -> anyhow::Result<LatestCheckpoints> {
+    let row = db
+        .query_one(
+            "SELECT l.tree_size, l.note,
+                    (SELECT max(tree_size) FROM tlog_checkpoints WHERE witnesses > 0)
+             FROM (SELECT 1) one
+             LEFT JOIN LATERAL (SELECT tree_size, note FROM tlog_checkpoints
+                                ORDER BY tree_size DESC LIMIT 1) l ON true",
+            &[],
+        )
+        .await?;
+    Ok(LatestCheckpoints {
+        latest: row
+            .get::<_, Option<i64>>(0)
+            .map(|size| (size as u64, row.get(1))),
+        cosigned_size: row.get::<_, Option<i64>>(2).map(|size| size as u64),
+    })
+}
+
 /// The smallest checkpoint at least `min_size` that a witness cosigned (its note has a
 /// cosignature line), else the latest checkpoint at least that size.
 pub async fn best_checkpoint(
