@@ -58,7 +58,7 @@ pub fn targets(r: &Value) -> Value {
     let rate = num(r, "/gateway/half_peak/target_rate_per_sec");
     rows.push(target(
         &format!(
-            "500-record batch p99 at half the peak ({:.2} batches/s)",
+            "500-record batch p99 at half the peak ({:.2} batches/s; after a checkpoint)",
             rate.unwrap_or(0.0)
         ),
         p99,
