@@ -105,6 +105,19 @@ async fn finished_cases_are_archived_and_stay_retrievable_and_verifiable() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(archived, [FINISHED]);
+    // The row stays, and nothing may take it away: case heads and supervision rows point at
+    // records without a foreign key (migration 0020), so the store refuses deletes outright.
+    for statement in [
+        format!("DELETE FROM case_records WHERE case_no = '{FINISHED}'"),
+        "TRUNCATE case_records CASCADE".to_owned(),
+    ] {
+        let refused = db.batch_execute(&statement).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::RESTRICT_VIOLATION),
+            "{statement}: {refused}"
+        );
+    }
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{file}.manifest.json"))).unwrap())
             .unwrap();

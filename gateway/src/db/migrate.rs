@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (17, "purpose_length", include_str!("../../migrations/0017_purpose_length.sql")),
     (18, "row_changes", include_str!("../../migrations/0018_row_changes.sql")),
     (19, "checkpoint_changes", include_str!("../../migrations/0019_checkpoint_changes.sql")),
+    (20, "hot_foreign_keys", include_str!("../../migrations/0020_hot_foreign_keys.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
