@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (18, "row_changes", include_str!("../../migrations/0018_row_changes.sql")),
     (19, "checkpoint_changes", include_str!("../../migrations/0019_checkpoint_changes.sql")),
     (20, "hot_foreign_keys", include_str!("../../migrations/0020_hot_foreign_keys.sql")),
+    (21, "receipt_text", include_str!("../../migrations/0021_receipt_text.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

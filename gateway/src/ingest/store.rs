@@ -46,14 +46,16 @@ pub async fn stored_receipt(
     principal_id: &str,
     client_batch_id: &str,
 ) -> anyhow::Result<Option<Receipt>> {
+    // Rows stored before migration 0021 hold the receipt as jsonb.
     let row = db
         .query_opt(
-            "SELECT receipt FROM ingest_batches WHERE principal_id = $1 AND client_batch_id = $2",
+            "SELECT coalesce(receipt_text, receipt::text) FROM ingest_batches
+             WHERE principal_id = $1 AND client_batch_id = $2",
             &[&principal_id, &client_batch_id],
         )
         .await?;
     Ok(match row {
-        Some(r) => Some(serde_json::from_value(r.get(0))?),
+        Some(r) => Some(serde_json::from_str(r.get(0))?),
         None => None,
     })
 }
@@ -307,16 +309,17 @@ async fn insert_batches(
     let count = |f: fn(&Summary) -> usize| -> Vec<i32> {
         receipts.iter().map(|r| f(&r.summary) as i32).collect()
     };
-    let bodies: Vec<Vec<u8>> = receipts
+    // Text, not jsonb: stored to be answered again as it is, never queried inside.
+    let bodies: Vec<String> = receipts
         .iter()
-        .map(serde_json::to_vec)
+        .map(serde_json::to_string)
         .collect::<Result<_, _>>()?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO ingest_batches (batch_id, client_batch_id, principal_id, adapter, received_at,
-                records, accepted, duplicates, conflicts, rejected, receipt)
+                records, accepted, duplicates, conflicts, rejected, receipt_text)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::jsonb[])
+                $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::text[])
              ON CONFLICT DO NOTHING",
         )
         .await?;
@@ -340,7 +343,7 @@ async fn insert_batches(
                 &count(|s| s.duplicate),
                 &count(|s| s.version_conflict),
                 &count(|s| s.rejected),
-                &bodies.iter().map(|b| Jsonb(b)).collect::<Vec<_>>(),
+                &bodies,
             ],
         )
         .await?;
