@@ -331,6 +331,26 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
     })
     .await;
     assert_eq!(city.count("SELECT count(*) FROM tlog_leaves").await, 0);
+    // Queue rows for what the county already logged leave it without a second leaf.
+    let logged = xifeng.count("SELECT count(*) FROM tlog_leaves").await;
+    assert!(logged > 0);
+    xifeng
+        .db()
+        .await
+        .batch_execute(
+            "INSERT INTO tlog_pending (ref_id, kind, at)
+             SELECT l.ref_id, l.kind, l.appended_at FROM tlog_leaves l",
+        )
+        .await
+        .unwrap();
+    Network::eventually(30, "the county's log queue emptied", || async {
+        xifeng.count("SELECT count(*) FROM tlog_pending").await == 0
+    })
+    .await;
+    assert_eq!(
+        xifeng.count("SELECT count(*) FROM tlog_leaves").await,
+        logged
+    );
 }
 
 /// Sent outbox rows are deleted after `federation.outbox_keep_hours`; unsent ones never are.

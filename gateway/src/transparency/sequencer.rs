@@ -77,11 +77,14 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
     // The next rows of the queue, checked: rows another node issued (left by the migration's
     // backfill) and rows already logged leave the queue without a leaf. Only this round's rows
     // are checked (checking the whole queue every round cost ~30 ms a round under load).
+    // "Already logged" is a lateral probe of tlog_leaves' ref_id index per row: as a `NOT
+    // EXISTS` in the select list PostgreSQL hashed the whole log every round instead (17 % of
+    // its statement time during sustained ingest with 170,000 leaves, and growing with the log).
     let stmt = db
         .prepare_cached(
             "WITH next AS (
                SELECT p.kind, p.ref_id, p.at,
-                      NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.ref_id = p.ref_id)
+                      l.logged IS NULL
                       AND CASE p.kind
                         WHEN 'credential' THEN EXISTS (
                           SELECT 1 FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
@@ -90,7 +93,9 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
                           SELECT 1 FROM certificate_status_changes s
                           WHERE s.change_id = p.ref_id AND s.issuer_node = $1 AND s.forwarded_from IS NULL)
                       END AS ours
-               FROM tlog_pending p ORDER BY p.at, p.ref_id LIMIT $2),
+               FROM (SELECT * FROM tlog_pending ORDER BY at, ref_id LIMIT $2) p
+               LEFT JOIN LATERAL (SELECT true AS logged FROM tlog_leaves l
+                                  WHERE l.ref_id = p.ref_id LIMIT 1) l ON true),
              dropped AS (
                DELETE FROM tlog_pending p USING next n WHERE p.ref_id = n.ref_id AND NOT n.ours
                RETURNING 1)
