@@ -1,16 +1,12 @@
 //! One RFC 8785 (JCS) serialization of a record body gives both its content hash (SHA-256 of
 //! the JCS form without `ingested_at`) and the JSON text stored as `jsonb` — instead of a deep
-//! copy, a JCS pass for the hash and a second serialization for the database. The writer
-//! handles what a canonical record holds (objects, arrays, strings, safe integers); a body
-//! with any other number (a float, an integer beyond ±2^53, where JCS's IEEE-754 rules apply)
-//! goes through `vc::jcs` and serde_json as before, so both paths give the same bytes.
-
-use std::cmp::Ordering;
+//! copy, a JCS pass for the hash and a second serialization for the database. The direct
+//! writer of `vc::jcs` handles what a canonical record holds (objects, arrays, strings, safe
+//! integers); a body with any other number (a float, an integer beyond ±2^53, where JCS's
+//! IEEE-754 rules apply) takes the general path, which gives the same bytes.
 
 use serde_json::Value;
-
-/// The largest integer JCS prints exactly (2^53).
-const SAFE: u64 = 1 << 53;
+use vc::jcs::{members, write_exact, write_string};
 
 /// What the store needs of a body.
 #[derive(Debug, Clone)]
@@ -26,18 +22,16 @@ pub fn canonical(body: &Value) -> Canonical {
     let mut skip = 0..0;
     let fast = match body {
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
             json.push(b'{');
             let mut ok = true;
-            for (i, (k, v)) in entries.iter().enumerate() {
+            for (i, (k, v)) in members(map).into_iter().enumerate() {
                 let start = json.len();
                 if i > 0 {
                     json.push(b',');
                 }
-                write_str(&mut json, k);
+                write_string(&mut json, k);
                 json.push(b':');
-                ok &= write(&mut json, v);
+                ok &= write_exact(&mut json, v);
                 if k.as_str() == "ingested_at" {
                     // The member and its separating comma: before it, or after it when first.
                     skip = if i > 0 {
@@ -80,71 +74,6 @@ fn fallback(body: &Value) -> Canonical {
             .as_ref()
             .to_vec(),
         json: serde_json::to_vec(body).expect("a JSON value serializes"),
-    }
-}
-
-/// Writes the JCS form of `v`; false when it holds a number JCS would not print exactly as
-/// written (the output is then discarded).
-fn write(out: &mut Vec<u8>, v: &Value) -> bool {
-    match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64().filter(|u| *u <= SAFE) {
-                out.extend_from_slice(u.to_string().as_bytes());
-            } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= SAFE) {
-                out.extend_from_slice(i.to_string().as_bytes());
-            } else {
-                return false;
-            }
-        }
-        Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                if !write(out, item) {
-                    return false;
-                }
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
-            out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, k);
-                out.push(b':');
-                if !write(out, v) {
-                    return false;
-                }
-            }
-            out.push(b'}');
-        }
-    }
-    true
-}
-
-/// JCS strings are serde_json's: `"` and `\` escaped, \b \t \n \f \r, other controls as
-/// `\u00xx` in lower case, everything else (DEL and `/` included) as it is.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
-}
-
-/// RFC 8785 orders member names by their UTF-16 code units; byte order agrees unless a name
-/// holds characters beyond U+FFFF.
-fn utf16_cmp(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        a.cmp(b)
-    } else {
-        a.encode_utf16().cmp(b.encode_utf16())
     }
 }
 
@@ -214,7 +143,7 @@ mod tests {
                 body["ingested_at"] = json!("2026-11-25T17:00:00.123456+08:00");
                 let mut json = Vec::new();
                 assert!(
-                    write(&mut json, &body),
+                    write_exact(&mut json, &body),
                     "{} left the fast path",
                     path.display()
                 );
