@@ -153,6 +153,20 @@ impl Node {
         .expect("client")
     }
 
+    /// A sample of the node's Prometheus metrics (`name` with its labels, as rendered), read
+    /// by its operator (`n{region}-operator`).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let region = self.pki_dir.file_name()?.to_str()?;
+        let r = self
+            .web_client(&format!("n{region}-operator"))
+            .get("/metrics")
+            .await
+            .expect("GET /metrics");
+        String::from_utf8_lossy(&r.body)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+    }
+
     /// A client of the web listener without a certificate (public, or with a session cookie).
     pub fn anonymous_web(&self) -> ExchangeClient {
         ExchangeClient::anonymous(&self.web_url(), &self.pki().join("ca.crt")).expect("client")

@@ -193,17 +193,6 @@ async fn archive_current_wal(node: &e2e::Node) {
     .await;
 }
 
-async fn metric(node: &e2e::Node, name: &str) -> Option<f64> {
-    let r = node
-        .web_client(&format!("n{CITY}-operator"))
-        .get("/metrics")
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
-}
-
 async fn fork_state(node: &e2e::Node) -> Value {
     serde_json::from_slice(&node.cli(&["log-fork", "status", "--json"]).stdout).unwrap()
 }
@@ -296,7 +285,7 @@ async fn a_point_in_time_restore_keeps_what_was_acknowledged_and_the_log_does_no
     assert!(city.log().contains("the transparency log would fork"));
     // The gauge is set by the sequencer's next round.
     Network::eventually(30, "the fork gauge", || async {
-        metric(city, "gateway_tlog_fork").await == Some(1.0)
+        city.metric("gateway_tlog_fork").await == Some(1.0)
     })
     .await;
 
@@ -338,7 +327,7 @@ async fn a_point_in_time_restore_keeps_what_was_acknowledged_and_the_log_does_no
     assert_eq!(resumed, restored_size + 2, "the fourth push's credentials");
     assert_eq!(present(city, &fourth).await, 4);
     Network::eventually(30, "the fork gauge cleared", || async {
-        metric(city, "gateway_tlog_fork").await == Some(0.0)
+        city.metric("gateway_tlog_fork").await == Some(0.0)
     })
     .await;
     let state = fork_state(city).await;

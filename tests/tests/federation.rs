@@ -21,6 +21,19 @@ fn batch_for(region: &str, tag: &str) -> Vec<u8> {
     serde_json::to_vec(&batch).unwrap()
 }
 
+/// [`batch_for`], with the licence numbers renumbered too: new certificates, not versions.
+fn batch_with_licences(region: &str, tag: &str) -> Vec<u8> {
+    let mut batch: Value = serde_json::from_slice(&batch_for(region, tag)).unwrap();
+    for r in batch["records"].as_array_mut().unwrap() {
+        let licences = r.get_mut("result").and_then(|res| res.get_mut("licences"));
+        for licence in licences.and_then(Value::as_array_mut).into_iter().flatten() {
+            licence["licenceNo"] =
+                json!(format!("{}-{tag}", licence["licenceNo"].as_str().unwrap()));
+        }
+    }
+    serde_json::to_vec(&batch).unwrap()
+}
+
 fn system(region: &str) -> String {
     format!("n{region}-market-regulation")
 }
@@ -193,6 +206,77 @@ async fn city_and_county(env: &[(&str, &str)]) -> Network {
     net
 }
 
+/// A record goes up in one request with the credentials issued with it, which have no outbox
+/// rows of their own: however the drainers' claims cut the backlog, no two requests carry the
+/// same record (the parent would store it once and hold the second request until the first
+/// committed).
+#[tokio::test]
+async fn a_backlog_goes_up_without_sending_a_record_twice() {
+    let mut net = city_and_county(&[
+        ("GATEWAY_FEDERATION__FORWARD_BATCH", "2"),
+        ("GATEWAY_FEDERATION__FORWARD_CONCURRENCY", "4"),
+    ])
+    .await;
+    net.node_mut(CITY).stop();
+    for i in 0..4 {
+        push(&net, XIFENG, batch_with_licences(XIFENG, &format!("B{i}"))).await;
+    }
+    let xifeng = net.node(XIFENG);
+    let (records, credentials) = (
+        xifeng.count("SELECT count(*) FROM case_records").await,
+        xifeng
+            .count("SELECT count(*) FROM credential_versions")
+            .await,
+    );
+    assert_eq!(records, 12);
+    assert!(credentials >= 4, "the fixture issues certificates");
+    assert_eq!(
+        xifeng
+            .count("SELECT count(*) FROM outbox WHERE kind <> 'record'")
+            .await,
+        0,
+        "credentials travel with their records"
+    );
+    net.node_mut(CITY).spawn().await;
+    let xifeng = net.node(XIFENG);
+    // Everything due at once, claimed two rows at a time by four drainers.
+    xifeng
+        .db()
+        .await
+        .batch_execute("UPDATE outbox SET next_attempt_at = now() WHERE sent_at IS NULL")
+        .await
+        .unwrap();
+    let city = net.node(CITY);
+    holds(city, "the backlog at the city", records, credentials).await;
+    Network::eventually(60, "the outbox drained", || async {
+        xifeng
+            .count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    let forwarded = |kind: &str, outcome: &str| {
+        format!("gateway_forwarded_in_total{{kind=\"{kind}\",outcome=\"{outcome}\"}}")
+    };
+    assert_eq!(
+        city.metric(&forwarded("record", "stored")).await,
+        Some(records as f64)
+    );
+    assert_eq!(
+        city.metric(&forwarded("credential", "stored")).await,
+        Some(credentials as f64)
+    );
+    for kind in ["record", "credential"] {
+        assert_eq!(
+            city.metric(&forwarded(kind, "duplicate"))
+                .await
+                .unwrap_or(0.0),
+            0.0,
+            "{kind}s sent twice"
+        );
+    }
+}
+
 /// Several forwarding requests in flight, one outbox row each, arrive in any order: a
 /// credential's request carries its record and a status change's its certificate, so the
 /// parent refuses none of them and ends up with everything, statuses included.
@@ -208,15 +292,7 @@ async fn requests_in_flight_are_self_contained_and_arrive_in_any_order() {
     net.node_mut(CITY).stop();
     let mut identifiers = Vec::new();
     for tag in ["F1", "F2", "F3"] {
-        let mut batch: Value = serde_json::from_slice(&batch_for(XIFENG, tag)).unwrap();
-        for r in batch["records"].as_array_mut().unwrap() {
-            let licences = r.get_mut("result").and_then(|res| res.get_mut("licences"));
-            for licence in licences.and_then(Value::as_array_mut).into_iter().flatten() {
-                licence["licenceNo"] =
-                    json!(format!("{}-{tag}", licence["licenceNo"].as_str().unwrap()));
-            }
-        }
-        let receipt = push(&net, XIFENG, serde_json::to_vec(&batch).unwrap()).await;
+        let receipt = push(&net, XIFENG, batch_with_licences(XIFENG, tag)).await;
         for r in receipt["records"].as_array().unwrap() {
             for c in r["certificates"].as_array().into_iter().flatten() {
                 identifiers.push(c["identifier"].as_str().unwrap().to_owned());

@@ -177,7 +177,7 @@ pub async fn issue(
         });
     }
     if let Ok(key) = &key {
-        store_versions(tx, &key.did(), &rows, forward, now).await?;
+        store_versions(tx, &key.did(), &rows, now).await?;
     }
     // After the credentials exist: a case update may state the status of a certificate it
     // issues in the same version.
@@ -383,13 +383,13 @@ impl CertColumns {
     }
 }
 
-/// Store the signed credential versions, move each certificate's current version, and queue
-/// them for forwarding.
+/// Store the signed credential versions and move each certificate's current version. Nothing is
+/// queued for forwarding here: a version goes up with the outbox row of its record, which the
+/// same transaction queues (see `federation/forward.rs`).
 async fn store_versions(
     tx: &Transaction<'_>,
     signing_key: &str,
     rows: &[NewVersion],
-    forward: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     if rows.is_empty() {
@@ -436,12 +436,5 @@ async fn store_versions(
         )
         .await?;
     tx.execute(&stmt, &[&identifiers, &versions]).await?;
-    if forward {
-        tx.execute(
-            "INSERT INTO outbox (kind, ref_id) SELECT 'certificate', unnest($1::uuid[])",
-            &[&ids],
-        )
-        .await?;
-    }
     Ok(())
 }

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (19, "checkpoint_changes", include_str!("../../migrations/0019_checkpoint_changes.sql")),
     (20, "hot_foreign_keys", include_str!("../../migrations/0020_hot_foreign_keys.sql")),
     (21, "receipt_text", include_str!("../../migrations/0021_receipt_text.sql")),
+    (
+        22,
+        "credentials_by_record",
+        include_str!("../../migrations/0022_credentials_by_record.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

@@ -132,11 +132,12 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
     };
     let record_ids = of_kind("record");
     let status_changes = crate::certificates::status::changes(&tx, &of_kind("status")).await?;
-    // A status change travels with its certificate's versions, and a credential with its
-    // record: the claimed rows may end between them (issuing writes the certificate rows
-    // first), a failed request may have delayed one, or another request in flight may carry
-    // it. The parent refuses a credential whose record it does not hold, and what is sent
-    // twice is a duplicate there.
+    // A record travels with the credentials issued with it (they have no outbox row of their
+    // own: two rows claimed by two requests in flight would both carry the record, and the
+    // parent would make the second wait for the first one's commit). A status change travels
+    // with its certificate's versions, and a credential with its record: a failed request may
+    // have delayed one, or another request in flight may carry it. The parent refuses a
+    // credential whose record it does not hold; what is sent twice is a duplicate there.
     let identifiers: Vec<&str> = status_changes
         .iter()
         .map(|c| c.identifier.as_str())
@@ -147,8 +148,9 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
                     c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
                     c.status_index, c.issuer_node
              FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
-             WHERE v.credential_id = ANY($1) OR v.identifier = ANY($2) ORDER BY v.identifier, v.version",
-            &[&of_kind("certificate"), &identifiers],
+             WHERE v.credential_id = ANY($1) OR v.identifier = ANY($2) OR v.record_id = ANY($3)
+             ORDER BY v.identifier, v.version",
+            &[&of_kind("certificate"), &identifiers, &record_ids],
         )
         .await?
         .iter()

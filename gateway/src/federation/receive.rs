@@ -192,6 +192,11 @@ pub async fn forward(
         .increment(receipt.records_stored as u64);
     metrics::counter!("gateway_forwarded_in_total", "kind" => "credential", "outcome" => "stored")
         .increment(receipt.credentials_stored as u64);
+    // Sent again: by a retry whose answer was lost, or by two requests carrying one item.
+    metrics::counter!("gateway_forwarded_in_total", "kind" => "record", "outcome" => "duplicate")
+        .increment(receipt.records_duplicate as u64);
+    metrics::counter!("gateway_forwarded_in_total", "kind" => "credential", "outcome" => "duplicate")
+        .increment(receipt.credentials_duplicate as u64);
     crate::ops::record_forwarded(
         &app,
         records.iter().map(|r| {
@@ -288,7 +293,16 @@ async fn store(
     receipt.credentials_stored = stored_credentials.len();
     receipt.credentials_duplicate = duplicates;
     if forward {
-        queue(&tx, "certificate", &stored_credentials).await?;
+        // Those of records queued above go up with them (see `forward.rs`).
+        let alone: Vec<Uuid> = batch
+            .credentials
+            .iter()
+            .filter(|c| {
+                stored_credentials.contains(&c.credential_id) && !stored.contains(&c.record_id)
+            })
+            .map(|c| c.credential_id)
+            .collect();
+        queue(&tx, "certificate", &alone).await?;
     }
     // Status changes after the credentials: their certificates are here by now.
     let mut changed = Vec::new();
