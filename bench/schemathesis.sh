@@ -58,7 +58,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
 fi
 
 (cd "$root" && nice cargo build --quiet --bin gateway)
-gw="$root/target/debug/gateway"
+gw="${CARGO_TARGET_DIR:-$root/target}/debug/gateway"
 
 # A fresh node each run: PKI, database and logs under $work/run.
 run="$work/run"

@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-debian.sh
 cargo build --bin gateway
-exec target/debug/gateway demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/debug/gateway" demo "$@"

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-debian.sh
 cargo build --bin gateway
-gw=target/debug/gateway
+gw="${CARGO_TARGET_DIR:-target}/debug/gateway"
 if [ ! -f certs/dev/ca.crt ]; then
   "$gw" pki init --out certs/dev
 fi

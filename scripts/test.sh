@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 export E2E_PG_DIR="${E2E_PG_DIR:-/var/tmp/exchange-gateway-e2e/pg}"
 export E2E_PG_PORT="${E2E_PG_PORT:-55439}"
+gw="${CARGO_TARGET_DIR:-target}/debug/gateway"
 stop_test_db() {
   GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__PORT="$E2E_PG_PORT" \
-    target/debug/gateway db stop >/dev/null 2>&1 || true
+    "$gw" db stop >/dev/null 2>&1 || true
 }
 trap stop_test_db EXIT
 
@@ -20,7 +21,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 # The README's main command, as a scenario: a five-node network on the test PostgreSQL.
 GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__PORT="$E2E_PG_PORT" \
-  target/debug/gateway demo --smoke --dir /var/tmp/exchange-gateway-test-demo --base-port 19541
+  "$gw" demo --smoke --dir /var/tmp/exchange-gateway-test-demo --base-port 19541
 # The benchmark harness as a smoke test (issue 11), so it does not rot: a few seconds per figure
 # on the debug build just made, no timing assertion, no nginx hop (setup-debian.sh does not
 # install nginx); ~1 min. It fails if what was pushed is not all stored, or a phase errors out.
