@@ -111,15 +111,15 @@ async fn report_depth(app: &App) {
 pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyhow::Result<usize> {
     let mut db = app.pool.get().await?;
     let tx = db.transaction().await?;
-    let rows = tx
-        .query(
+    let claim = tx
+        .prepare_cached(
             "SELECT id, kind, ref_id FROM outbox
              WHERE sent_at IS NULL AND next_attempt_at <= now()
              -- the order of the partial index: ORDER BY id alone walked the sent rows first
              ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            &[&batch],
         )
         .await?;
+    let rows = tx.query(&claim, &[&batch]).await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -142,48 +142,34 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
         .iter()
         .map(|c| c.identifier.as_str())
         .collect();
-    let credentials: Vec<ForwardedCredential> = tx
-        .query(
-            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential, v.content_hash,
-                    c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
-                    c.status_index, c.issuer_node
-             FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
-             WHERE v.credential_id = ANY($1) OR v.identifier = ANY($2) OR v.record_id = ANY($3)
-             ORDER BY v.identifier, v.version",
-            &[&of_kind("certificate"), &identifiers, &record_ids],
-        )
-        .await?
-        .iter()
-        .map(|r| ForwardedCredential {
-            credential_id: r.get(0),
-            identifier: r.get(1),
-            version: r.get(2),
-            record_id: r.get(3),
-            signing_key: r.get(4),
-            issued_at: r.get(5),
-            credential: r.get(6),
-            content_hash: hex::encode(r.get::<_, Vec<u8>>(7)),
-            authority_code: r.get(8),
-            type_code: r.get(9),
-            number: r.get(10),
-            holder_code: r.get(11),
-            holder_name: r.get(12),
-            region_code: r.get(13),
-            minted: r.get(14),
-            status_index: r.get(15),
-            issuer_node: r.get(16),
-        })
-        .collect();
-    let credential_records: Vec<Uuid> = credentials.iter().map(|c| c.record_id).collect();
+    let mut credentials = Vec::new();
+    credentials_where(
+        &tx,
+        "v.credential_id",
+        &of_kind("certificate"),
+        &mut credentials,
+    )
+    .await?;
+    credentials_where(&tx, "v.identifier", &identifiers, &mut credentials).await?;
+    credentials_where(&tx, "v.record_id", &record_ids, &mut credentials).await?;
+    // A credential may be wanted on two counts (its record, and a status change): send it once.
+    credentials.sort_by(|a, b| (&a.identifier, a.version).cmp(&(&b.identifier, b.version)));
+    credentials.dedup_by_key(|c| c.credential_id);
+    let mut wanted: Vec<Uuid> = credentials.iter().map(|c| c.record_id).collect();
+    wanted.extend_from_slice(&record_ids);
+    wanted.sort_unstable();
+    wanted.dedup();
     // Bodies as JSON text: sent as they are, not parsed into a tree and printed again.
-    let records = tx
-        .query(
+    let records_stmt = tx
+        .prepare_cached(
             "SELECT record_id, body::text FROM case_records
              -- an archived record went up before it was archived
-             WHERE (record_id = ANY($1) OR record_id = ANY($2)) AND body IS NOT NULL
+             WHERE record_id = ANY($1) AND body IS NOT NULL
              ORDER BY record_id",
-            &[&record_ids, &credential_records],
         )
+        .await?;
+    let records = tx
+        .query(&records_stmt, &[&wanted])
         .await?
         .iter()
         .map(|r| -> anyhow::Result<ForwardedRecord> {
@@ -240,4 +226,53 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
             Err(e)
         }
     }
+}
+
+/// Appends the credential versions (with their certificates' fields) whose `column` is one of
+/// `ids`. One condition per statement, prepared: an `OR` of three `= ANY(..)` conditions was
+/// re-planned on every call (1.6 ms with 500 ids) and, planned on young statistics, scanned the
+/// whole table once per batch (30 ms, half of the drain's database time).
+async fn credentials_where<T>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    column: &str,
+    ids: &[T],
+    out: &mut Vec<ForwardedCredential>,
+) -> anyhow::Result<()>
+where
+    T: tokio_postgres::types::ToSql + Sync,
+{
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential, v.content_hash,
+                    c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
+                    c.status_index, c.issuer_node
+             FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
+             WHERE {column} = ANY($1)"
+        ))
+        .await?;
+    for r in tx.query(&stmt, &[&ids]).await? {
+        out.push(ForwardedCredential {
+            credential_id: r.get(0),
+            identifier: r.get(1),
+            version: r.get(2),
+            record_id: r.get(3),
+            signing_key: r.get(4),
+            issued_at: r.get(5),
+            credential: r.get(6),
+            content_hash: hex::encode(r.get::<_, Vec<u8>>(7)),
+            authority_code: r.get(8),
+            type_code: r.get(9),
+            number: r.get(10),
+            holder_code: r.get(11),
+            holder_name: r.get(12),
+            region_code: r.get(13),
+            minted: r.get(14),
+            status_index: r.get(15),
+            issuer_node: r.get(16),
+        });
+    }
+    Ok(())
 }
