@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::VcError;
 use crate::did_key::resolve_verification_method;
-use crate::jcs::canonicalize;
+use crate::jcs::{canonicalize, canonicalize_edited};
 use crate::keys::SigningKey;
 use crate::multibase::{decode_base58btc, encode_base58btc};
 
@@ -118,7 +118,7 @@ pub fn add_proof(
         proof.insert("@context".into(), ctx.clone());
     }
 
-    let canonical_config = proof_configuration(&proof)?;
+    let canonical_config = proof_configuration(&proof, "proofValue")?;
     let transformed = transform(unsecured)?;
     let signature = key.sign(&hash_data(&transformed, &canonical_config));
     proof.insert("proofValue".into(), encode_base58btc(&signature).into());
@@ -148,11 +148,10 @@ pub fn verify_proof(
         Some(_) => return Err(VcError::ProofMalformed("proof is not an object".into())),
     };
 
-    // Steps 1-3: split the document, the proof options and the signature bytes.
-    let mut unsecured = doc.clone();
-    unsecured.remove("proof");
-    let mut proof_options = proof.clone();
-    let proof_value = match proof_options.remove("proofValue") {
+    // Steps 1-3: the document without its proof, the proof options (the proof without its
+    // value) and the signature bytes. Both halves are written by the JCS writer straight from
+    // the secured document, leaving members out, rather than from edited copies.
+    let proof_value = match proof.get("proofValue") {
         Some(Value::String(s)) => s,
         _ => {
             return Err(VcError::ProofMalformed(
@@ -160,7 +159,7 @@ pub fn verify_proof(
             ));
         }
     };
-    let signature = decode_base58btc(&proof_value)
+    let signature = decode_base58btc(proof_value)
         .map_err(|e| VcError::ProofMalformed(format!("proofValue: {e}")))?;
     if signature.len() != 64 {
         return Err(VcError::ProofMalformed(format!(
@@ -170,21 +169,21 @@ pub fn verify_proof(
     }
 
     // Step 4: the proof's @context must be a prefix of the document's, and replaces it.
-    if let Some(proof_ctx) = proof_options.get("@context") {
+    let proof_ctx = proof.get("@context");
+    if let Some(proof_ctx) = proof_ctx {
         let doc_ctx = context_list(doc.get("@context").unwrap_or(&Value::Null));
-        if !doc_ctx.starts_with(&context_list(proof_ctx)) {
+        if !doc_ctx.starts_with(context_list(proof_ctx)) {
             return Err(VcError::ContextMismatch);
         }
-        unsecured.insert("@context".into(), proof_ctx.clone());
     }
 
     // Steps 5-7: transformation, proof configuration (which validates it), hashing.
-    let transformed = transform(&Value::Object(unsecured))?;
-    let canonical_config = proof_configuration(&proof_options)?;
+    let transformed = canonicalize_edited(doc, "proof", proof_ctx.map(|c| ("@context", c)))?;
+    let canonical_config = proof_configuration(proof, "proofValue")?;
     let hash = hash_data(&transformed, &canonical_config);
 
     // Step 8, Proof Verification (3.3.7).
-    let vm = required_str(&proof_options, "verificationMethod")?;
+    let vm = required_str(proof, "verificationMethod")?;
     let public_key = match resolve_verification_method(vm)? {
         Some(pk) => pk,
         None => resolve(vm).ok_or_else(|| {
@@ -198,8 +197,8 @@ pub fn verify_proof(
     Ok(VerifiedProof {
         verification_method: vm.to_string(),
         public_key,
-        proof_purpose: required_str(&proof_options, "proofPurpose")?.to_string(),
-        created: proof_options
+        proof_purpose: required_str(proof, "proofPurpose")?.to_string(),
+        created: proof
             .get("created")
             .and_then(Value::as_str)
             .map(str::to_string),
@@ -211,8 +210,9 @@ fn transform(unsecured: &Value) -> Result<Vec<u8>, VcError> {
     canonicalize(unsecured)
 }
 
-/// Proof Configuration (3.3.5): checks the options and returns their JCS bytes.
-fn proof_configuration(options: &Map<String, Value>) -> Result<Vec<u8>, VcError> {
+/// Proof Configuration (3.3.5): checks the options (`options` without its member `skip`) and
+/// returns their JCS bytes.
+fn proof_configuration(options: &Map<String, Value>, skip: &str) -> Result<Vec<u8>, VcError> {
     let proof_type = required_str(options, "type")?;
     let suite = required_str(options, "cryptosuite")?;
     if proof_type != PROOF_TYPE || suite != CRYPTOSUITE {
@@ -229,7 +229,7 @@ fn proof_configuration(options: &Map<String, Value>) -> Result<Vec<u8>, VcError>
             "created is not an XML Schema dateTime: {created}"
         )));
     }
-    canonicalize(&Value::Object(options.clone()))
+    canonicalize_edited(options, skip, None)
 }
 
 /// Hashing (3.3.4): SHA-256 of the proof configuration, then SHA-256 of the document.
@@ -254,11 +254,11 @@ fn required_str<'a>(options: &'a Map<String, Value>, field: &str) -> Result<&'a 
 }
 
 /// `@context` as a list of entries: a lone string or object counts as a one-item list.
-fn context_list(ctx: &Value) -> Vec<Value> {
+fn context_list(ctx: &Value) -> &[Value] {
     match ctx {
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
+        Value::Array(items) => items,
+        Value::Null => &[],
+        other => std::slice::from_ref(other),
     }
 }
 

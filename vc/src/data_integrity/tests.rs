@@ -134,7 +134,7 @@ fn spec_vector_every_step() {
             "proofPurpose": "assertionMethod", "@context": {}}}"#,
         unsecured["@context"]
     ));
-    let config = proof_configuration(options.as_object().unwrap()).unwrap();
+    let config = proof_configuration(options.as_object().unwrap(), "proofValue").unwrap();
     assert_eq!(
         String::from_utf8(config.clone()).unwrap(),
         SPEC_CANONICAL_CONFIG
