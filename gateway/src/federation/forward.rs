@@ -145,13 +145,13 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
     let mut credentials = Vec::new();
     credentials_where(
         &tx,
-        "v.credential_id",
+        "credential_id",
         &of_kind("certificate"),
         &mut credentials,
     )
     .await?;
-    credentials_where(&tx, "v.identifier", &identifiers, &mut credentials).await?;
-    credentials_where(&tx, "v.record_id", &record_ids, &mut credentials).await?;
+    credentials_where(&tx, "identifier", &identifiers, &mut credentials).await?;
+    credentials_where(&tx, "record_id", &record_ids, &mut credentials).await?;
     // A credential may be wanted on two counts (its record, and a status change): send it once.
     credentials.sort_by(|a, b| (&a.identifier, a.version).cmp(&(&b.identifier, b.version)));
     credentials.dedup_by_key(|c| c.credential_id);
@@ -250,7 +250,7 @@ where
                     c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
                     c.status_index, c.issuer_node
              FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
-             WHERE {column} = ANY($1)"
+             WHERE v.{column} = ANY($1)"
         ))
         .await?;
     for r in tx.query(&stmt, &[&ids]).await? {
