@@ -40,7 +40,7 @@ use domain::record::Certificate;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::{ProofOptions, SigningKey, VcError, add_proof};
+use crate::{ProofOptions, SigningKey, VcError, add_proof_to};
 
 /// The W3C Verifiable Credentials 2.0 base context.
 pub const CONTEXT_V2: &str = "https://www.w3.org/ns/credentials/v2";
@@ -189,8 +189,19 @@ pub fn sign(
     key: &SigningKey,
     created: DateTime<Utc>,
 ) -> Result<Value, VcError> {
-    let mut credential = credential.as_object().ok_or(VcError::NotAnObject)?.clone();
-    let Some(Value::Object(issuer)) = credential.get("issuer") else {
+    sign_owned(credential.clone(), key, created)
+}
+
+/// [`sign`] on a credential the caller gives up (no copy of it is made).
+fn sign_owned(
+    credential: Value,
+    key: &SigningKey,
+    created: DateTime<Utc>,
+) -> Result<Value, VcError> {
+    let Value::Object(mut credential) = credential else {
+        return Err(VcError::NotAnObject);
+    };
+    let Some(Value::Object(issuer)) = credential.get_mut("issuer") else {
         return Err(VcError::CredentialMalformed(
             "issuer must be an object".into(),
         ));
@@ -209,15 +220,14 @@ pub fn sign(
     let mut with_id = Map::new();
     with_id.insert("id".into(), did.into());
     with_id.extend(
-        issuer
-            .iter()
-            .filter(|(k, _)| *k != "id")
-            .map(|(k, v)| (k.clone(), v.clone())),
+        std::mem::take(issuer)
+            .into_iter()
+            .filter(|(k, _)| k != "id"),
     );
-    credential.insert("issuer".into(), Value::Object(with_id));
+    *issuer = with_id;
 
     let opts = ProofOptions::new(key.verification_method()).created_at(created);
-    add_proof(&Value::Object(credential), &opts, key)
+    add_proof_to(Value::Object(credential), &opts, key)
 }
 
 /// [`build_credential`] then [`sign`].
@@ -226,7 +236,7 @@ pub fn issue(
     key: &SigningKey,
     created: DateTime<Utc>,
 ) -> Result<Value, VcError> {
-    sign(&build_credential(input), key, created)
+    sign_owned(build_credential(input), key, created)
 }
 
 /// `urn:ecert:{identifier}`, the credential `id`.

@@ -16,6 +16,10 @@ use crate::did_key::{did_from_ed25519, verification_method_from_ed25519};
 pub struct SigningKey {
     // ring's Debug for the pair prints only the public key, so deriving Debug leaks nothing.
     pair: Ed25519KeyPair,
+    // Both are base58 of the public key, quadratic to compute and asked for on every
+    // signature: made once.
+    did: String,
+    verification_method: String,
 }
 
 impl SigningKey {
@@ -30,15 +34,28 @@ impl SigningKey {
     /// Loads a key from PKCS#8 v2 DER (as written by [`SigningKey::generate`]).
     pub fn from_pkcs8(der: &[u8]) -> Result<SigningKey, VcError> {
         Ed25519KeyPair::from_pkcs8(der)
-            .map(|pair| SigningKey { pair })
+            .map(SigningKey::new)
             .map_err(|e| VcError::Key(format!("PKCS#8 rejected: {e}")))
     }
 
     /// Builds a key from a raw 32-byte RFC 8032 seed (test vectors).
     pub fn from_seed(seed: &[u8; 32]) -> Result<SigningKey, VcError> {
         Ed25519KeyPair::from_seed_unchecked(seed)
-            .map(|pair| SigningKey { pair })
+            .map(SigningKey::new)
             .map_err(|e| VcError::Key(format!("seed rejected: {e}")))
+    }
+
+    fn new(pair: Ed25519KeyPair) -> SigningKey {
+        let public: [u8; 32] = pair
+            .public_key()
+            .as_ref()
+            .try_into()
+            .expect("ring Ed25519 public keys are 32 bytes");
+        SigningKey {
+            pair,
+            did: did_from_ed25519(&public),
+            verification_method: verification_method_from_ed25519(&public),
+        }
     }
 
     /// The 32-byte Ed25519 public key.
@@ -52,12 +69,17 @@ impl SigningKey {
 
     /// `did:key:z6Mk…` of this key.
     pub fn did(&self) -> String {
-        did_from_ed25519(&self.public_key())
+        self.did.clone()
     }
 
     /// `did:key:z6Mk…#z6Mk…`, the verification method to put in proofs.
     pub fn verification_method(&self) -> String {
-        verification_method_from_ed25519(&self.public_key())
+        self.verification_method.clone()
+    }
+
+    /// [`SigningKey::verification_method`] without a copy.
+    pub fn verification_method_str(&self) -> &str {
+        &self.verification_method
     }
 
     /// Signs `msg` with pure Ed25519 (deterministic: same key and message, same signature).

@@ -52,7 +52,7 @@ pub mod status_list;
 pub mod trust;
 pub mod verify;
 
-pub use data_integrity::{ProofOptions, VerifiedProof, add_proof, verify_proof};
+pub use data_integrity::{ProofOptions, VerifiedProof, add_proof, add_proof_to, verify_proof};
 pub use did_key::resolve_verification_method;
 pub use ecert::{IssueInput, StatusPurpose, build_credential, issue, mint_serial, sign};
 pub use error::VcError;

@@ -3,6 +3,7 @@
 //! Examples 29-39), then tampering, key, context and canonicalization cases.
 
 use super::*;
+use crate::multibase::{decode_base58btc, encode_base58btc};
 use serde_json::json;
 
 /// Example 29: the key pair of all vc-di-eddsa test vectors.
