@@ -83,6 +83,12 @@ pub trait Adapter: Send + Sync + 'static {
     /// Split a native batch into records and map each to a draft.
     fn decode(&self, payload: &[u8]) -> Result<Vec<DecodedRecord>, PayloadError>;
 
+    /// Whether [`Adapter::native_receipt`] answers pushes in the network's own protocol: the
+    /// JSON tree of a receipt is built for it only then.
+    fn native_receipts(&self) -> bool {
+        false
+    }
+
     /// The answer to a push in the network's own protocol (e.g. a SOAP envelope), given the
     /// gateway's JSON receipt. `None`: the gateway answers the JSON receipt.
     fn native_receipt(&self, _receipt: &serde_json::Value) -> Option<NativeResponse> {
@@ -152,4 +158,22 @@ pub fn with_mappings(dir: Option<&std::path::Path>) -> Result<Vec<Arc<dyn Adapte
         list.push(Arc::new(adapter));
     }
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The gateway builds a receipt's JSON tree for `native_receipt` only when an adapter says
+    /// it answers natively: the two must agree.
+    #[test]
+    fn native_receipts_says_whether_native_receipt_answers() {
+        let receipt = serde_json::json!({"summary": {"records": 0}, "records": []});
+        for a in super::all() {
+            assert_eq!(
+                a.native_receipts(),
+                a.native_receipt(&receipt).is_some(),
+                "{}",
+                a.id()
+            );
+        }
+    }
 }

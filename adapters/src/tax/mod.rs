@@ -30,6 +30,10 @@ impl Adapter for Tax {
         "SOAP 1.1 envelope (UTF-8 or GBK as declared), Body/PushCaseRecords/Records/Record; payload errors answered as SOAP faults"
     }
 
+    fn native_receipts(&self) -> bool {
+        true
+    }
+
     /// SOAP clients get a SOAP envelope, not JSON.
     fn native_receipt(&self, receipt: &serde_json::Value) -> Option<crate::NativeResponse> {
         Some(crate::NativeResponse {

@@ -98,7 +98,7 @@ pub async fn ingest(
         (status, [(header::CONTENT_TYPE, n.content_type)], n.body).into_response()
     };
     match (result, adapter) {
-        (Ok(Json(receipt)), Some(a)) => {
+        (Ok(Json(receipt)), Some(a)) if a.native_receipts() => {
             let json = serde_json::to_value(&receipt).unwrap_or_default();
             a.native_receipt(&json)
                 .map_or_else(|| Json(receipt).into_response(), native)
@@ -106,7 +106,7 @@ pub async fn ingest(
         (Err(problem), Some(a)) => a
             .native_error(problem.status.as_u16(), problem.code, &problem.detail)
             .map_or_else(|| problem.into_response(), native),
-        (result, None) => result.into_response(),
+        (result, _) => result.into_response(),
     }
 }
 
