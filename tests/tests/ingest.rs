@@ -113,6 +113,19 @@ async fn valid_batch_is_stored_exactly_as_the_golden_canonical_records() {
         .unwrap()
         .get(0);
     assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), receipt);
+    // Large values (receipts, bodies, credentials, kept payloads) compress with lz4 (0023).
+    let lz4: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attcompression = 'l' AND
+               (attrelid::regclass::text, attname::text) IN (('ingest_batches', 'receipt_text'),
+               ('ingest_payloads', 'payload'), ('quarantine', 'raw'), ('case_records', 'body'),
+               ('credential_versions', 'credential'))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(lz4, 5);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "credentials_by_record",
         include_str!("../../migrations/0022_credentials_by_record.sql"),
     ),
+    (23, "lz4_toast", include_str!("../../migrations/0023_lz4_toast.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
