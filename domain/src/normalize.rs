@@ -44,10 +44,16 @@ pub struct Context<'a> {
 #[derive(Debug, Clone)]
 pub struct Normalized {
     pub record: CaseRecord,
-    /// The stored JSON (serialized from `record`, so it is exactly the typed model).
-    pub body: Value,
     /// Accepted with a caveat (e.g. a legacy credit code whose check digit fails).
     pub warnings: Vec<FieldError>,
+}
+
+impl Normalized {
+    /// The record as stored JSON (serialized from `record`, so it is exactly the typed
+    /// model). The ingest path writes the stored bytes straight from `record` instead.
+    pub fn body(&self) -> Value {
+        serde_json::to_value(&self.record).expect("a typed record serializes")
+    }
 }
 
 pub fn normalize(
@@ -112,12 +118,7 @@ pub fn normalize(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let body = serde_json::to_value(&record).expect("a typed record serializes");
-    Ok(Normalized {
-        record,
-        body,
-        warnings,
-    })
+    Ok(Normalized { record, warnings })
 }
 
 /// Replace whatever the source called the item with the catalog's code, name, type and legal

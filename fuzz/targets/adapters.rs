@@ -171,9 +171,9 @@ pub fn normalize(data: &[u8]) {
         let Ok(draft) = rec.draft else { continue };
         match normalize_draft(draft, &stamp, &ctx) {
             Ok(n) => assert!(
-                reference.schema.is_valid(&n.body),
+                reference.schema.is_valid(&n.body()),
                 "a normalized record fails the schema: {}",
-                n.body
+                n.body()
             ),
             Err(errors) => touch_errors(&errors),
         }

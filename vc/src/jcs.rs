@@ -25,6 +25,9 @@ use serde_json::{Map, Value};
 
 use crate::VcError;
 
+mod ser;
+pub use ser::to_vec_exact;
+
 /// The largest integer JCS prints exactly as written (2^53).
 const SAFE: u64 = 1 << 53;
 

@@ -83,7 +83,7 @@ impl Env {
             .map(|rec| {
                 let draft = rec.draft.map_err(|e| json!(e))?;
                 normalize(draft, &stamp, &ctx)
-                    .map(|n| n.body)
+                    .map(|n| n.body())
                     .map_err(|e| json!(e))
             })
             .collect()

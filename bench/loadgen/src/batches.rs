@@ -666,7 +666,8 @@ impl Load {
                 bail!("{}: does not normalize alone: {:?}", what(), bad.errors);
             }
             ensure!(prepared.valid.len() == 1, "{}: not one record", what());
-            let (tokens, certified) = tokens_of(&prepared.valid[0].body).with_context(what)?;
+            let body: Value = serde_json::from_slice(&prepared.valid[0].body_json)?;
+            let (tokens, certified) = tokens_of(&body).with_context(what)?;
             let t = template(bytes, native_tokens(bytes, tokens).with_context(what)?)
                 .with_context(what)?;
             if certified {
@@ -735,8 +736,8 @@ impl Load {
                 v.case_no
             );
             ensure!(cases.insert(v.case_no.clone()), "{name}: case repeated");
-            let certs = v
-                .body
+            let body: Value = serde_json::from_slice(&v.body_json)?;
+            let certs = body
                 .pointer("/result/certificates")
                 .and_then(Value::as_array)
                 .cloned()

@@ -56,7 +56,9 @@ impl Row {
             occurred_at: v.occurred_at,
             ingested_at: v.ingested_at,
             content_hash: v.content_hash.clone(),
-            body: serde_json::value::to_raw_value(&v.body)?,
+            body: serde_json::value::RawValue::from_string(String::from_utf8(
+                v.body_json.clone(),
+            )?)?,
         })
     }
 

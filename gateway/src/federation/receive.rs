@@ -276,7 +276,7 @@ async fn store(
             status: &r.status,
             occurred_at: r.occurred,
             ingested_at: r.ingested,
-            body: &r.body,
+            body: crate::supervision::refresh::Body::Tree(&r.body),
             head: heads.get(&r.record_id).copied(),
         })
         .collect();

@@ -1,10 +1,12 @@
 //! One RFC 8785 (JCS) serialization of a record body gives both its content hash (SHA-256 of
 //! the JCS form without `ingested_at`) and the JSON text stored as `jsonb` — instead of a deep
 //! copy, a JCS pass for the hash and a second serialization for the database. The direct
-//! writer of `vc::jcs` handles what a canonical record holds (objects, arrays, strings, safe
-//! integers); a body with any other number (a float, an integer beyond ±2^53, where JCS's
-//! IEEE-754 rules apply) takes the general path, which gives the same bytes.
+//! writers of `vc::jcs` handle what a canonical record holds (objects, arrays, strings, safe
+//! integers): [`of_record`] from the typed record (no `serde_json::Value` built), [`canonical`]
+//! from a JSON tree. A body with any other number (a float, an integer beyond ±2^53, where
+//! JCS's IEEE-754 rules apply) takes the general path, which gives the same bytes.
 
+use serde::Serialize;
 use serde_json::Value;
 use vc::jcs::{members, write_exact, write_string};
 
@@ -15,6 +17,27 @@ pub struct Canonical {
     pub content_hash: Vec<u8>,
     /// The body as JSON text (stored as `jsonb`, which keeps no formatting).
     pub json: Vec<u8>,
+}
+
+/// [`canonical`] of the JSON a typed record serializes to, written straight from the record.
+pub fn of_record<T: Serialize>(record: &T) -> Canonical {
+    match vc::jcs::to_vec_exact(record, "ingested_at") {
+        Some((json, skip)) => {
+            let skip = skip.unwrap_or(json.len()..json.len());
+            Canonical {
+                content_hash: hash_without(&json, skip),
+                json,
+            }
+        }
+        None => fallback(&serde_json::to_value(record).expect("a typed record serializes")),
+    }
+}
+
+fn hash_without(json: &[u8], skip: std::ops::Range<usize>) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&json[..skip.start]);
+    ctx.update(&json[skip.end..]);
+    ctx.finish().as_ref().to_vec()
 }
 
 pub fn canonical(body: &Value) -> Canonical {
@@ -52,11 +75,8 @@ pub fn canonical(body: &Value) -> Canonical {
     if !fast {
         return fallback(body);
     }
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(&json[..skip.start]);
-    ctx.update(&json[skip.end..]);
     Canonical {
-        content_hash: ctx.finish().as_ref().to_vec(),
+        content_hash: hash_without(&json, skip),
         json,
     }
 }
@@ -128,30 +148,58 @@ mod tests {
     }
 
     /// Every adapter's expected canonical records (real bodies: Chinese text, nested objects,
-    /// certificates), stamped as the normalizer stamps them.
-    #[test]
-    fn real_records_take_the_fast_path_with_the_same_results() {
+    /// certificates), stamped as the normalizer stamps them, with the file each came from.
+    fn fixture_records() -> Vec<(String, Value)> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../adapters/fixtures");
-        let mut n = 0;
+        let mut out = Vec::new();
         for dir in std::fs::read_dir(root).unwrap() {
             let path = dir.unwrap().path().join("batch-valid.expected.json");
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            let records: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
-            for mut body in records {
+            for mut body in serde_json::from_slice::<Vec<Value>>(&bytes).unwrap() {
                 body["ingested_at"] = json!("2026-11-25T17:00:00.123456+08:00");
-                let mut json = Vec::new();
-                assert!(
-                    write_exact(&mut json, &body),
-                    "{} left the fast path",
-                    path.display()
-                );
-                check(body);
-                n += 1;
+                out.push((path.display().to_string(), body));
             }
         }
-        assert!(n >= 8, "only {n} records found under {root}");
+        assert!(
+            out.len() >= 8,
+            "only {} records found under {root}",
+            out.len()
+        );
+        out
+    }
+
+    #[test]
+    fn real_records_take_the_fast_path_with_the_same_results() {
+        for (path, body) in fixture_records() {
+            let mut json = Vec::new();
+            assert!(write_exact(&mut json, &body), "{path} left the fast path");
+            check(body);
+        }
+    }
+
+    /// The typed path gives the bytes and hash the tree path gave (the records read into the
+    /// typed model, as the normalizer makes it).
+    #[test]
+    fn typed_records_give_the_same_bytes_as_their_trees() {
+        for (path, body) in fixture_records() {
+            let record: domain::record::CaseRecord = serde_json::from_value(body).unwrap();
+            let typed = of_record(&record);
+            let tree = canonical(&serde_json::to_value(&record).unwrap());
+            assert_eq!(
+                String::from_utf8(typed.json).unwrap(),
+                String::from_utf8(tree.json).unwrap(),
+                "{path}"
+            );
+            assert_eq!(typed.content_hash, tree.content_hash);
+        }
+        // A float leaves the direct writer; the general path gives the same result.
+        let float = json!({"a": 1.5, "ingested_at": "x"});
+        assert_eq!(
+            of_record(&float).content_hash,
+            canonical(&float).content_hash
+        );
     }
 
     /// The JCS bytes themselves, against the canonicalizer, for the hashed part.

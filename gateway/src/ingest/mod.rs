@@ -2,8 +2,8 @@
 //!
 //! 1. [`prepare`] (CPU, off the async threads): the adapter splits the batch into records and
 //!    maps each to a draft; `domain::normalize` stamps, catalog-maps and validates it; valid
-//!    records get a record id, and one RFC 8785 pass ([`canonical`]) gives their content hash
-//!    and stored JSON. Large batches are normalized in parallel chunks, one per core.
+//!    records get a record id, and one RFC 8785 pass over the typed record ([`canonical`])
+//!    gives their content hash and stored JSON. Large batches are normalized in parallel chunks, one per core.
 //! 2. The caller checks authorization on the normalized records (region subtree).
 //! 3. [`store::commit`] writes the whole outcome in one transaction: accepted records and their
 //!    case heads (one bulk `INSERT … SELECT FROM UNNEST` statement), supervision rows,
@@ -48,8 +48,8 @@ pub struct Valid {
     /// SHA-256 of the RFC 8785 form of the body without `ingested_at`: equal hashes mean the
     /// same canonical content, whenever and wherever it was pushed.
     pub content_hash: Vec<u8>,
-    pub body: serde_json::Value,
-    /// `body` as JSON text, serialized once with the hash (what `case_records.body` stores).
+    /// The canonical body as JSON text (RFC 8785), written with the hash straight from the
+    /// typed record: what `case_records.body` stores.
     pub body_json: Vec<u8>,
     pub warnings: Vec<FieldError>,
 }
@@ -168,7 +168,7 @@ fn prepare_one(
     match normalized {
         Ok(n) => {
             let r = &n.record;
-            let canonical = canonical::canonical(&n.body);
+            let canonical = canonical::of_record(r);
             Ok(Valid {
                 position: rec.position,
                 location: rec.location,
@@ -186,7 +186,6 @@ fn prepare_one(
                 occurred_at: r.timestamps.occurred,
                 ingested_at: r.ingested_at,
                 content_hash: canonical.content_hash,
-                body: n.body,
                 body_json: canonical.json,
                 warnings: n.warnings,
             })
