@@ -5,6 +5,7 @@
 //!   indexes), 500 rows per transaction, synchronous commit, two connections;
 //! - [`ed25519`]: ring signing and verification, one thread;
 //! - [`schema`]: JSON parse + validation against the canonical schema, one thread;
+//! - [`prepare`] (not a ceiling): the gateway's own preparation of records, one thread;
 //! - [`plain_server`]: a hyper server with the gateway's TLS configuration and nothing behind
 //!   it (run as its own process by `loadgen plain-server`).
 
@@ -218,6 +219,39 @@ pub fn schema(bodies: &[&str], secs: f64) -> Value {
         i += 1;
     });
     json!({"records_per_sec": per_sec.round(), "threads": 1})
+}
+
+/// Not a ceiling but the gateway's own part of a push, for comparison between runs: its
+/// preparation of each record with no network or database (`gateway::ingest::prepare`: adapter
+/// decode, normalization with catalog, schema and code checks, the canonical JSON and content
+/// hash), one thread, over 50-record batches of every adapter in turn (larger batches are
+/// spread over the cores).
+pub fn prepare(
+    loads: &[crate::batches::Load],
+    pipeline: &crate::batches::Pipeline,
+    secs: f64,
+) -> anyhow::Result<Value> {
+    const RECORDS: u64 = 50;
+    let batches: Vec<(&crate::batches::Load, Bytes)> = loads
+        .iter()
+        .flat_map(|l| (0..4).map(move |_| (l, l.batch(RECORDS).body)))
+        .collect();
+    let start = Instant::now();
+    let (mut records, mut i) = (0u64, 0);
+    while start.elapsed().as_secs_f64() < secs {
+        let (load, body) = &batches[i % batches.len()];
+        let prepared = pipeline.prepare(load, body)?;
+        anyhow::ensure!(prepared.invalid.is_empty(), "generated records are invalid");
+        records += prepared.valid.len() as u64;
+        i += 1;
+    }
+    let per_sec = records as f64 / start.elapsed().as_secs_f64();
+    Ok(json!({
+        "records_per_sec": per_sec.round(),
+        "us_per_record": (1e6 / per_sec * 100.0).round() / 100.0,
+        "batch_records": RECORDS,
+        "threads": 1,
+    }))
 }
 
 /// `loadgen plain-server`: the gateway's exchange-listener TLS configuration

@@ -268,6 +268,7 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     let rows = copy_rows(&loads, &pipeline, plan.copy_rows)?;
     let bodies: Vec<&str> = rows.iter().map(Row::body).collect();
     results["ceilings"]["schema"] = ceilings::schema(&bodies, plan.cpu_secs);
+    results["ceilings"]["prepare"] = ceilings::prepare(&loads, &pipeline, plan.cpu_secs)?;
 
     say("ceiling: COPY into case_records (2 connections, 500 rows per transaction)");
     let copy_url = env.fresh_database("bench_copy")?;
