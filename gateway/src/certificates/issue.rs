@@ -12,6 +12,7 @@ use vc::ecert::IssueInput;
 use super::{Issuer, status};
 use crate::ingest::Valid;
 use crate::ingest::receipt::{CertificateOutcome, IssuedCertificate};
+use crate::ingest::store::Jsonb;
 
 /// (issuing authority credit code, type code, certificate number).
 type CertKey = (String, String, String);
@@ -133,6 +134,10 @@ pub async fn issue(
             };
             let key = key.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
             let credential = vc::ecert::issue(&input, key, now)?;
+            // Stored as its RFC 8785 form, whose hash is its transparency-log leaf: the
+            // sequencer appends that hash without reading the credential back.
+            let json = vc::jcs::canonicalize(&credential)?;
+            let leaf = tlog::leaf_hash(&json);
             k.version += 1;
             k.hash = Some(hash.clone());
             let credential_id = Uuid::now_v7();
@@ -143,7 +148,8 @@ pub async fn issue(
                 version: k.version,
                 record_id: v.record_id,
                 hash,
-                credential,
+                json,
+                leaf,
             });
             CertificateOutcome::Issued
         };
@@ -197,7 +203,10 @@ struct NewVersion {
     version: i32,
     record_id: Uuid,
     hash: Vec<u8>,
-    credential: serde_json::Value,
+    /// The signed credential, RFC 8785.
+    json: Vec<u8>,
+    /// Its transparency-log leaf hash (RFC 6962, of `json`).
+    leaf: tlog::Hash,
 }
 
 /// The rows of these certificates, locked for the rest of the transaction so concurrent
@@ -400,8 +409,9 @@ async fn store_versions(
     let versions: Vec<i32> = rows.iter().map(|r| r.version).collect();
     let records: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.hash.as_slice()).collect();
-    let credentials: Vec<&serde_json::Value> = rows.iter().map(|r| &r.credential).collect();
-    // Each new version also waits in tlog_pending for the transparency-log sequencer.
+    let credentials: Vec<Jsonb> = rows.iter().map(|r| Jsonb(&r.json)).collect();
+    let leaves: Vec<&[u8]> = rows.iter().map(|r| r.leaf.as_slice()).collect();
+    // Each new version also waits in tlog_pending, with its leaf hash, for the sequencer.
     let stmt = tx
         .prepare_cached(
             "WITH v AS (
@@ -411,7 +421,9 @@ async fn store_versions(
                FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::jsonb[])
                     AS u(id, ident, ver, rec, hash, cred)
                RETURNING credential_id, issued_at)
-             INSERT INTO tlog_pending (ref_id, kind, at) SELECT credential_id, 'credential', issued_at FROM v",
+             INSERT INTO tlog_pending (ref_id, kind, at, leaf_hash)
+             SELECT v.credential_id, 'credential', v.issued_at, u.leaf
+             FROM v JOIN UNNEST($1::uuid[], $9::bytea[]) AS u(id, leaf) ON u.id = v.credential_id",
         )
         .await?;
     tx.execute(
@@ -425,6 +437,7 @@ async fn store_versions(
             &signing_key,
             &now,
             &credentials,
+            &leaves,
         ],
     )
     .await?;

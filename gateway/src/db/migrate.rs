@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0022_credentials_by_record.sql"),
     ),
     (23, "lz4_toast", include_str!("../../migrations/0023_lz4_toast.sql")),
+    (
+        24,
+        "tlog_pending_leaf",
+        include_str!("../../migrations/0024_tlog_pending_leaf.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

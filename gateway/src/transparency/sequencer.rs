@@ -41,11 +41,11 @@ pub fn spawn(app: Arc<App>) {
     });
 }
 
-/// One entry to log, as stored.
+/// One entry to log, with its leaf hash.
 pub struct Pending {
     pub kind: &'static str,
     pub ref_id: Uuid,
-    pub entry: Value,
+    pub leaf: tlog::Hash,
 }
 
 /// What a leaf stands for, read back from its source row (the same JSON the sequencer hashed).
@@ -74,8 +74,10 @@ pub async fn entry(
 /// `tlog_pending` queue (migration 0013): its cost follows what is pending, not the store.
 /// Returns them with how many rows this round dropped from the queue.
 async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pending>, usize)> {
-    // The next rows of the queue, checked: rows another node issued (left by the migration's
-    // backfill) and rows already logged leave the queue without a leaf. Only this round's rows
+    // The next rows of the queue. A row with a leaf hash was queued with the credential this
+    // node issued (migration 0024) and is taken as it is. The others are checked: rows another
+    // node issued (left by migration 0013's backfill) and rows already logged leave the queue
+    // without a leaf, and the rest are hashed from their source rows. Only this round's rows
     // are checked (checking the whole queue every round cost ~30 ms a round under load).
     // "Already logged" is a lateral probe of tlog_leaves' ref_id index per row: as a `NOT
     // EXISTS` in the select list PostgreSQL hashed the whole log every round instead (17 % of
@@ -83,27 +85,29 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
     let stmt = db
         .prepare_cached(
             "WITH next AS (
-               SELECT p.kind, p.ref_id, p.at,
-                      l.logged IS NULL
-                      AND CASE p.kind
-                        WHEN 'credential' THEN EXISTS (
-                          SELECT 1 FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
-                          WHERE v.credential_id = p.ref_id AND c.issuer_node = $1)
-                        ELSE EXISTS (
-                          SELECT 1 FROM certificate_status_changes s
-                          WHERE s.change_id = p.ref_id AND s.issuer_node = $1 AND s.forwarded_from IS NULL)
-                      END AS ours
+               SELECT p.kind, p.ref_id, p.at, p.leaf_hash,
+                      p.leaf_hash IS NOT NULL
+                      OR (l.logged IS NULL
+                          AND CASE p.kind
+                            WHEN 'credential' THEN EXISTS (
+                              SELECT 1 FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
+                              WHERE v.credential_id = p.ref_id AND c.issuer_node = $1)
+                            ELSE EXISTS (
+                              SELECT 1 FROM certificate_status_changes s
+                              WHERE s.change_id = p.ref_id AND s.issuer_node = $1 AND s.forwarded_from IS NULL)
+                          END) AS ours
                FROM (SELECT * FROM tlog_pending ORDER BY at, ref_id LIMIT $2) p
                LEFT JOIN LATERAL (SELECT true AS logged FROM tlog_leaves l
-                                  WHERE l.ref_id = p.ref_id LIMIT 1) l ON true),
+                                  WHERE p.leaf_hash IS NULL AND l.ref_id = p.ref_id LIMIT 1) l ON true),
              dropped AS (
                DELETE FROM tlog_pending p USING next n WHERE p.ref_id = n.ref_id AND NOT n.ours
                RETURNING 1)
              -- one row at least, with how many were dropped, when none is to be logged
-             SELECT d.count, x.kind, x.ref_id, x.credential
+             SELECT d.count, x.kind, x.ref_id, x.credential, x.leaf_hash
              FROM (SELECT count(*) FROM dropped) d
-             LEFT JOIN (SELECT n.kind, n.ref_id, n.at, v.credential FROM next n
-                        LEFT JOIN credential_versions v ON n.kind = 'credential' AND v.credential_id = n.ref_id
+             LEFT JOIN (SELECT n.kind, n.ref_id, n.at, n.leaf_hash, v.credential FROM next n
+                        LEFT JOIN credential_versions v
+                          ON n.kind = 'credential' AND n.leaf_hash IS NULL AND v.credential_id = n.ref_id
                         WHERE n.ours) x ON true
              ORDER BY x.at, x.ref_id",
         )
@@ -116,7 +120,7 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
         .collect();
     let status_ids: Vec<Uuid> = rows
         .iter()
-        .filter(|r| r.get::<_, &str>(1) == "status")
+        .filter(|r| r.get::<_, &str>(1) == "status" && r.get::<_, Option<&[u8]>>(4).is_none())
         .map(|r| r.get(2))
         .collect();
     let mut changes: std::collections::HashMap<Uuid, Value> =
@@ -128,19 +132,24 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let ref_id: Uuid = r.get(2);
-        let (kind, entry) = if r.get::<_, &str>(1) == "credential" {
-            ("credential", r.get::<_, Option<Value>>(3))
+        let kind = if r.get::<_, &str>(1) == "credential" {
+            "credential"
         } else {
-            ("status", changes.remove(&ref_id))
+            "status"
         };
-        // Both exist: their rows were checked above, in this transaction.
-        if let Some(entry) = entry {
-            out.push(Pending {
-                kind,
-                ref_id,
-                entry,
-            });
-        }
+        let leaf = if let Some(leaf) = r.get::<_, Option<&[u8]>>(4) {
+            leaf.try_into()
+                .map_err(|_| anyhow::anyhow!("queued leaf hash of {ref_id} is not 32 bytes"))?
+        } else {
+            let entry = match kind {
+                "credential" => r.get::<_, Option<Value>>(3),
+                _ => changes.remove(&ref_id),
+            };
+            // Both exist: their rows were checked above, in this transaction.
+            let Some(entry) = entry else { continue };
+            vc::logged::leaf_hash(&entry)?
+        };
+        out.push(Pending { kind, ref_id, leaf });
     }
     Ok((out, dropped))
 }
@@ -166,10 +175,7 @@ pub async fn sequence_once(app: &App) -> anyhow::Result<usize> {
         tx.commit().await?;
         return Ok(dropped);
     }
-    let leaves = pending
-        .iter()
-        .map(|p| vc::logged::leaf_hash(&p.entry))
-        .collect::<Result<Vec<_>, _>>()?;
+    let leaves: Vec<tlog::Hash> = pending.iter().map(|p| p.leaf).collect();
     let (mut known, new_nodes) = if leaves.is_empty() {
         Default::default()
     } else {
