@@ -51,6 +51,10 @@ pub struct Valid {
     /// The canonical body as JSON text (RFC 8785), written with the hash straight from the
     /// typed record: what `case_records.body` stores.
     pub body_json: Vec<u8>,
+    /// What supervision reads of the record, taken from the typed record here (in parallel,
+    /// before the transaction) instead of parsed from `body_json` in the commit.
+    pub facts: crate::supervision::assess::Facts,
+    pub item_name: String,
     pub warnings: Vec<FieldError>,
 }
 
@@ -187,6 +191,13 @@ fn prepare_one(
                 ingested_at: r.ingested_at,
                 content_hash: canonical.content_hash,
                 body_json: canonical.json,
+                facts: crate::supervision::assess::Facts {
+                    timestamps: r.timestamps.clone(),
+                    time_limits: r.time_limits.clone(),
+                    status: r.status,
+                    holds: r.holds.clone(),
+                },
+                item_name: r.service_item.name.clone(),
                 warnings: n.warnings,
             })
         }

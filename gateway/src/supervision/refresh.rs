@@ -171,40 +171,15 @@ pub async fn refresh_records(
     upsert(db, &rows).await
 }
 
-/// A record's body as the refresh gets it: the JSON tree, or the JSON text the ingest path
-/// stores (read for the few fields supervision needs, without building a tree).
+/// A record's body as the refresh gets it: the JSON tree, or the fields supervision reads,
+/// already taken from the typed record by the ingest path (no tree to build or text to parse).
 #[derive(Clone, Copy)]
 pub enum Body<'a> {
     Tree(&'a serde_json::Value),
-    Json(&'a [u8]),
-}
-
-/// What [`StateRow::new`] reads of a body's JSON text: [`Facts`] and the item's name.
-#[derive(Deserialize)]
-struct FactsAndName {
-    timestamps: domain::record::Timestamps,
-    time_limits: domain::record::TimeLimits,
-    status: domain::record::Status,
-    #[serde(default)]
-    holds: Vec<domain::record::Hold>,
-    service_item: ItemName,
-}
-
-#[derive(Deserialize)]
-struct ItemName {
-    name: String,
-}
-
-impl FactsAndName {
-    fn split(self) -> (String, Facts) {
-        let facts = Facts {
-            timestamps: self.timestamps,
-            time_limits: self.time_limits,
-            status: self.status,
-            holds: self.holds,
-        };
-        (self.service_item.name, facts)
-    }
+    Facts {
+        facts: &'a Facts,
+        item_name: &'a str,
+    },
 }
 
 /// A record this transaction has just stored, as the refresh needs it (built from what the
@@ -240,7 +215,10 @@ impl<'a> Written<'a> {
             status: &v.status,
             occurred_at: v.occurred_at,
             ingested_at: v.ingested_at,
-            body: Body::Json(&v.body_json),
+            body: Body::Facts {
+                facts: &v.facts,
+                item_name: &v.item_name,
+            },
             head,
         }
     }
@@ -442,33 +420,30 @@ impl StateRow {
         calendar: &domain::calendar::Calendar,
         now: DateTime<FixedOffset>,
     ) -> StateRow {
-        let parsed: serde_json::Value;
         let body = match body {
             Body::Tree(tree) => tree,
-            Body::Json(json) => match serde_json::from_slice::<FactsAndName>(json) {
-                Ok(read) => {
-                    let (name, facts) = read.split();
-                    return StateRow::from_facts(head, name, Ok(facts), calendar, now);
-                }
-                // Whatever is wrong with it, the tree says it as a stored record's would.
-                Err(_) => {
-                    parsed = serde_json::from_slice(json).unwrap_or_default();
-                    &parsed
-                }
-            },
+            Body::Facts { facts, item_name } => {
+                return StateRow::from_facts(head, item_name.to_owned(), Ok(facts), calendar, now);
+            }
         };
         let item_name = body["service_item"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
         let facts = Facts::deserialize(body).map_err(|e| e.to_string());
-        StateRow::from_facts(head, item_name, facts, calendar, now)
+        StateRow::from_facts(
+            head,
+            item_name,
+            facts.as_ref().map_err(Clone::clone),
+            calendar,
+            now,
+        )
     }
 
     fn from_facts(
         head: HeadFields,
         item_name: String,
-        facts: Result<Facts, String>,
+        facts: Result<&Facts, String>,
         calendar: &domain::calendar::Calendar,
         now: DateTime<FixedOffset>,
     ) -> StateRow {
@@ -500,7 +475,7 @@ impl StateRow {
             completed_early: None,
         };
         match facts {
-            Ok(facts) => row.assessed(assess::assess(calendar, &facts, entered_at, now)),
+            Ok(facts) => row.assessed(assess::assess(calendar, facts, entered_at, now)),
             Err(e) => row.error = Some(format!("the stored record does not read: {e}")),
         }
         row
@@ -642,10 +617,10 @@ mod tests {
         }
     }
 
-    /// Read from the stored JSON text, a body gives the row its tree gives: every adapter's
-    /// expected records, then bodies supervision cannot read (which fall back to the tree).
+    /// Taken from the typed record, a body's facts give the row its stored tree gives: every
+    /// adapter's expected records (bodies that do not read as a record only come as trees).
     #[test]
-    fn json_text_and_tree_give_the_same_row() {
+    fn typed_facts_and_tree_give_the_same_row() {
         let calendar = assess::calendar().unwrap();
         let now = Utc::now().with_timezone(&china_standard_time());
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../adapters/fixtures");
@@ -657,14 +632,44 @@ mod tests {
             }
         }
         assert!(bodies.len() >= 8);
-        bodies.push(json!({"service_item": {"name": "x"}, "timestamps": "not an object"}));
-        bodies.push(json!({"service_item": {"name": 7}}));
-        bodies.push(json!([]));
+        let mut with_holds = 0;
         for body in bodies {
-            let text = serde_json::to_vec(&body).unwrap();
+            let r: domain::record::CaseRecord = serde_json::from_value(body.clone()).unwrap();
+            with_holds += usize::from(!r.holds.is_empty());
+            let facts = Facts {
+                timestamps: r.timestamps.clone(),
+                time_limits: r.time_limits.clone(),
+                status: r.status,
+                holds: r.holds.clone(),
+            };
+            let typed = Body::Facts {
+                facts: &facts,
+                item_name: &r.service_item.name,
+            };
             let from_tree = StateRow::new(head(), Body::Tree(&body), calendar, now);
-            let from_text = StateRow::new(head(), Body::Json(&text), calendar, now);
-            assert_eq!(format!("{from_text:?}"), format!("{from_tree:?}"), "{body}");
+            let from_typed = StateRow::new(head(), typed, calendar, now);
+            assert_eq!(
+                format!("{from_typed:?}"),
+                format!("{from_tree:?}"),
+                "{body}"
+            );
+        }
+        assert!(with_holds > 0, "some fixture records have holds");
+    }
+
+    /// A stored body supervision cannot read gives an error row, not a failed refresh.
+    #[test]
+    fn an_unreadable_tree_is_an_error_row() {
+        let calendar = assess::calendar().unwrap();
+        let now = Utc::now().with_timezone(&china_standard_time());
+        for body in [
+            json!({"service_item": {"name": "x"}, "timestamps": "not an object"}),
+            json!({"service_item": {"name": 7}}),
+            json!([]),
+        ] {
+            let row = StateRow::new(head(), Body::Tree(&body), calendar, now);
+            assert_eq!(row.level, "error", "{body}");
+            assert!(row.error.is_some(), "{body}");
         }
     }
 }
