@@ -222,7 +222,12 @@ pub fn ensure_database(cfg: &Config, name: &str) -> Result<bool, Error> {
 
     let mut create = client(&bin.join("createdb"), Some(&password));
     connection_args(&mut create, cfg);
-    create.arg("--maintenance-db=postgres").arg(name);
+    // The C collation (see `server::initdb`) also in clusters made before it was the default.
+    create
+        .arg("--maintenance-db=postgres")
+        .arg("--template=template0")
+        .arg("--lc-collate=C")
+        .arg(name);
     let out = output(&mut create)?;
     if out.status.success() {
         Ok(true)

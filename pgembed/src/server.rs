@@ -93,8 +93,12 @@ pub(crate) fn initdb(
         .arg("--auth-host=scram-sha-256")
         .arg("-E")
         .arg("UTF8")
-        // C collation (bytewise, stable across glibc upgrades) with UTF-8 character classes.
-        .arg("--locale=C.UTF-8");
+        // UTF-8 character classes, and the C collation: bytewise, stable across glibc
+        // upgrades, and compared with memcmp. (PostgreSQL 15 treats a C.UTF-8 collation as any
+        // libc locale: strcoll on NUL-terminated copies of both strings, ~25 % slower sorts of
+        // case numbers, for the same order, since UTF-8 bytes sort as their code points.)
+        .arg("--locale=C.UTF-8")
+        .arg("--lc-collate=C");
     run_ok(&mut cmd, "initdb")?;
     Ok(())
 }

@@ -204,6 +204,16 @@ fn databases_and_url() {
         "127.0.0.1"
     );
     assert_eq!(psql(&c.cfg, &url, "show max_connections").unwrap(), "200");
+    // Bytewise collation (compared with memcmp), UTF-8 character classes.
+    assert_eq!(
+        psql(
+            &c.cfg,
+            &url,
+            "select datcollate || ' ' || datctype from pg_database where datname = 'app'"
+        )
+        .unwrap(),
+        "C C.UTF-8"
+    );
 
     // The password is really checked (SCRAM), not trusted.
     let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
