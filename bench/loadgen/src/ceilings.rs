@@ -84,7 +84,7 @@ const TYPES: [Type; 13] = [
     Type::TIMESTAMPTZ,
     Type::UUID,
     Type::BYTEA,
-    Type::JSON,
+    Type::JSONB,
 ];
 
 /// COPY `rows` (cycled, each pass under new case numbers) into `case_records` at `url` with

@@ -294,7 +294,7 @@ const RECORD_TYPES: [Type; 13] = [
     Type::TIMESTAMPTZ,
     Type::UUID,
     Type::BYTEA,
-    Type::JSON,
+    Type::JSONB,
 ];
 const COPY_HEADS: &str =
     "COPY case_heads (source_system, case_no, version, record_id) FROM STDIN BINARY";

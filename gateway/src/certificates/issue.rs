@@ -12,7 +12,7 @@ use vc::ecert::IssueInput;
 use super::{Issuer, status};
 use crate::ingest::Valid;
 use crate::ingest::receipt::{CertificateOutcome, IssuedCertificate};
-use crate::ingest::store::JsonText;
+use crate::ingest::store::Jsonb;
 
 /// (issuing authority credit code, type code, certificate number).
 type CertKey = (String, String, String);
@@ -409,7 +409,7 @@ async fn store_versions(
     let versions: Vec<i32> = rows.iter().map(|r| r.version).collect();
     let records: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.hash.as_slice()).collect();
-    let credentials: Vec<JsonText> = rows.iter().map(|r| JsonText(&r.json)).collect();
+    let credentials: Vec<Jsonb> = rows.iter().map(|r| Jsonb(&r.json)).collect();
     let leaves: Vec<&[u8]> = rows.iter().map(|r| r.leaf.as_slice()).collect();
     // Each new version also waits in tlog_pending, with its leaf hash, for the sequencer.
     let stmt = tx

@@ -39,7 +39,6 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tlog_pending_leaf",
         include_str!("../../migrations/0024_tlog_pending_leaf.sql"),
     ),
-    (25, "body_json", include_str!("../../migrations/0025_body_json.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.

@@ -478,7 +478,7 @@ pub async fn insert_rows<'a>(
     let occurred: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.occurred_at).collect();
     let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.ingested_at).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.content_hash).collect();
-    let bodies: Vec<JsonText> = rows.iter().map(|r| JsonText(r.body_json)).collect();
+    let bodies: Vec<Jsonb> = rows.iter().map(|r| Jsonb(r.body_json)).collect();
     // The heads: one candidate per case (its highest version inserted here; a statement may
     // not update the same head twice), in key order like the records. The heads this inserts
     // or moves are exactly the inserted records now current (RETURNING, not a second read).
@@ -491,7 +491,7 @@ pub async fn insert_rows<'a>(
                       u.hash, u.body, $14
                FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
                            $8::text[], $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::bytea[],
-                           $13::json[])
+                           $13::jsonb[])
                     AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, batch, hash, body)
                ON CONFLICT DO NOTHING
                RETURNING record_id, source_system, case_no, version),
@@ -567,24 +567,22 @@ async fn existing_records(
         .collect())
 }
 
-/// JSON already serialized, sent as a `json` or `jsonb` parameter as it is (no
-/// `serde_json::Value` tree built or serialized again just to be written out).
+/// JSON already serialized, sent as a `jsonb` parameter as it is (no `serde_json::Value` tree
+/// built or serialized again just to be written out).
 #[derive(Debug)]
-pub struct JsonText<'a>(pub &'a [u8]);
+pub struct Jsonb<'a>(pub &'a [u8]);
 
-impl ToSql for JsonText<'_> {
+impl ToSql for Jsonb<'_> {
     fn to_sql(
         &self,
-        ty: &Type,
+        _: &Type,
         out: &mut bytes::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            out.put_u8(1); // jsonb binary format version; json's binary format is the text
-        }
+        out.put_u8(1); // jsonb binary format version
         out.extend_from_slice(self.0);
         Ok(IsNull::No)
     }
-    accepts!(JSON, JSONB);
+    accepts!(JSONB);
     to_sql_checked!();
 }
 
