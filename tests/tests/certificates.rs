@@ -417,3 +417,42 @@ async fn credentials_verify_offline_with_the_trust_bundle() {
     std::fs::write(dir.join("junk.json"), b"junk").unwrap();
     assert_eq!(verify_offline(&node, &dir.join("junk.json"), &trust).0, 2);
 }
+
+/// A credential waits for the transparency log with its leaf hash (migration 0024): the RFC 6962
+/// leaf hash of the stored credential's RFC 8785 form, which the sequencer then appends without
+/// reading the credential back.
+#[tokio::test]
+async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored() {
+    let mut node = Node::start().await;
+    // No sequencer round after start-up: the queue keeps what the push wrote.
+    node.stop();
+    node.set_env("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "3600000");
+    node.spawn().await;
+    let receipt = push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    let issued = issued(&receipt, 0).len();
+    assert!(issued > 0, "{receipt}");
+    let rows = node
+        .db()
+        .await
+        .query(
+            "SELECT p.leaf_hash, v.credential FROM tlog_pending p
+             JOIN credential_versions v ON v.credential_id = p.ref_id
+             WHERE p.kind = 'credential'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() >= issued, "{} queued", rows.len());
+    for r in &rows {
+        let queued: Option<Vec<u8>> = r.get(0);
+        let credential: Value = r.get(1);
+        let expected = vc::logged::leaf_hash(&credential).unwrap();
+        assert_eq!(queued.as_deref(), Some(expected.as_slice()), "{credential}");
+    }
+}
