@@ -284,6 +284,18 @@ impl Node {
         Self::start_with(false).await
     }
 
+    /// Like [`Node::start`], then restarted with extra `GATEWAY_*` settings (`pki init` and the
+    /// first start run with the defaults).
+    pub async fn start_configured(env: &[(&str, &str)]) -> Node {
+        let mut node = Self::start().await;
+        node.stop();
+        for (k, v) in env {
+            node.set_env(k, v);
+        }
+        node.spawn().await;
+        node
+    }
+
     /// Like [`Node::start`], but with no database URL: the gateway finds (and if needed starts)
     /// the embedded PostgreSQL itself and creates its database there.
     pub async fn start_embedded() -> Node {

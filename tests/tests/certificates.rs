@@ -423,11 +423,9 @@ async fn credentials_verify_offline_with_the_trust_bundle() {
 /// reading the credential back.
 #[tokio::test]
 async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored() {
-    let mut node = Node::start().await;
     // No sequencer round after start-up: the queue keeps what the push wrote.
-    node.stop();
-    node.set_env("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "3600000");
-    node.spawn().await;
+    let node =
+        Node::start_configured(&[("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "3600000")]).await;
     let receipt = push(
         &node,
         "xifeng-amr-system",

@@ -18,17 +18,6 @@ const PS: &str = "/v1/ingest/public-security";
 const JSON_CT: &str = "application/json";
 const XML_CT: &str = "application/xml";
 
-/// A node restarted with extra settings.
-async fn node_with(env: &[(&str, &str)]) -> Node {
-    let mut node = Node::start().await;
-    node.stop();
-    for (k, v) in env {
-        node.set_env(k, v);
-    }
-    node.spawn().await;
-    node
-}
-
 /// A raw TLS connection to the exchange listener (as `principal`) or the web listener
 /// (anonymous), for requests the client library would not send: chunked, slow, unfinished.
 async fn raw(node: &Node, principal: Option<&str>) -> TlsStream<TcpStream> {
@@ -132,7 +121,7 @@ async fn send_chunked(
 
 #[tokio::test]
 async fn oversized_bodies_are_413_problems_on_both_listeners_even_chunked() {
-    let node = node_with(&[
+    let node = Node::start_configured(&[
         ("GATEWAY_INGEST__MAX_BODY_BYTES", "65536"),
         ("GATEWAY_LIMITS__WEB_MAX_BODY_BYTES", "32768"),
     ])
@@ -204,7 +193,7 @@ fn valid_market_records() -> Vec<Value> {
 
 #[tokio::test]
 async fn record_count_depth_and_string_length_are_limited_and_named() {
-    let node = node_with(&[
+    let node = Node::start_configured(&[
         ("GATEWAY_INGEST__MAX_RECORDS_PER_BATCH", "2"),
         ("GATEWAY_LIMITS__MAX_DEPTH", "8"),
         ("GATEWAY_LIMITS__MAX_STRING_BYTES", "1024"),
@@ -430,7 +419,7 @@ async fn xml_entity_expansion_and_external_entities_are_refused() {
 
 #[tokio::test]
 async fn slow_headers_and_slow_bodies_are_cut_off_while_others_are_served() {
-    let node = node_with(&[
+    let node = Node::start_configured(&[
         ("GATEWAY_EXCHANGE__HANDSHAKE_TIMEOUT_SECS", "3"),
         ("GATEWAY_LIMITS__BODY_TIMEOUT_SECS", "3"),
     ])
@@ -570,7 +559,7 @@ async fn burst(
 
 #[tokio::test]
 async fn clients_over_their_rate_get_429_with_retry_after_each_in_its_own_bucket() {
-    let node = node_with(&[
+    let node = Node::start_configured(&[
         ("GATEWAY_LIMITS__RATES__SYSTEM__PER_SECOND", "1"),
         ("GATEWAY_LIMITS__RATES__SYSTEM__BURST", "3"),
     ])
@@ -616,7 +605,7 @@ async fn clients_over_their_rate_get_429_with_retry_after_each_in_its_own_bucket
 
 #[tokio::test]
 async fn callers_without_a_certificate_are_limited_per_address() {
-    let node = node_with(&[
+    let node = Node::start_configured(&[
         ("GATEWAY_LIMITS__RATES__PUBLIC__PER_SECOND", "1"),
         ("GATEWAY_LIMITS__RATES__PUBLIC__BURST", "3"),
     ])

@@ -763,10 +763,7 @@ async fn a_graceful_shutdown_finishes_the_batch_in_flight() {
 /// would have got alone, and what is stored carries its own push's batch id.
 #[tokio::test]
 async fn concurrent_small_pushes_share_transactions_and_each_keeps_its_own_receipt() {
-    let mut node = Node::start().await;
-    node.stop();
-    node.set_env("GATEWAY_INGEST__GROUP_COMMIT_WORKERS", "1");
-    node.spawn().await;
+    let node = Node::start_configured(&[("GATEWAY_INGEST__GROUP_COMMIT_WORKERS", "1")]).await;
 
     let good = mr_records()[1].clone(); // no certificate
     let case = |i: usize| {

@@ -585,10 +585,7 @@ async fn a_change_made_through_one_process_reaches_the_others_copies() {
 /// from the database.
 #[tokio::test]
 async fn without_the_row_cache_every_principal_is_read() {
-    let mut node = Node::start().await;
-    node.stop();
-    node.set_env("GATEWAY_DATABASE__ROW_CACHE", "false");
-    node.spawn().await;
+    let node = Node::start_configured(&[("GATEWAY_DATABASE__ROW_CACHE", "false")]).await;
     let operator = node.web_client("qingyang-operator");
     for _ in 0..3 {
         assert_eq!(operator.get("/metrics").await.unwrap().status.as_u16(), 200);
