@@ -286,7 +286,16 @@ pub enum AdaptersCommand {
     },
 }
 
-fn init_logging(config: &Config, serving: bool) {
+/// Set up logging; what it returns must live until the process exits (it flushes the log).
+///
+/// `serve` writes its log lines from a thread of their own: a request never waits on stderr
+/// (a slow pipe or a paused journal would otherwise stall the async threads that log), and
+/// lines written while that thread is busy leave in one write. Lines are never dropped: when
+/// 128,000 are waiting, loggers wait. Other commands write warnings straight to stderr.
+fn init_logging(
+    config: &Config,
+    serving: bool,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     // Commands other than `serve` log warnings only, in text, to stderr; their output is stdout.
     let level = if serving {
@@ -295,10 +304,21 @@ fn init_logging(config: &Config, serving: bool) {
         "warn"
     };
     let filter = EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    if !serving {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return None;
+    }
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if serving && config.log.format == "json" {
+        .with_writer(writer);
+    if config.log.format == "json" {
         builder
             .json()
             .flatten_event(true)
@@ -307,6 +327,7 @@ fn init_logging(config: &Config, serving: bool) {
     } else {
         builder.init();
     }
+    Some(guard)
 }
 
 /// Run a command; most report failure as an error, `verify` decides its own exit code.
@@ -333,7 +354,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         max_depth: config.limits.max_depth,
         max_string_bytes: config.limits.max_string_bytes,
     });
-    init_logging(&config, matches!(cli.command, Command::Serve { .. }));
+    let _log = init_logging(&config, matches!(cli.command, Command::Serve { .. }));
     match cli.command {
         Command::Serve { ready_file } => crate::serve::run(config, ready_file).await,
         Command::Migrate => {
