@@ -2,7 +2,8 @@
 //! server of the test's own: while it is down every push is answered 503 with `Retry-After`
 //! (or the connection fails), readiness says so, nothing unacknowledged is claimed, every
 //! acknowledged batch is stored exactly once afterwards, and the same gateway process serves
-//! pushes again by itself.
+//! pushes again by itself. A statement failing inside a push's transaction stores nothing of
+//! the push and is what the log reports.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -197,4 +198,88 @@ async fn a_stopped_database_is_503_with_retry_after_and_the_node_recovers_by_its
         seen.unavailable,
         seen.connection_errors
     );
+}
+
+/// A statement failing in the middle of a push's transaction: a trigger refuses the supervision
+/// row of a case whose record carries certificates, so it fails while the certificate
+/// statements are sent beside it (`ingest/store.rs` sends a push's last statements together).
+/// The push is answered 500, nothing of it is stored, the log names the refusal (not the
+/// "current transaction is aborted" of the statements sent behind it), and the same push is
+/// accepted once the fault is gone.
+#[tokio::test]
+async fn a_statement_failing_inside_a_push_stores_nothing_and_the_log_names_it() {
+    let node = Node::start().await;
+    let db = node.db().await;
+    let payload = fixture("market-regulation/batch-valid.json");
+    let v: Value = serde_json::from_slice(&payload).unwrap();
+    let case_no = v["records"][0]["caseNo"].as_str().unwrap().to_owned();
+    db.batch_execute(&format!(
+        "CREATE FUNCTION refuse_case() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.case_no = '{case_no}' THEN RAISE EXCEPTION 'test fault: supervision row refused'; END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_case BEFORE INSERT ON supervision_cases
+           FOR EACH ROW EXECUTE FUNCTION refuse_case();"
+    ))
+    .await
+    .unwrap();
+
+    let client = node.client("xifeng-amr-system");
+    let resp = client
+        .post(MR, "application/json", payload.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status.as_u16(),
+        500,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    assert_eq!(resp.json().unwrap()["code"], "service.internal");
+    for table in [
+        "case_records",
+        "case_heads",
+        "supervision_cases",
+        "certificates",
+        "credential_versions",
+        "tlog_pending",
+        "ingest_batches",
+    ] {
+        assert_eq!(
+            node.count(&format!("SELECT count(*) FROM {table}")).await,
+            0,
+            "{table} kept rows of a push that failed"
+        );
+    }
+    let log = node.log();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("internal error"))
+        .collect();
+    assert!(!failures.is_empty(), "the failure was not logged: {log}");
+    assert!(
+        failures
+            .iter()
+            .all(|l| l.contains("test fault: supervision row refused")),
+        "the log does not name the statement that failed: {failures:?}"
+    );
+
+    db.batch_execute("DROP TRIGGER refuse_case ON supervision_cases")
+        .await
+        .unwrap();
+    let resp = client.post(MR, "application/json", payload).await.unwrap();
+    assert_eq!(
+        resp.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    let receipt = resp.json().unwrap();
+    assert_eq!(receipt["summary"]["rejected"], 0, "{receipt}");
+    assert_eq!(
+        receipt["summary"]["accepted"], receipt["summary"]["records"],
+        "{receipt}"
+    );
+    assert!(node.count("SELECT count(*) FROM credential_versions").await > 0);
 }

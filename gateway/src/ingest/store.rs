@@ -10,6 +10,7 @@ use bytes::BufMut;
 use chrono::{DateTime, FixedOffset};
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use domain::FieldError;
+use futures_util::future::try_join_all;
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 use uuid::Uuid;
 
@@ -70,10 +71,13 @@ pub async fn commit(
     dry_run: bool,
 ) -> anyhow::Result<Receipt> {
     let tx = db.transaction().await?;
-    let (mut receipts, supervised) =
-        write(&tx, &[meta], std::slice::from_ref(&prepared), issuer).await?;
+    let Stored {
+        mut receipts,
+        supervised,
+        batches,
+    } = write(&tx, &[meta], std::slice::from_ref(&prepared), issuer).await?;
     let receipt = receipts.pop().expect("one receipt per batch");
-    if insert_batches(&tx, &[meta], std::slice::from_ref(&receipt)).await? == 0 {
+    if batches == 0 {
         // A retry of the same client batch raced us and won: answer what it stored.
         drop(tx);
         let client_batch_id = meta.client_batch_id.as_deref().unwrap_or_default();
@@ -101,8 +105,12 @@ pub async fn commit_group(
     issuer: &Issuer,
 ) -> anyhow::Result<Option<Vec<Receipt>>> {
     let tx = db.transaction().await?;
-    let (receipts, supervised) = write(&tx, metas, prepared, issuer).await?;
-    if insert_batches(&tx, metas, &receipts).await? < metas.len() {
+    let Stored {
+        receipts,
+        supervised,
+        batches,
+    } = write(&tx, metas, prepared, issuer).await?;
+    if batches < metas.len() {
         return Ok(None); // dropping `tx` rolls it back
     }
     tx.commit().await?;
@@ -110,16 +118,26 @@ pub async fn commit_group(
     Ok(Some(receipts))
 }
 
-/// Everything of the batches `metas` (with what `prepare` made of each) but their
-/// `ingest_batches` rows, in `tx`; their receipts, in the same order. The records of all of
-/// them go through the same statements, in key order, judged in the order given: a record
-/// repeated in a later batch is judged against the earlier one, like a re-push.
+/// What [`write`] did.
+struct Stored {
+    /// One per batch, in the order given.
+    receipts: Vec<Receipt>,
+    supervised: crate::supervision::refresh::Refreshed,
+    /// How many `ingest_batches` rows were inserted (see [`insert_batches`]): fewer than the
+    /// batches when a client batch id is already stored, and then the transaction must not
+    /// commit.
+    batches: usize,
+}
+
+/// Everything of the batches `metas` (with what `prepare` made of each), in `tx`. The records
+/// of all of them go through the same statements, in key order, judged in the order given: a
+/// record repeated in a later batch is judged against the earlier one, like a re-push.
 async fn write(
     tx: &Transaction<'_>,
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
-) -> anyhow::Result<(Vec<Receipt>, crate::supervision::refresh::Refreshed)> {
+) -> anyhow::Result<Stored> {
     let mut valid: Vec<(usize, &Valid)> = Vec::new();
     for (m, p) in prepared.iter().enumerate() {
         valid.extend(p.valid.iter().map(|v| (m, v)));
@@ -197,54 +215,25 @@ async fn write(
     }
 
     let current: HashSet<Uuid> = heads.keys().copied().collect();
-    // One signing time for the group: its batches arrived within the same moment.
-    let received = metas.iter().map(|m| m.received_at).max();
-    let forward = metas.iter().any(|m| m.forward);
-    let mut certificates = crate::certificates::issue::issue(
-        tx,
-        issuer,
-        &accepted,
-        &current,
-        forward,
-        received.map_or_else(chrono::Utc::now, |r| r.with_timezone(&chrono::Utc)),
-    )
-    .await?;
-    for (v, m) in accepted.iter().zip(&accepted_in) {
-        let outcome = Outcome::Accepted {
-            record_id: v.record_id,
-            current: current.contains(&v.record_id),
-            warnings: v.warnings.clone(),
-            certificates: certificates.remove(&v.record_id).unwrap_or_default(),
-        };
-        outcomes[*m].push(outcome_for(v, outcome));
-    }
     // Electronic supervision follows each touched case's head, built from the records in
     // memory (a read-back of what was just written cost half of PostgreSQL's time).
     let written: Vec<crate::supervision::refresh::Written> = accepted
         .iter()
         .map(|v| crate::supervision::refresh::Written::valid(v, heads.get(&v.record_id).copied()))
         .collect();
-    let supervised = crate::supervision::refresh::refresh_heads(tx, &written).await?;
     let outbox: Vec<Uuid> = accepted
         .iter()
         .zip(&accepted_in)
         .filter(|(_, m)| metas[**m].forward)
         .map(|(v, _)| v.record_id)
         .collect();
-    if !outbox.is_empty() {
-        let stmt = tx
-            .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])")
-            .await?;
-        tx.execute(&stmt, &[&outbox]).await?;
-    }
-
-    let mut receipts = Vec::with_capacity(metas.len());
-    for (m, (meta, mut outcomes)) in metas.iter().zip(outcomes).enumerate() {
-        let mut quarantine = Vec::new();
-        for inv in &prepared[m].invalid {
+    // Quarantine ids are chosen here, so the rows and the receipts naming them are independent.
+    let mut quarantined: Vec<Vec<QuarantineRow>> = metas.iter().map(|_| Vec::new()).collect();
+    for (m, p) in prepared.iter().enumerate() {
+        for inv in &p.invalid {
             let id = Uuid::now_v7();
-            quarantine.push(QuarantineRow::rejected(inv, id));
-            outcomes.push(RecordOutcome {
+            quarantined[m].push(QuarantineRow::rejected(inv, id));
+            outcomes[m].push(RecordOutcome {
                 position: inv.position,
                 location: inv.location.clone(),
                 case_no: inv.case_no.clone(),
@@ -255,47 +244,135 @@ async fn write(
                 },
             });
         }
-        for (_, v, id, error) in conflicts.iter().filter(|c| c.0 == m) {
-            quarantine.push(QuarantineRow {
-                id: *id,
-                position: Some(v.position as i32),
-                location: Some(v.location.clone()),
-                case_no: Some(v.case_no.clone()),
-                reason: "version_conflict",
-                errors: serde_json::json!([error]),
-                raw: v.raw.clone(),
-            });
-        }
-        insert_quarantine(tx, meta, &quarantine).await?;
-        if !quarantine.is_empty() {
-            tx.execute(
-                "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[
-                    &meta.batch_id,
-                    &meta.adapter,
-                    &meta.principal_id,
-                    &meta.received_at,
-                    &prepared[m].payload.as_ref(),
-                ],
-            )
-            .await?;
-        }
-
-        outcomes.sort_by_key(|o| o.position);
-        mark_replayed(tx, &meta.replay_of, &outcomes).await?;
-        receipts.push(Receipt {
-            batch_id: meta.batch_id,
-            client_batch_id: meta.client_batch_id.clone(),
-            adapter: meta.adapter.clone(),
-            principal: meta.principal_id.clone(),
-            received_at: meta.received_at.to_rfc3339(),
-            dry_run: false,
-            summary: Summary::count(&outcomes),
-            records: outcomes,
+    }
+    for (m, v, id, error) in &conflicts {
+        quarantined[*m].push(QuarantineRow {
+            id: *id,
+            position: Some(v.position as i32),
+            location: Some(v.location.clone()),
+            case_no: Some(v.case_no.clone()),
+            reason: "version_conflict",
+            errors: serde_json::json!([error]),
+            raw: v.raw.clone(),
         });
     }
-    Ok((receipts, supervised))
+
+    // What is left goes out together (tokio-postgres pipelines statements polled at once):
+    // a small push's round trips to PostgreSQL, each a wake-up of both sides, are most of its
+    // latency. None of these reads what another writes.
+    let receipts = async {
+        // One signing time for the group: its batches arrived within the same moment.
+        let received = metas.iter().map(|m| m.received_at).max();
+        let forward = metas.iter().any(|m| m.forward);
+        let mut certificates = crate::certificates::issue::issue(
+            tx,
+            issuer,
+            &accepted,
+            &current,
+            forward,
+            received.map_or_else(chrono::Utc::now, |r| r.with_timezone(&chrono::Utc)),
+        )
+        .await?;
+        for (v, m) in accepted.iter().zip(&accepted_in) {
+            let outcome = Outcome::Accepted {
+                record_id: v.record_id,
+                current: current.contains(&v.record_id),
+                warnings: v.warnings.clone(),
+                certificates: certificates.remove(&v.record_id).unwrap_or_default(),
+            };
+            outcomes[*m].push(outcome_for(v, outcome));
+        }
+        let receipts: Vec<Receipt> = metas
+            .iter()
+            .zip(outcomes)
+            .map(|(meta, mut outcomes)| {
+                outcomes.sort_by_key(|o| o.position);
+                Receipt {
+                    batch_id: meta.batch_id,
+                    client_batch_id: meta.client_batch_id.clone(),
+                    adapter: meta.adapter.clone(),
+                    principal: meta.principal_id.clone(),
+                    received_at: meta.received_at.to_rfc3339(),
+                    dry_run: false,
+                    summary: Summary::count(&outcomes),
+                    records: outcomes,
+                }
+            })
+            .collect();
+        let replayed = try_join_all(
+            metas
+                .iter()
+                .zip(&receipts)
+                .map(|(meta, r)| mark_replayed(tx, &meta.replay_of, &r.records)),
+        );
+        let (stored, _) = tokio::try_join!(insert_batches(tx, metas, &receipts), replayed)?;
+        anyhow::Ok((receipts, stored))
+    };
+    let quarantine = try_join_all(metas.iter().zip(&quarantined).zip(prepared).map(
+        |((meta, rows), p)| async move {
+            insert_quarantine(tx, meta, rows).await?;
+            if !rows.is_empty() {
+                tx.execute(
+                    "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    &[
+                        &meta.batch_id,
+                        &meta.adapter,
+                        &meta.principal_id,
+                        &meta.received_at,
+                        &p.payload.as_ref(),
+                    ],
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        },
+    ));
+    let outbox = async {
+        if !outbox.is_empty() {
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
+                )
+                .await?;
+            tx.execute(&stmt, &[&outbox]).await?;
+        }
+        anyhow::Ok(())
+    };
+    let (receipts, supervised, quarantine, outbox) = tokio::join!(
+        receipts,
+        crate::supervision::refresh::refresh_heads(tx, &written),
+        quarantine,
+        outbox
+    );
+    let mut errors = Vec::new();
+    let receipts = receipts.map_err(|e| errors.push(e));
+    let supervised = supervised.map_err(|e| errors.push(e));
+    let _ = quarantine.map_err(|e| errors.push(e));
+    let _ = outbox.map_err(|e| errors.push(e));
+    if let Some(e) = cause(errors) {
+        return Err(e);
+    }
+    let (Ok((receipts, batches)), Ok(supervised)) = (receipts, supervised) else {
+        unreachable!("no statement failed");
+    };
+    Ok(Stored {
+        receipts,
+        supervised,
+        batches,
+    })
+}
+
+/// Which of the errors of statements sent together to report: after one fails, PostgreSQL
+/// refuses those sent behind it ("current transaction is aborted"), which say nothing.
+fn cause(mut errors: Vec<anyhow::Error>) -> Option<anyhow::Error> {
+    // Stable: of the errors that are causes, the first polled.
+    errors.sort_by_key(|e| {
+        e.downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+    });
+    errors.into_iter().next()
 }
 
 /// The batches' `ingest_batches` rows, with their receipts, in one statement; how many were
