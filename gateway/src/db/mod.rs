@@ -7,7 +7,9 @@ pub mod row_cache;
 
 use std::time::Duration;
 
-use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use deadpool_postgres::{
+    ManagerConfig, Pool, PoolConfig, QueueMode, RecyclingMethod, Runtime, Timeouts,
+};
 use tokio_postgres::NoTls;
 
 use crate::config::Config;
@@ -46,7 +48,10 @@ pub fn pool(url: &str, config: &Config) -> anyhow::Result<Pool> {
                 create: Some(Duration::from_secs(5)),
                 recycle: Some(Duration::from_secs(5)),
             },
-            ..PoolConfig::default()
+            // The connection used last is warm (its backend's caches, the CPU's): at 1,000
+            // single-record pushes/s, handing out the one idle longest spread every commit
+            // over all of them and cost PostgreSQL ~0.66 ms of CPU a push.
+            queue_mode: QueueMode::Lifo,
         })
         .runtime(Runtime::Tokio1)
         .build()?;
