@@ -95,6 +95,8 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
     /// Seconds to wait for a pooled connection before answering 503.
     pub pool_wait_secs: u64,
+    /// Seconds a pooled connection may stay unused before it is closed (0: never).
+    pub pool_idle_secs: u64,
     pub statement_timeout_ms: u64,
     /// Keep principals, certificate statuses and the latest checkpoints in memory, kept current by PostgreSQL
     /// notifications (`db/row_cache.rs`); false reads them on every request.
@@ -467,6 +469,7 @@ impl Default for DatabaseConfig {
             embedded: EmbeddedConfig::default(),
             pool_size: 16,
             pool_wait_secs: 5,
+            pool_idle_secs: 300,
             statement_timeout_ms: 30_000,
             row_cache: true,
         }

@@ -66,6 +66,7 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     tracing::info!(%protocol, "exchange protocol");
     let url = crate::db::resolve_url(&config).await?;
     let pool = crate::db::connect_to(&url, &config).await?;
+    crate::db::close_idle(&pool, Duration::from_secs(config.database.pool_idle_secs));
     let metrics = install_metrics()?;
     let rows = Arc::new(crate::db::row_cache::Rows::default());
     if config.database.row_cache {

@@ -3,7 +3,7 @@
 //! (or the connection fails), readiness says so, nothing unacknowledged is claimed, every
 //! acknowledged batch is stored exactly once afterwards, and the same gateway process serves
 //! pushes again by itself. A statement failing inside a push's transaction stores nothing of
-//! the push and is what the log reports.
+//! the push and is what the log reports. Pooled connections left unused are closed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,4 +282,84 @@ async fn a_statement_failing_inside_a_push_stores_nothing_and_the_log_names_it()
         "{receipt}"
     );
     assert!(node.count("SELECT count(*) FROM credential_versions").await > 0);
+}
+
+/// The gateway's pooled connections (not the row cache's), by backend pid.
+async fn pooled_connections(node: &Node) -> Vec<i32> {
+    node.db()
+        .await
+        .query(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'exchange-gateway'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Twelve pushes at once, each answered 200.
+async fn burst(node: &Node, round: usize) {
+    let pushes: Vec<_> = (0..12)
+        .map(|t| {
+            let client = node.client("xifeng-amr-system");
+            let (body, _) = batch(&format!("idle-{round}-{t}"));
+            tokio::spawn(async move { client.post(MR, "application/json", body).await })
+        })
+        .collect();
+    for push in pushes {
+        let answer = push.await.unwrap().unwrap();
+        assert_eq!(
+            answer.status.as_u16(),
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+}
+
+/// The pool hands out the connection used last, so under a steady load the others sit unused;
+/// after `database.pool_idle_secs` they are closed (a firewall between the node and PostgreSQL
+/// could drop them silently), and the pool opens connections again when needed.
+#[tokio::test]
+async fn pooled_connections_left_unused_are_closed_and_opened_again_when_needed() {
+    let node = Node::start_configured(&[
+        ("GATEWAY_DATABASE__POOL_IDLE_SECS", "2"),
+        // Every push commits on its request's own connection, so concurrent pushes need several.
+        ("GATEWAY_INGEST__GROUP_COMMIT_WORKERS", "0"),
+    ])
+    .await;
+    burst(&node, 0).await;
+    let opened = pooled_connections(&node).await;
+    assert!(
+        opened.len() >= 3,
+        "the burst used {} connections",
+        opened.len()
+    );
+
+    // Within a few seconds most are closed: background tasks keep at most a couple in use.
+    let mut left = opened.clone();
+    for _ in 0..50 {
+        left = pooled_connections(&node).await;
+        if left.len() * 2 <= opened.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        left.len() * 2 <= opened.len(),
+        "{} of {} pooled connections still open",
+        left.len(),
+        opened.len()
+    );
+
+    // And the node serves a burst again, on connections opened anew.
+    burst(&node, 1).await;
+    let reopened = pooled_connections(&node).await;
+    assert!(
+        reopened.iter().any(|pid| !opened.contains(pid)),
+        "no connection was opened again: {opened:?} then {reopened:?}"
+    );
 }

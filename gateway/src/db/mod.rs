@@ -58,6 +58,28 @@ pub fn pool(url: &str, config: &Config) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
+/// Close pooled connections unused for `idle` (none when zero), checking every tenth of it.
+/// The pool hands out the connection used last, so the others may sit idle for hours, where a
+/// firewall or NAT between the node and PostgreSQL can drop them without either side knowing;
+/// the next request handed one would fail.
+pub fn close_idle(pool: &Pool, idle: Duration) {
+    if idle.is_zero() {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(idle / 10);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let closed = pool.retain(|_, m| m.last_used() < idle).removed.len();
+            if closed > 0 {
+                tracing::debug!(closed, "closed idle database connections");
+            }
+        }
+    });
+}
+
 /// Resolve, connect and migrate: what every command that touches the database starts with.
 pub async fn connect(config: &Config) -> anyhow::Result<Pool> {
     connect_to(&resolve_url(config).await?, config).await
