@@ -286,16 +286,10 @@ pub enum AdaptersCommand {
     },
 }
 
-/// Set up logging; what it returns must live until the process exits (it flushes the log).
-///
-/// `serve` writes its log lines from a thread of their own: a request never waits on stderr
-/// (a slow pipe or a paused journal would otherwise stall the async threads that log), and
-/// lines written while that thread is busy leave in one write. Lines are never dropped: when
-/// 128,000 are waiting, loggers wait. Other commands write warnings straight to stderr.
-fn init_logging(
-    config: &Config,
-    serving: bool,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Set up logging; what it returns must live until the process exits (it writes what is
+/// left). `serve` logs through [`crate::log_writer`]: a request never waits on stderr. Other
+/// commands write warnings straight to stderr.
+fn init_logging(config: &Config, serving: bool) -> Option<crate::log_writer::Guard> {
     use tracing_subscriber::EnvFilter;
     // Commands other than `serve` log warnings only, in text, to stderr; their output is stdout.
     let level = if serving {
@@ -311,10 +305,7 @@ fn init_logging(
             .init();
         return None;
     }
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = crate::log_writer::start(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

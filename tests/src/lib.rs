@@ -274,8 +274,10 @@ impl Node {
             .get(0)
     }
 
-    /// What the process wrote to stderr so far (its JSON log).
+    /// What the process wrote to stderr so far (its JSON log), lines logged up to now included:
+    /// the node writes its lines every `log_writer::INTERVAL`, so this waits a few of those.
     pub fn log(&self) -> String {
+        std::thread::sleep(gateway::log_writer::INTERVAL * 5);
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
