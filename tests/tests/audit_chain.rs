@@ -390,15 +390,20 @@ async fn every_head_the_parent_acknowledged_is_checked_not_only_the_last() {
     // Xifeng showed the city other rows up to an earlier head than it holds now (a rewritten,
     // re-hashed chain acknowledged again higher up): found against that earlier head.
     let seq = earlier.last().unwrap()["seq"].as_i64().unwrap();
-    net.node(CITY)
+    // Flip every bit of the first byte: setting it to zero left the hash as it was whenever it
+    // already began with a zero byte (1 run in 256).
+    let tampered = net
+        .node(CITY)
         .db()
         .await
         .execute(
-            "UPDATE audit_child_heads SET hash = '\\x00' || substr(hash, 2) WHERE child_region = $1 AND seq = $2",
+            "UPDATE audit_child_heads SET hash = set_byte(hash, 0, get_byte(hash, 0) # 255)
+             WHERE child_region = $1 AND seq = $2",
             &[&XIFENG, &seq],
         )
         .await
         .unwrap();
+    assert_eq!(tampered, 1, "no held head at seq {seq}");
     let (code, report) = verify(xifeng);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(
