@@ -89,6 +89,16 @@ enum Command {
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
+    /// Only the gateway's own preparation of records (the `prepare` row of a run), printed as
+    /// JSON: a quick check of a change to adapters or normalization, and a process to profile.
+    Prepare {
+        /// A trust bundle: the `pki` folder of an earlier run's node (or `gateway pki init`).
+        #[arg(long, default_value = "/var/tmp/exchange-gateway-bench/ingest/pki")]
+        pki: PathBuf,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
     /// The plain hyper server (the HTTPS ceiling), run as a child process by `run`.
     PlainServer {
         #[arg(long)]
@@ -180,6 +190,15 @@ async fn main() -> anyhow::Result<()> {
             out["targets"] = report::targets(&out);
             std::fs::write(&json, serde_json::to_string_pretty(&out)? + "\n")?;
             std::fs::write(json.with_extension("md"), write_markdown(&out))?;
+            Ok(())
+        }
+        Command::Prepare { pki, secs } => {
+            let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let mappings = repo.join(batches::MAPPING_FILE);
+            let mappings = mappings.parent().context("mapping folder")?;
+            let pipeline = batches::Pipeline::new(&pki)?;
+            let loads = batches::loads(&repo, mappings, &pipeline)?;
+            println!("{}", ceilings::prepare(&loads, &pipeline, secs)?);
             Ok(())
         }
         Command::Run {
