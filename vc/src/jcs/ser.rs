@@ -315,10 +315,17 @@ impl<'a> Object<'a> {
     }
 
     fn close(mut self) -> Result<(), Inexact> {
-        // serde_json keeps the last of repeated keys (a map that serializes one twice).
-        self.members.reverse();
+        // Stable, and not reversed first: members mostly arrive in order (a struct's fields),
+        // which the sort then only checks; reversed, its insertion sort went quadratic.
         self.members.sort_by(|a, b| utf16_cmp(&a.0, &b.0));
-        self.members.dedup_by(|later, first| later.0 == first.0);
+        // serde_json keeps the last of repeated keys (a map that serializes one twice).
+        self.members.dedup_by(|later, kept| {
+            let repeated = later.0 == kept.0;
+            if repeated {
+                std::mem::swap(later, kept);
+            }
+            repeated
+        });
         self.out.push(b'{');
         let mut found = None;
         for (i, (name, range)) in self.members.iter().enumerate() {
@@ -591,6 +598,25 @@ mod tests {
         same(&json!({"only": 9007199254740992_u64}));
         same(&json!([]));
         same(&"plain");
+    }
+
+    #[test]
+    fn a_repeated_member_keeps_its_last_value_like_serde_json() {
+        #[derive(Serialize)]
+        struct Repeats {
+            b: u8,
+            a: u8,
+            #[serde(flatten)]
+            extra: BTreeMap<String, Value>,
+        }
+        let value = Repeats {
+            b: 1,
+            a: 2,
+            extra: BTreeMap::from([("a".to_string(), json!(3)), ("b".to_string(), json!(4))]),
+        };
+        same(&value);
+        let (bytes, _) = to_vec_exact(&value, "ingested_at").unwrap();
+        assert_eq!(bytes, br#"{"a":3,"b":4}"#);
     }
 
     #[test]
