@@ -1,6 +1,10 @@
 //! Conversions every adapter needs: local date/time formats to RFC 3339 with the Beijing offset,
 //! dates, integers, and clean-up of codes typed by hand (full-width characters, stray spaces).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
+
+use chrono::format::{Item, ParseResult, Parsed, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use domain::FieldError;
 use serde_json::{Map, Value, json};
@@ -28,6 +32,53 @@ pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
 
+/// A strftime layout read once. chrono's `parse_from_str` and `format` read their format string
+/// again on every call, which was a few per cent of an adapter's time; layouts are few (the
+/// adapters' own and those of mapping files), so each is parsed once and kept for the process.
+fn layout(fmt: &str) -> &'static [Item<'static>] {
+    static LAYOUTS: LazyLock<RwLock<HashMap<String, &'static [Item<'static>]>>> =
+        LazyLock::new(Default::default);
+    if let Some(items) = LAYOUTS.read().expect("layout cache").get(fmt) {
+        return items;
+    }
+    let items: &'static [Item<'static>] = match StrftimeItems::new(fmt).parse_to_owned() {
+        Ok(items) => Vec::leak(items),
+        // What chrono does with a bad layout on every call: fail each parse.
+        Err(_) => &[Item::Error],
+    };
+    LAYOUTS
+        .write()
+        .expect("layout cache")
+        .entry(fmt.to_owned())
+        .or_insert(items)
+}
+
+fn parsed(s: &str, fmt: &str) -> ParseResult<Parsed> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, s, layout(fmt).iter())?;
+    Ok(parsed)
+}
+
+/// `NaiveDateTime::parse_from_str`, with the layout read once.
+pub fn parse_naive_datetime(s: &str, fmt: &str) -> ParseResult<NaiveDateTime> {
+    parsed(s, fmt)?.to_naive_datetime_with_offset(0)
+}
+
+/// `NaiveDate::parse_from_str`, with the layout read once.
+pub fn parse_naive_date(s: &str, fmt: &str) -> ParseResult<NaiveDate> {
+    parsed(s, fmt)?.to_naive_date()
+}
+
+/// `DateTime::parse_from_str` (the layout carries an offset), with the layout read once.
+pub fn parse_datetime_with_offset(s: &str, fmt: &str) -> ParseResult<DateTime<FixedOffset>> {
+    parsed(s, fmt)?.to_datetime()
+}
+
+/// `date.format(fmt).to_string()`, with the layout read once.
+pub fn format_date(date: NaiveDate, fmt: &str) -> String {
+    date.format_with_items(layout(fmt).iter()).to_string()
+}
+
 /// Accepts RFC 3339 (kept as sent) or a local time `yyyy-MM-dd HH:mm:ss`, `yyyy-MM-ddTHH:mm:ss`,
 /// `yyyy/MM/dd HH:mm:ss`, `yyyyMMddHHmmss` (taken as +08:00). Returns RFC 3339.
 pub fn datetime(s: &str) -> Result<String, String> {
@@ -42,7 +93,7 @@ pub fn datetime(s: &str) -> Result<String, String> {
         "%Y%m%d%H%M%S",
     ];
     for f in FORMATS {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(&s, f) {
+        if let Ok(naive) = parse_naive_datetime(&s, f) {
             let dt = beijing()
                 .from_local_datetime(&naive)
                 .single()
@@ -61,8 +112,8 @@ pub fn date(s: &str) -> Result<String, String> {
     const FORMATS: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"];
     FORMATS
         .iter()
-        .find_map(|f| NaiveDate::parse_from_str(&s, f).ok())
-        .map(|d| d.format("%Y-%m-%d").to_string())
+        .find_map(|f| parse_naive_date(&s, f).ok())
+        .map(|d| format_date(d, "%Y-%m-%d"))
         .ok_or_else(|| format!("'{s}' is not a date (expected e.g. 2026-11-20)"))
 }
 
@@ -307,6 +358,35 @@ impl<'a> JsonFields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layouts_read_once_parse_and_format_as_chrono_does() {
+        let cases = [
+            ("2026-11-20 09:30:00", "%Y-%m-%d %H:%M:%S"),
+            ("2026年11月20日 09时30分", "%Y年%m月%d日 %H时%M分"),
+            ("2026-11-20T09:30:00.125", "%Y-%m-%dT%H:%M:%S%.f"),
+            ("2026-02-30 09:30:00", "%Y-%m-%d %H:%M:%S"),
+            ("2026-11-20", "%Y-%m-%d %H:%M:%S"),
+            ("2026-11-20 09:30:00", "%Y-%m-%d %Q"),
+        ];
+        for _ in 0..2 {
+            // The second round reads the cached layouts.
+            for (s, f) in cases {
+                assert_eq!(
+                    parse_naive_datetime(s, f),
+                    NaiveDateTime::parse_from_str(s, f),
+                    "{s} {f}"
+                );
+                assert_eq!(parse_naive_date(s, f), NaiveDate::parse_from_str(s, f));
+            }
+            assert_eq!(
+                parse_datetime_with_offset("2026-11-20 09:30:00 +0800", "%Y-%m-%d %H:%M:%S %z"),
+                DateTime::parse_from_str("2026-11-20 09:30:00 +0800", "%Y-%m-%d %H:%M:%S %z")
+            );
+            let d = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+            assert_eq!(format_date(d, "%Y年%m月%d日"), "2026年11月20日");
+        }
+    }
 
     #[test]
     fn json_record_refuses_what_no_value_can_hold() {

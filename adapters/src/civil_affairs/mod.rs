@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone};
+use chrono::{DateTime, TimeZone};
 use csv::{ByteRecord, ReaderBuilder};
 use encoding_rs::Encoding;
 use serde_json::{Map, Value, json};
@@ -257,7 +257,7 @@ pub fn datetime(s: &str) -> Result<String, String> {
         "%Y/%m/%d %H:%M",
     ];
     for f in FORMATS {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(&cleaned, f)
+        if let Ok(naive) = common::parse_naive_datetime(&cleaned, f)
             && let Some(dt) = beijing().from_local_datetime(&naive).single()
         {
             return Ok(dt.to_rfc3339());
@@ -271,8 +271,8 @@ pub fn datetime(s: &str) -> Result<String, String> {
 
 /// A date printed the way the certificate prints it: `2026年11月20日`.
 fn printed_date(iso: &str) -> String {
-    chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d")
-        .map(|d| d.format("%Y年%m月%d日").to_string())
+    common::parse_naive_date(iso, "%Y-%m-%d")
+        .map(|d| common::format_date(d, "%Y年%m月%d日"))
         .unwrap_or_else(|_| iso.to_owned())
 }
 

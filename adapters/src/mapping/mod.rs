@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::DateTime;
 use domain::FieldError;
 use encoding_rs::Encoding;
 use serde_json::value::RawValue;
@@ -249,10 +249,10 @@ fn parse_datetime(s: &str, formats: &[String]) -> Result<DateTime<chrono::FixedO
     }
     let s = half_width(s);
     for f in formats {
-        if let Ok(t) = DateTime::parse_from_str(&s, f) {
+        if let Ok(t) = common::parse_datetime_with_offset(&s, f) {
             return Ok(t);
         }
-        if let Some(t) = NaiveDateTime::parse_from_str(&s, f)
+        if let Some(t) = common::parse_naive_datetime(&s, f)
             .ok()
             .and_then(|n| n.and_local_timezone(beijing()).single())
         {
@@ -269,8 +269,8 @@ fn parse_date(s: &str, formats: &[String]) -> Result<String, String> {
     let s = half_width(s);
     formats
         .iter()
-        .find_map(|f| chrono::NaiveDate::parse_from_str(&s, f).ok())
-        .map(|d| d.format("%Y-%m-%d").to_string())
+        .find_map(|f| common::parse_naive_date(&s, f).ok())
+        .map(|d| common::format_date(d, "%Y-%m-%d"))
         .ok_or_else(|| format!("'{s}' matches none of the formats {formats:?}"))
 }
 

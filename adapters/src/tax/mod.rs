@@ -9,7 +9,6 @@ pub use soap::{
     SOAP12_ENV_NS, TAX_NS, check_envelope, fault_code, soap_fault,
 };
 
-use chrono::NaiveDateTime;
 use encoding_rs::Encoding;
 use serde_json::{Map, Value, json};
 
@@ -215,7 +214,7 @@ impl<'a> Rec<'a> {
 fn xsd_datetime(s: &str) -> Result<String, String> {
     common::datetime(s).or_else(|e| {
         // xsd:dateTime without an offset but with fractional seconds.
-        NaiveDateTime::parse_from_str(&clean_code(s), "%Y-%m-%dT%H:%M:%S%.f")
+        common::parse_naive_datetime(&clean_code(s), "%Y-%m-%dT%H:%M:%S%.f")
             .ok()
             .and_then(|n| n.and_local_timezone(common::beijing()).single())
             .map(|t| t.to_rfc3339())
