@@ -155,8 +155,7 @@ fn prepare_one(
 ) -> Result<Valid, Invalid> {
     let normalized = rec.draft.and_then(|draft| {
         // The catalog and region table in force when the case event occurred.
-        let occurred = draft
-            .pointer("/timestamps/occurred")
+        let occurred = domain::normalize::at(&draft, "/timestamps/occurred")
             .and_then(|v| v.as_str())
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .unwrap_or(now);
