@@ -27,6 +27,46 @@ pub fn json_record(raw: &serde_json::value::RawValue) -> Result<serde_json::Valu
     })
 }
 
+/// The records of a JSON batch's array `array` (each kept as raw text by the batch's parse),
+/// each read as an object and mapped by `map`, spread over the cores. The case number for the
+/// receipt is field `case_no` (a string or a number), read even when the record is refused.
+pub fn json_records(
+    items: &[&serde_json::value::RawValue],
+    array: &str,
+    case_no: &str,
+    map: impl Fn(JsonFields) -> Result<Value, Vec<FieldError>> + Sync,
+) -> Vec<crate::DecodedRecord> {
+    crate::parallel::map_records(items, |i, raw| {
+        let (case_no, draft) = match json_record(raw) {
+            Err(e) => (None, Err(vec![e])),
+            Ok(value) => {
+                let case_no = match value.get(case_no) {
+                    Some(Value::String(s)) => Some(clean_code(s)),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                }
+                .filter(|c| !c.is_empty());
+                let draft = match value.as_object() {
+                    Some(obj) => map(JsonFields { obj }),
+                    None => Err(vec![FieldError::new(
+                        "",
+                        "record.not_object",
+                        "a record must be a JSON object",
+                    )]),
+                };
+                (case_no, draft)
+            }
+        };
+        crate::DecodedRecord {
+            position: i,
+            location: format!("{array}[{i}]"),
+            raw: raw.get().as_bytes().to_vec(),
+            case_no,
+            draft,
+        }
+    })
+}
+
 /// China Standard Time, the offset of every local time a departmental system sends.
 pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("valid offset")

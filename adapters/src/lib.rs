@@ -34,6 +34,7 @@ pub mod human_resources;
 pub mod limits;
 pub mod mapping;
 pub mod market_regulation;
+pub mod parallel;
 pub mod public_security;
 pub mod tax;
 pub mod xml;

@@ -53,7 +53,8 @@ impl Adapter for CivilAffairs {
             .clone();
         let columns = columns(&header, enc)?;
 
-        let mut out = Vec::new();
+        // Rows are read in order (line numbers count up), then mapped spread over the cores.
+        let mut rows: Vec<(ByteRecord, usize, usize, usize)> = Vec::new();
         let mut rec = ByteRecord::new();
         // Line numbers counted incrementally: rows start at growing offsets (counting from the
         // top for every row made a large file quadratic).
@@ -85,39 +86,45 @@ impl Adapter for CivilAffairs {
             } else {
                 line_of(body, start)
             };
-            let row = Row {
-                columns: &columns,
-                rec: &rec,
-                enc,
-                line,
-                p: Problems::default(),
-            };
-            let case_no = row
-                .peek(KEY_COLUMN)
-                .map(|c| clean_code(&c))
-                .filter(|c| !c.is_empty());
-            let draft = if rec.len() != header.len() {
-                Err(vec![domain::FieldError::new(
-                    "",
-                    "record.field_count",
-                    format!(
-                        "line {line} has {} fields, the header row has {}",
-                        rec.len(),
-                        header.len()
-                    ),
-                )])
-            } else {
-                map_record(row)
-            };
-            out.push(DecodedRecord {
-                position: out.len(),
-                location: format!("line {line}"),
-                raw: payload[skip + start..skip + end].to_vec(),
-                case_no,
-                draft,
-            });
+            rows.push((rec.clone(), line, start, end));
         }
-        Ok(out)
+        Ok(crate::parallel::map_records(
+            &rows,
+            |position, (rec, line, start, end)| {
+                let line = *line;
+                let row = Row {
+                    columns: &columns,
+                    rec,
+                    enc,
+                    line,
+                    p: Problems::default(),
+                };
+                let case_no = row
+                    .peek(KEY_COLUMN)
+                    .map(|c| clean_code(&c))
+                    .filter(|c| !c.is_empty());
+                let draft = if rec.len() != header.len() {
+                    Err(vec![domain::FieldError::new(
+                        "",
+                        "record.field_count",
+                        format!(
+                            "line {line} has {} fields, the header row has {}",
+                            rec.len(),
+                            header.len()
+                        ),
+                    )])
+                } else {
+                    map_record(row)
+                };
+                DecodedRecord {
+                    position,
+                    location: format!("line {line}"),
+                    raw: payload[skip + start..skip + end].to_vec(),
+                    case_no,
+                    draft,
+                }
+            },
+        ))
     }
 }
 

@@ -39,29 +39,25 @@ impl Adapter for Health {
 
     fn decode(&self, payload: &[u8]) -> Result<Vec<DecodedRecord>, PayloadError> {
         let (messages, bom) = split_batch(payload)?;
-        Ok(messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, range)| {
-                let raw = &payload[range];
-                let control_id = Msh::parse(raw)
-                    .ok()
-                    .map(|m| m.control_id)
-                    .filter(|c| !c.trim().is_empty());
-                let location = match &control_id {
-                    Some(id) => format!("message {} (MSH-10 control id {id})", i + 1),
-                    None => format!("message {}", i + 1),
-                };
-                let (case_no, draft) = decode_message(raw, bom && i == 0);
-                DecodedRecord {
-                    position: i,
-                    location,
-                    raw: raw.to_vec(),
-                    case_no,
-                    draft,
-                }
-            })
-            .collect())
+        Ok(crate::parallel::map_records(&messages, |i, range| {
+            let raw = &payload[range.clone()];
+            let control_id = Msh::parse(raw)
+                .ok()
+                .map(|m| m.control_id)
+                .filter(|c| !c.trim().is_empty());
+            let location = match &control_id {
+                Some(id) => format!("message {} (MSH-10 control id {id})", i + 1),
+                None => format!("message {}", i + 1),
+            };
+            let (case_no, draft) = decode_message(raw, bom && i == 0);
+            DecodedRecord {
+                position: i,
+                location,
+                raw: raw.to_vec(),
+                case_no,
+                draft,
+            }
+        }))
     }
 }
 

@@ -56,45 +56,12 @@ impl Adapter for HumanResources {
                 ));
             }
         }
-        Ok(batch
-            .data
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                let value = match crate::common::json_record(raw) {
-                    Ok(value) => value,
-                    Err(e) => {
-                        return DecodedRecord {
-                            position: i,
-                            location: format!("data[{i}]"),
-                            raw: raw.get().as_bytes().to_vec(),
-                            case_no: None,
-                            draft: Err(vec![e]),
-                        };
-                    }
-                };
-                let case_no = match value.get("bizSerialNo") {
-                    Some(Value::String(s)) => Some(clean_code(s)),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                }
-                .filter(|c| !c.is_empty());
-                DecodedRecord {
-                    position: i,
-                    location: format!("data[{i}]"),
-                    raw: raw.get().as_bytes().to_vec(),
-                    case_no,
-                    draft: match value.as_object() {
-                        Some(obj) => map_record(JsonFields { obj }),
-                        None => Err(vec![domain::FieldError::new(
-                            "",
-                            "record.not_object",
-                            "a record must be a JSON object",
-                        )]),
-                    },
-                }
-            })
-            .collect())
+        Ok(crate::common::json_records(
+            &batch.data,
+            "data",
+            "bizSerialNo",
+            map_record,
+        ))
     }
 }
 

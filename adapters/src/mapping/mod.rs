@@ -537,42 +537,40 @@ impl MappingAdapter {
                 format!("column '{d}' appears twice in the header row"),
             ));
         }
-        Ok(rows
-            .enumerate()
-            .map(|(i, row)| {
-                let src = Src::Csv {
-                    cells: &row.cells,
-                    columns: &columns,
-                    enc,
-                };
-                let draft = if let Some(why) = &row.error {
-                    Err(vec![FieldError::new("", "record.malformed", why.clone())])
-                } else if row.cells.len() != header.cells.len() {
-                    Err(vec![FieldError::new(
-                        "",
-                        "record.malformed",
-                        format!(
-                            "the row has {} cells, the header {}",
-                            row.cells.len(),
-                            header.cells.len()
-                        ),
-                    )])
+        let rows: Vec<_> = rows.collect();
+        Ok(crate::parallel::map_records(&rows, |i, row| {
+            let src = Src::Csv {
+                cells: &row.cells,
+                columns: &columns,
+                enc,
+            };
+            let draft = if let Some(why) = &row.error {
+                Err(vec![FieldError::new("", "record.malformed", why.clone())])
+            } else if row.cells.len() != header.cells.len() {
+                Err(vec![FieldError::new(
+                    "",
+                    "record.malformed",
+                    format!(
+                        "the row has {} cells, the header {}",
+                        row.cells.len(),
+                        header.cells.len()
+                    ),
+                )])
+            } else {
+                self.map(src)
+            };
+            DecodedRecord {
+                position: i,
+                location: format!("row {} (line {})", i + 1, row.line),
+                raw: payload[row.range.clone()].to_vec(),
+                case_no: if row.error.is_none() {
+                    self.case_no(&src)
                 } else {
-                    self.map(src)
-                };
-                DecodedRecord {
-                    position: i,
-                    location: format!("row {} (line {})", i + 1, row.line),
-                    raw: payload[row.range.clone()].to_vec(),
-                    case_no: if row.error.is_none() {
-                        self.case_no(&src)
-                    } else {
-                        None
-                    },
-                    draft,
-                }
-            })
-            .collect())
+                    None
+                },
+                draft,
+            }
+        }))
     }
 
     /// Every CSV column the mapping reads.
@@ -637,40 +635,36 @@ impl MappingAdapter {
         }
         let items: Vec<&RawValue> = serde_json::from_str(cur.get())
             .map_err(|_| malformed(format!("'{records}' is not an array of records")))?;
-        Ok(items
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                let value = match crate::common::json_record(raw) {
-                    Ok(value) => value,
-                    Err(e) => {
-                        return DecodedRecord {
-                            position: i,
-                            location: format!("{records}/{i}"),
-                            raw: raw.get().as_bytes().to_vec(),
-                            case_no: None,
-                            draft: Err(vec![e]),
-                        };
-                    }
-                };
-                let src = Src::Json(&value);
-                DecodedRecord {
-                    position: i,
-                    location: format!("{records}/{i}"),
-                    raw: raw.get().as_bytes().to_vec(),
-                    case_no: self.case_no(&src),
-                    draft: if value.is_object() {
-                        self.map(src)
-                    } else {
-                        Err(vec![FieldError::new(
-                            "",
-                            "record.not_object",
-                            "a record must be a JSON object",
-                        )])
-                    },
+        Ok(crate::parallel::map_records(&items, |i, raw| {
+            let value = match crate::common::json_record(raw) {
+                Ok(value) => value,
+                Err(e) => {
+                    return DecodedRecord {
+                        position: i,
+                        location: format!("{records}/{i}"),
+                        raw: raw.get().as_bytes().to_vec(),
+                        case_no: None,
+                        draft: Err(vec![e]),
+                    };
                 }
-            })
-            .collect())
+            };
+            let src = Src::Json(&value);
+            DecodedRecord {
+                position: i,
+                location: format!("{records}/{i}"),
+                raw: raw.get().as_bytes().to_vec(),
+                case_no: self.case_no(&src),
+                draft: if value.is_object() {
+                    self.map(src)
+                } else {
+                    Err(vec![FieldError::new(
+                        "",
+                        "record.not_object",
+                        "a record must be a JSON object",
+                    )])
+                },
+            }
+        }))
     }
 
     fn decode_xml(
@@ -704,23 +698,20 @@ impl MappingAdapter {
                 )
             })?;
         }
-        Ok(parent
-            .children_named(last)
-            .enumerate()
-            .map(|(i, el)| {
-                let src = Src::Xml {
-                    el,
-                    enc: doc.encoding,
-                };
-                DecodedRecord {
-                    position: i,
-                    location: format!("{last} #{} (line {})", i + 1, el.line),
-                    raw: payload[el.start..el.end].to_vec(),
-                    case_no: self.case_no(&src),
-                    draft: self.map(src),
-                }
-            })
-            .collect())
+        let elements: Vec<&Element> = parent.children_named(last).collect();
+        Ok(crate::parallel::map_records(&elements, |i, el| {
+            let src = Src::Xml {
+                el,
+                enc: doc.encoding,
+            };
+            DecodedRecord {
+                position: i,
+                location: format!("{last} #{} (line {})", i + 1, el.line),
+                raw: payload[el.start..el.end].to_vec(),
+                case_no: self.case_no(&src),
+                draft: self.map(src),
+            }
+        }))
     }
 }
 

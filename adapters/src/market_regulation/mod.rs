@@ -38,40 +38,12 @@ impl Adapter for MarketRegulation {
                 format!("not a market-regulation batch: {e}"),
             )
         })?;
-        Ok(batch
-            .records
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                let value = match crate::common::json_record(raw) {
-                    Ok(value) => value,
-                    Err(e) => {
-                        return DecodedRecord {
-                            position: i,
-                            location: format!("records[{i}]"),
-                            raw: raw.get().as_bytes().to_vec(),
-                            case_no: None,
-                            draft: Err(vec![e]),
-                        };
-                    }
-                };
-                let case_no = value.get("caseNo").and_then(Value::as_str).map(clean_code);
-                DecodedRecord {
-                    position: i,
-                    location: format!("records[{i}]"),
-                    raw: raw.get().as_bytes().to_vec(),
-                    case_no,
-                    draft: match value.as_object() {
-                        Some(obj) => map_record(JsonFields { obj }),
-                        None => Err(vec![domain::FieldError::new(
-                            "",
-                            "record.not_object",
-                            "a record must be a JSON object",
-                        )]),
-                    },
-                }
-            })
-            .collect())
+        Ok(crate::common::json_records(
+            &batch.records,
+            "records",
+            "caseNo",
+            map_record,
+        ))
     }
 }
 

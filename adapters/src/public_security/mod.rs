@@ -52,28 +52,24 @@ impl Adapter for PublicSecurity {
                 ));
             }
         }
-        Ok(records
-            .iter()
-            .enumerate()
-            .map(|(i, el)| {
-                let case_no = el
-                    .child("SBLSH")
-                    .and_then(|c| c.text(doc.encoding).ok())
-                    .map(|c| clean_code(&c))
-                    .filter(|c| !c.is_empty());
-                DecodedRecord {
-                    position: i,
-                    location: format!("BJXX #{} (line {})", i + 1, el.line),
-                    raw: payload[el.start..el.end].to_vec(),
-                    case_no,
-                    draft: map_record(Rec {
-                        el,
-                        enc: doc.encoding,
-                        p: Problems::default(),
-                    }),
-                }
-            })
-            .collect())
+        Ok(crate::parallel::map_records(&records, |i, el| {
+            let case_no = el
+                .child("SBLSH")
+                .and_then(|c| c.text(doc.encoding).ok())
+                .map(|c| clean_code(&c))
+                .filter(|c| !c.is_empty());
+            DecodedRecord {
+                position: i,
+                location: format!("BJXX #{} (line {})", i + 1, el.line),
+                raw: payload[el.start..el.end].to_vec(),
+                case_no,
+                draft: map_record(Rec {
+                    el,
+                    enc: doc.encoding,
+                    p: Problems::default(),
+                }),
+            }
+        }))
     }
 }
 

@@ -88,24 +88,20 @@ impl Adapter for Tax {
                 ));
             }
         }
-        Ok(records
-            .iter()
-            .enumerate()
-            .map(|(i, el)| {
-                let case_no = el
-                    .child("CaseNo")
-                    .and_then(|c| c.text(doc.encoding).ok())
-                    .map(|c| clean_code(&c))
-                    .filter(|c| !c.is_empty());
-                DecodedRecord {
-                    position: i,
-                    location: format!("Record #{} (line {})", i + 1, el.line),
-                    raw: payload[el.start..el.end].to_vec(),
-                    case_no,
-                    draft: map_record(Rec::new(el, doc.encoding)),
-                }
-            })
-            .collect())
+        Ok(crate::parallel::map_records(&records, |i, el| {
+            let case_no = el
+                .child("CaseNo")
+                .and_then(|c| c.text(doc.encoding).ok())
+                .map(|c| clean_code(&c))
+                .filter(|c| !c.is_empty());
+            DecodedRecord {
+                position: i,
+                location: format!("Record #{} (line {})", i + 1, el.line),
+                raw: payload[el.start..el.end].to_vec(),
+                case_no,
+                draft: map_record(Rec::new(el, doc.encoding)),
+            }
+        }))
     }
 }
 

@@ -1,0 +1,65 @@
+//! Work on a batch's records spread over the cores: a 500-record batch is decoded in its share
+//! of the machine's time, not one core's. Plain scoped threads, so the adapters need no
+//! runtime; the gateway calls them off its async threads (`gateway::parallel::cpu`).
+
+use std::sync::LazyLock;
+
+/// Batches with fewer records than this are mapped on the calling thread: starting a thread
+/// costs more than a few records' work.
+pub const FROM: usize = 64;
+
+/// The cores this process may use, asked once: the answer reads the cgroup files, which cost
+/// a tenth of a single-record push when asked on every call.
+static THREADS: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+/// `f` over `items`, results in order; in one chunk per core when there are at least `from`.
+/// Blocks the calling thread until every chunk is done.
+pub fn map<T: Send, R: Send>(items: Vec<T>, from: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if items.len() < from.max(2) || *THREADS < 2 {
+        return items.into_iter().map(f).collect();
+    }
+    let threads = *THREADS;
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(chunk).collect());
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks
+            .map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        // This thread takes the first chunk instead of waiting idle.
+        let mut all: Vec<R> = first.into_iter().map(f).collect();
+        for h in others {
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    })
+}
+
+/// [`map`] over `items` with each one's position, from [`FROM`] items: how the adapters map
+/// the records they split a batch into.
+pub fn map_records<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    map(items.iter().enumerate().collect(), FROM, |(i, item)| {
+        f(i, item)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keeps_order_whether_split_or_not() {
+        let items: Vec<u32> = (0..1000).collect();
+        let doubled = super::map(items.clone(), 64, |x| x * 2);
+        assert_eq!(doubled, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(super::map(vec![1, 2, 3], 64, |x| x + 1), vec![2, 3, 4]);
+        assert!(super::map(Vec::<u8>::new(), 0, |x| x).is_empty());
+        let positions = super::map_records(&items, |i, x| (i as u32) == *x);
+        assert!(positions.len() == 1000 && positions.iter().all(|same| *same));
+    }
+}
