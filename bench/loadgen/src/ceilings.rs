@@ -231,26 +231,42 @@ pub fn prepare(
     pipeline: &crate::batches::Pipeline,
     secs: f64,
 ) -> anyhow::Result<Value> {
-    const RECORDS: u64 = 50;
+    prepare_batches(loads, pipeline, secs, 50)
+}
+
+/// [`prepare`] over batches of `records` records: from `adapters::parallel::FROM` records a
+/// batch is decoded and normalized on every core, and the figure is then wall-clock, per batch.
+pub fn prepare_batches(
+    loads: &[crate::batches::Load],
+    pipeline: &crate::batches::Pipeline,
+    secs: f64,
+    records: u64,
+) -> anyhow::Result<Value> {
     let batches: Vec<(&crate::batches::Load, Bytes)> = loads
         .iter()
-        .flat_map(|l| (0..4).map(move |_| (l, l.batch(RECORDS).body)))
+        .flat_map(|l| (0..4).map(move |_| (l, l.batch(records).body)))
         .collect();
     let start = Instant::now();
-    let (mut records, mut i) = (0u64, 0);
+    let (mut done, mut i) = (0u64, 0);
     while start.elapsed().as_secs_f64() < secs {
         let (load, body) = &batches[i % batches.len()];
         let prepared = pipeline.prepare(load, body)?;
         anyhow::ensure!(prepared.invalid.is_empty(), "generated records are invalid");
-        records += prepared.valid.len() as u64;
+        done += prepared.valid.len() as u64;
         i += 1;
     }
-    let per_sec = records as f64 / start.elapsed().as_secs_f64();
+    let per_sec = done as f64 / start.elapsed().as_secs_f64();
+    let threads = if records as usize >= adapters::parallel::FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
     Ok(json!({
         "records_per_sec": per_sec.round(),
         "us_per_record": (1e6 / per_sec * 100.0).round() / 100.0,
-        "batch_records": RECORDS,
-        "threads": 1,
+        "ms_per_batch": (records as f64 * 1e3 / per_sec * 100.0).round() / 100.0,
+        "batch_records": records,
+        "threads": threads,
     }))
 }
 

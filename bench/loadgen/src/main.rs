@@ -98,6 +98,10 @@ enum Command {
         /// Seconds to run.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// Records per batch: from 64 a batch is spread over the cores (the figure is then
+        /// wall-clock time per batch, not one thread's).
+        #[arg(long, default_value_t = 50)]
+        records: u64,
     },
     /// The plain hyper server (the HTTPS ceiling), run as a child process by `run`.
     PlainServer {
@@ -192,13 +196,14 @@ async fn main() -> anyhow::Result<()> {
             std::fs::write(json.with_extension("md"), write_markdown(&out))?;
             Ok(())
         }
-        Command::Prepare { pki, secs } => {
+        Command::Prepare { pki, secs, records } => {
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let mappings = repo.join(batches::MAPPING_FILE);
             let mappings = mappings.parent().context("mapping folder")?;
             let pipeline = batches::Pipeline::new(&pki)?;
             let loads = batches::loads(&repo, mappings, &pipeline)?;
-            println!("{}", ceilings::prepare(&loads, &pipeline, secs)?);
+            let figure = ceilings::prepare_batches(&loads, &pipeline, secs, records)?;
+            println!("{figure}");
             Ok(())
         }
         Command::Run {
