@@ -27,6 +27,11 @@ const WAIT_SECONDS: u64 = 60;
 ///   per record, so the default 1 GB forced a checkpoint every few hundred thousand records;
 ///   each one makes the next change of every page log a full page image again and flushes in a
 ///   burst that stalls commits (bench/README.md). Crash recovery replays at most that much WAL.
+/// - `backend_flush_after=256kB`: a backend writing many pages itself (autovacuum working
+///   through a freshly loaded table, a bulk load evicting buffers) hands them to the disk as it
+///   goes. By default they pile up in the page cache until the kernel writes them in a burst,
+///   and a commit's WAL flush then waited 100–250 ms behind it, every backend with it
+///   (bench/README.md). Checkpointer and background writer already do this by default.
 const SERVER_SETTINGS: &[&str] = &[
     "listen_addresses=127.0.0.1",
     "unix_socket_permissions=0700",
@@ -34,6 +39,7 @@ const SERVER_SETTINGS: &[&str] = &[
     "shared_buffers=256MB",
     "max_wal_size=4GB",
     "checkpoint_timeout=15min",
+    "backend_flush_after=256kB",
 ];
 
 /// What `pg_ctl status` plus `/proc` say about the cluster.
