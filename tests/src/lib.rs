@@ -544,7 +544,8 @@ fn node_command(
     cmd.env("GATEWAY_AUDIT__CHAIN_INTERVAL_MS", "100")
         .env("GATEWAY_AUDIT__HEAD_INTERVAL_MS", "300");
     // Supervision levels move with time within a test's patience too.
-    cmd.env("GATEWAY_SUPERVISION__EVALUATE_INTERVAL_MS", "200");
+    cmd.env("GATEWAY_SUPERVISION__EVALUATE_INTERVAL_MS", "200")
+        .env("GATEWAY_SUPERVISION__ALERTS_GAUGE_INTERVAL_MS", "200");
     cmd.env("GATEWAY_LOG__LEVEL", "info").current_dir(dir);
     cmd
 }

@@ -427,21 +427,58 @@ async fn alerts_follow_the_cases_and_their_latest_versions() {
     );
     let expected = &expected;
     Network::eventually(20, "gauges match the alerts", || async {
-        let resp = node
-            .web_client("qingyang-operator")
-            .get("/metrics")
-            .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&resp.body).into_owned();
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-        };
+        let metrics = metrics(&node).await;
         expected.iter().all(|(kind, n)| {
-            value(&format!("gateway_supervision_alerts{{level=\"{kind}\"}} ")) == Some(*n as f64)
-        }) && value("gateway_supervision_late_entries_total ") == Some(2.0)
+            value(
+                &metrics,
+                &format!("gateway_supervision_alerts{{level=\"{kind}\"}}"),
+            ) == Some(*n as f64)
+        }) && value(&metrics, "gateway_supervision_late_entries_total") == Some(2.0)
     })
     .await;
+}
+
+async fn metrics(node: &Node) -> String {
+    let resp = node
+        .web_client("qingyang-operator")
+        .get("/metrics")
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&resp.body).into_owned()
+}
+
+/// The sample `name` (with its labels) of a Prometheus text page.
+fn value(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_alert_gauges_are_counted_again_only_after_their_interval() {
+    let node =
+        Node::start_configured(&[("GATEWAY_SUPERVISION__ALERTS_GAUGE_INTERVAL_MS", "3600000")])
+            .await;
+    let late_entries = "gateway_supervision_alerts{level=\"late_entry\"}";
+    // The first evaluator round counts: nothing yet.
+    Network::eventually(20, "the first count", || async {
+        value(&metrics(&node).await, late_entries) == Some(0.0)
+    })
+    .await;
+    let t = now();
+    push(
+        &node,
+        &[&Case::new("SV-GAUGE", t - Duration::hours(72), None, 3)],
+    )
+    .await;
+    assert_eq!(
+        case_nos(&alerts(&node, "?level=late_entry").await),
+        ["SV-GAUGE"]
+    );
+    // Rounds go on every 200 ms (the level of a case keeps moving) but do not count again
+    // within the hour; the alerts route answers live.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(value(&metrics(&node).await, late_entries), Some(0.0));
 }
 
 #[tokio::test]
