@@ -200,7 +200,13 @@ async fn main() -> anyhow::Result<()> {
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let mappings = repo.join(batches::MAPPING_FILE);
             let mappings = mappings.parent().context("mapping folder")?;
-            let pipeline = batches::Pipeline::new(&pki)?;
+            let pipeline = batches::Pipeline::new(&pki).with_context(|| {
+                format!(
+                    "no node PKI in {}: run bench/run.sh once, or pass --pki with the folder of \
+                     `gateway pki init --out DIR`",
+                    pki.display()
+                )
+            })?;
             let loads = batches::loads(&repo, mappings, &pipeline)?;
             let figure = ceilings::prepare_batches(&loads, &pipeline, secs, records)?;
             println!("{figure}");
