@@ -12,7 +12,7 @@
 use crate::VcError;
 use crate::multibase::{ed25519_to_multibase, multibase_to_ed25519};
 
-const DID_KEY_PREFIX: &str = "did:key:";
+pub const DID_KEY_PREFIX: &str = "did:key:";
 
 /// `did:key:z6Mk…` for an Ed25519 public key.
 pub fn did_from_ed25519(pk: &[u8; 32]) -> String {

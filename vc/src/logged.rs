@@ -165,7 +165,7 @@ fn open_checkpoint(
 /// Check `proof` for `credential` against the trust bundle.
 pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<Included, LogError> {
     let proof: LogProof =
-        serde_json::from_value(proof.clone()).map_err(|e| LogError::Malformed(e.to_string()))?;
+        LogProof::deserialize(proof).map_err(|e| LogError::Malformed(e.to_string()))?;
     if proof.kind != PROOF_TYPE {
         return Err(LogError::Malformed(format!("type must be {PROOF_TYPE}")));
     }

@@ -314,7 +314,14 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
             "the proof has no valid created time to check the key's validity at",
         );
     };
-    let did = did_from_ed25519(&key);
+    // A did:key method names its key's DID already (its key was decoded from it, and base58
+    // has one spelling per key): no need to encode it again.
+    let did = match vm.split('#').next() {
+        Some(base) if base.starts_with(crate::did_key::DID_KEY_PREFIX) => {
+            std::borrow::Cow::Borrowed(base)
+        }
+        _ => std::borrow::Cow::Owned(did_from_ed25519(&key)),
+    };
     let node_region = match trust.key_status_at(&did, created) {
         KeyTrust::Trusted { node_region } => node_region,
         other => {
