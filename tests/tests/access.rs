@@ -368,6 +368,14 @@ fn request(op: &str, f: &Fixture, peer: bool) -> Request {
         ),
         "GET /v1/batches/{client_batch_id}" => (format!("/v1/batches/{BATCH_ID}"), vec![], true),
         "POST /v1/certificates/verify" => (op[5..].into(), f.credential.clone(), true),
+        "POST /v1/certificates/verify/batch" => {
+            let credential: Value = serde_json::from_slice(&f.credential).unwrap();
+            (
+                op[5..].into(),
+                json_body(json!({"credentials": [credential]})),
+                true,
+            )
+        }
         "GET /v1/certificates/{id}" => (
             format!("/v1/certificates/{id}?purpose=approval"),
             vec![],

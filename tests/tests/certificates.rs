@@ -290,6 +290,128 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
     assert_eq!(r.status.as_u16(), 403);
 }
 
+/// `POST /v1/certificates/verify/batch` answers each credential as the single route would, in
+/// the order sent, with a bad item answered alone and the others still checked; on both
+/// listeners, and from 8 items on the signatures are checked on several threads.
+#[tokio::test]
+async fn many_credentials_verify_in_one_request_each_as_it_would_alone() {
+    let node = Node::start().await;
+    push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    let creds: Vec<Value> = node
+        .db()
+        .await
+        .query(
+            "SELECT credential FROM credential_versions ORDER BY identifier LIMIT 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(creds.len(), 2, "the fixture issues two certificates");
+    let mut tampered = creds[1].clone();
+    tampered["credentialSubject"]["certificateNumber"] = json!("91621002MA7100001J");
+    let mut bad_id = creds[0].clone();
+    bad_id["id"] = json!("urn:ecert:1.2.156.3005.2.X");
+    let mut items = vec![
+        creds[0].clone(),
+        tampered,
+        bad_id.clone(),
+        json!([1, 2]),
+        creds[1].clone(),
+    ];
+    items.extend(std::iter::repeat_n(creds[0].clone(), 6));
+    let batch = serde_json::to_vec(&json!({"credentials": items})).unwrap();
+
+    let system = node.client("xifeng-amr-system");
+    let public = node.anonymous_web();
+    for caller in [&system, &public] {
+        let r = caller
+            .post(
+                "/v1/certificates/verify/batch",
+                "application/json",
+                batch.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status.as_u16(),
+            200,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let answer = r.json().unwrap();
+        let results = answer["results"].as_array().unwrap();
+        assert_eq!(results.len(), items.len());
+        assert_eq!(
+            (answer["valid"].clone(), answer["invalid"].clone()),
+            (json!(8), json!(3))
+        );
+        for (item, result) in items.iter().zip(results) {
+            let alone = caller
+                .post(
+                    "/v1/certificates/verify",
+                    "application/json",
+                    serde_json::to_vec(item).unwrap(),
+                )
+                .await
+                .unwrap();
+            let alone_body = alone.json().unwrap();
+            if alone.status.as_u16() == 200 {
+                assert_eq!(result, &alone_body, "{item}");
+            } else {
+                // Refused alone: the same problem, in its place.
+                assert_eq!(item, &bad_id);
+                assert_eq!(result, &json!({"valid": false, "problem": alone_body}));
+            }
+        }
+        assert_eq!(results[1]["checks"]["signature"], "fail");
+        assert_eq!(results[2]["problem"]["code"], "certificate.bad_identifier");
+        assert_eq!(results[2]["problem"]["status"], 400);
+    }
+
+    // More than 100 credentials, or not a batch: refused whole, with the problem saying why.
+    let many = serde_json::to_vec(&json!({"credentials": vec![creds[0].clone(); 101]})).unwrap();
+    let r = system
+        .post("/v1/certificates/verify/batch", "application/json", many)
+        .await
+        .unwrap();
+    let problem = r.json().unwrap();
+    assert_eq!(
+        (
+            r.status.as_u16(),
+            problem["code"].clone(),
+            problem["limit"].clone()
+        ),
+        (413, json!("verify.too_many_credentials"), json!(100))
+    );
+    for body in [
+        json!({"credential": []}),
+        creds[0].clone(),
+        json!([creds[0]]),
+    ] {
+        let r = public
+            .post(
+                "/v1/certificates/verify/batch",
+                "application/json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.json().unwrap()["code"].clone()),
+            (400, json!("request.bad_json"))
+        );
+    }
+}
+
 fn verify_offline(node: &Node, file: &std::path::Path, extra: &[&str]) -> (i32, Value) {
     let mut cmd = Command::new(e2e::gateway_bin());
     cmd.arg("verify")

@@ -1327,6 +1327,52 @@ async fn answers_match_the_document() {
             .await;
     }
 
+    // POST /v1/certificates/verify/batch
+    let batch = "POST /v1/certificates/verify/batch";
+    let presented: Value = serde_json::from_slice(&credential).unwrap();
+    let body = |items: Vec<Value>| serde_json::to_vec(&json!({ "credentials": items })).unwrap();
+    let mixed = body(vec![
+        presented.clone(),
+        tampered.clone(),
+        json!({"id": "urn:ecert:nonsense"}),
+    ]);
+    let r = c
+        .send(&public, batch, &[JSON_CT], mixed.clone(), 200, ok)
+        .await;
+    let answer = r.json().unwrap();
+    assert_eq!(
+        (answer["valid"].clone(), answer["invalid"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(
+        answer["results"][2]["problem"]["code"],
+        "certificate.bad_identifier"
+    );
+    c.send(&sys, batch, &[JSON_CT], mixed, 200, ok).await;
+    let batch_errors: Vec<(&As, &str, Vec<u8>, u16, &str)> = vec![
+        (&public, batch, b"{".to_vec(), 400, "request.bad_json"),
+        (&public, batch, credential.clone(), 400, "request.bad_json"),
+        (
+            &public,
+            "POST /v1/certificates/verify/batch?strict=maybe",
+            body(vec![presented.clone()]),
+            400,
+            "request.bad_query",
+        ),
+        (
+            &sys,
+            batch,
+            body(vec![presented.clone(); 101]),
+            413,
+            "verify.too_many_credentials",
+        ),
+        (&approver_x, batch, body(vec![presented]), 403, "auth.role"),
+    ];
+    for (caller, request, body, status, code) in batch_errors {
+        c.send(caller, request, &[JSON_CT], body, status, Some(code))
+            .await;
+    }
+
     // GET /v1/records
     let r = c
         .get(

@@ -171,7 +171,21 @@ pub fn ingest_jobs(loads: Arc<Vec<Load>>, pools: Arc<Vec<Arc<Pool>>>, records: u
     })
 }
 
+/// Credentials per request in the batch verification phase.
+const VERIFY_BATCH: usize = 50;
+
 fn fixed_job(pool: Arc<Pool>, method: Method, path: &str, bodies: Arc<Vec<Bytes>>) -> MakeJob {
+    counted_job(pool, method, path, bodies, 0)
+}
+
+/// [`fixed_job`] where each request counts as `records` (credentials in a batch verification).
+fn counted_job(
+    pool: Arc<Pool>,
+    method: Method,
+    path: &str,
+    bodies: Arc<Vec<Bytes>>,
+    records: u64,
+) -> MakeJob {
     let path = path.to_owned();
     let next = Arc::new(AtomicUsize::new(0));
     Arc::new(move |_| {
@@ -186,7 +200,7 @@ fn fixed_job(pool: Arc<Pool>, method: Method, path: &str, bodies: Arc<Vec<Bytes>
             path: path.clone(),
             content_type: (!body.is_empty()).then_some("application/json"),
             body,
-            records: 0,
+            records,
         }
     })
 }
@@ -491,46 +505,67 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
         "a stored credential does not verify through the API: {verdict}"
     );
     verifier.warm(plan.verify_workers).await?;
-    let jobs = fixed_job(
-        verifier.clone(),
-        Method::POST,
-        "/v1/certificates/verify",
-        Arc::new(creds),
-    );
     reset_statements(&stats_db).await?;
-    let perf = if opts.perf {
-        Some(crate::profile::Perf::start(
-            node.pid(),
-            &env.work.join("perf-verify.data"),
-        )?)
-    } else {
-        None
+    let phase = VerifyPhase {
+        perf: opts.perf.then(|| node.pid()),
+        work: &env.work,
+        watch: &watch,
+        plan,
+        verifier: &verifier,
     };
-    let running = watch.start();
-    let out = load::closed(plan.verify_workers, plan.short_run, jobs).await;
-    let usage = running.stop();
-    if let Some(perf) = perf {
-        results["profile"]["verify"] = perf.finish()?;
-    }
+    let mut v = phase
+        .run("/v1/certificates/verify", creds.clone(), 1, "verify")
+        .await?;
     if let Some(c) = &stats_db {
         results["profile"]["postgres_verify"] = crate::profile::statements(c).await?;
     }
-    let per = |group: &str| usage.cpu_secs(group) / out.all_requests.max(1) as f64 * 1e6;
-    let mut v = out.to_json();
-    v["usage"] = usage.to_json();
     v["verdict_checks"] = verdict["checks"].clone();
-    v["cpu_us_per_verification"] = json!({
-        "gateway": per("gateway").round(), "postgres": per("postgres").round(),
-        "total": (per("gateway") + per("postgres")).round(),
-    });
-    say(format!(
-        "verification through the API: {:.0}/s, {:.0} µs CPU each (gateway {:.0}, PostgreSQL {:.0})",
-        out.requests_per_sec(),
-        per("gateway") + per("postgres"),
-        per("gateway"),
-        per("postgres")
-    ));
+    if let Some(perf) = v.as_object_mut().and_then(|v| v.remove("profile")) {
+        results["profile"]["verify"] = perf;
+    }
     results["gateway"]["verify_api"] = v;
+
+    // The same credentials, VERIFY_BATCH to a request (`POST /v1/certificates/verify/batch`):
+    // what a caller with many to check pays per verification.
+    let batches: Vec<Bytes> = (0..creds.len())
+        .map(|i| {
+            let mut body = b"{\"credentials\":[".to_vec();
+            for k in 0..VERIFY_BATCH {
+                if k > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&creds[(i + k) % creds.len()]);
+            }
+            body.extend_from_slice(b"]}");
+            Bytes::from(body)
+        })
+        .collect();
+    let first = verifier
+        .send(
+            Method::POST,
+            "/v1/certificates/verify/batch",
+            Some("application/json"),
+            batches[0].clone(),
+        )
+        .await?;
+    let answer: Value = serde_json::from_slice(&first.body).unwrap_or(Value::Null);
+    ensure!(
+        answer["valid"] == json!(VERIFY_BATCH),
+        "stored credentials do not verify through the batch API: {answer}"
+    );
+    let mut v = phase
+        .run(
+            "/v1/certificates/verify/batch",
+            batches,
+            VERIFY_BATCH,
+            "verify-batch",
+        )
+        .await?;
+    v["credentials_per_request"] = json!(VERIFY_BATCH);
+    if let Some(perf) = v.as_object_mut().and_then(|v| v.remove("profile")) {
+        results["profile"]["verify_batch"] = perf;
+    }
+    results["gateway"]["verify_batch"] = v;
 
     // Request handling without work: the node's /healthz.
     let (out, v) = http_rate(node.exchange, &pki, &watch, plan).await?;
@@ -560,6 +595,69 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
 }
 
 /// `GET /healthz` back to back from `plan.http_workers` connections (a system's certificate).
+/// A verification phase's setting: the verify workers against the node, watched.
+struct VerifyPhase<'a> {
+    /// The node's pid when `perf` samples it.
+    perf: Option<u32>,
+    work: &'a std::path::Path,
+    watch: &'a Watch,
+    plan: &'a Plan,
+    verifier: &'a Arc<Pool>,
+}
+
+impl VerifyPhase<'_> {
+    /// `bodies` posted to `path` in turn, each holding `per_request` credentials: the load's
+    /// figures with the CPU per verification (and `profile` when sampled, to move elsewhere).
+    async fn run(
+        &self,
+        path: &str,
+        bodies: Vec<Bytes>,
+        per_request: usize,
+        name: &str,
+    ) -> anyhow::Result<Value> {
+        let jobs = counted_job(
+            self.verifier.clone(),
+            Method::POST,
+            path,
+            Arc::new(bodies),
+            if per_request > 1 {
+                per_request as u64
+            } else {
+                0
+            },
+        );
+        let perf = match self.perf {
+            Some(pid) => Some(crate::profile::Perf::start(
+                pid,
+                &self.work.join(format!("perf-{name}.data")),
+            )?),
+            None => None,
+        };
+        let running = self.watch.start();
+        let out = load::closed(self.plan.verify_workers, self.plan.short_run, jobs).await;
+        let usage = running.stop();
+        let verifications = out.all_requests.max(1) as f64 * per_request as f64;
+        let per = |group: &str| usage.cpu_secs(group) / verifications * 1e6;
+        let mut v = out.to_json();
+        v["usage"] = usage.to_json();
+        v["cpu_us_per_verification"] = json!({
+            "gateway": per("gateway").round(), "postgres": per("postgres").round(),
+            "total": (per("gateway") + per("postgres")).round(),
+        });
+        if let Some(perf) = perf {
+            v["profile"] = perf.finish()?;
+        }
+        say(format!(
+            "verification through {path} ({per_request} a request): {:.0}/s, {:.0} µs CPU each (gateway {:.0}, PostgreSQL {:.0})",
+            out.requests_per_sec() * per_request as f64,
+            per("gateway") + per("postgres"),
+            per("gateway"),
+            per("postgres")
+        ));
+        Ok(v)
+    }
+}
+
 async fn http_rate(
     addr: std::net::SocketAddr,
     pki: &std::path::Path,

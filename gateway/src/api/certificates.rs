@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use domain::codes::cert_id::CertIdentifier;
 use domain::codes::region::RegionCode;
@@ -75,6 +75,9 @@ mod memo {
         pub fn get(&self, key: &K) -> Option<V> {
             self.map().as_ref()?.get(key).cloned()
         }
+        pub fn contains(&self, key: &K) -> bool {
+            self.map().as_ref().is_some_and(|m| m.contains_key(key))
+        }
         pub fn put(&self, key: K, value: V) {
             let mut map = self.map();
             let map = map.get_or_insert_with(HashMap::new);
@@ -121,7 +124,7 @@ async fn own_status(
 }
 
 /// A held certificate's status as the verifier's lookup.
-fn status_lookup(status: Option<String>) -> Option<StatusLookup<'static>> {
+fn status_lookup(status: Option<&str>) -> Option<StatusLookup<'static>> {
     status.map(|s| StatusLookup::known(s == "revoked", s == "suspended"))
 }
 
@@ -312,13 +315,16 @@ async fn checkpoint_to_prove(
 fn remember_proof(
     app: &App,
     held: Option<(uuid::Uuid, i32)>,
-    proof: Option<Value>,
+    proof: Option<&Value>,
     verdict: &Verdict,
 ) {
     if let (Some((credential_id, _)), Some(proof)) = (held, proof)
         && verdict.checks.logged == vc::verify::CheckResult::Pass
     {
-        memo::PROOFS.put((app.log.origin.clone(), credential_id), proof);
+        let key = (app.log.origin.clone(), credential_id);
+        if !memo::PROOFS.contains(&key) {
+            memo::PROOFS.put(key, proof.clone());
+        }
     }
 }
 
@@ -422,16 +428,14 @@ pub async fn get(
     let version: i32 = row.get(1);
     let held = Some((row.get(2), version));
     let (proof, status) = evidence(&app, &db, &credential, held, &headers).await?;
-    let verdict = verify_credential_logged(
-        &credential,
-        Some(app.reference.get().trust()),
-        chrono::Utc::now(),
-        status_lookup(status),
-        proof.as_ref(),
-        q.strict,
-    );
-    remember_proof(&app, held, proof, &verdict);
-    metrics::counter!("gateway_certificates_verified_total", "route" => "lookup", "valid" => verdict.valid.to_string()).increment(1);
+    let presented = Presented {
+        credential,
+        held,
+        proof,
+        status,
+    };
+    let verdict = check(&app, &presented, chrono::Utc::now(), q.strict, "lookup");
+    let credential = presented.credential;
     let mut extra = json!({
         "identifier": identifier.to_string(), "version": version,
         "served_by": app.node_region.as_str(),
@@ -610,30 +614,165 @@ pub async fn by_holder(
 
 /// `POST /v1/certificates/verify`: verify a presented credential (the body). Not audited per
 /// call (nothing shared is disclosed); counted in metrics.
-pub async fn verify(
-    State(app): State<Arc<App>>,
-    axum::Extension(peer): axum::Extension<PeerIdentity>,
-    axum::Extension(listener): axum::Extension<Listener>,
-    query: Result<Query<VerifyOptions>, QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, Problem> {
-    let body = body?;
-    let Query(opts) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
-    let db = app.pool.get().await?;
-    let caller = match auth::caller(&app, &db, &peer, &headers, listener).await {
-        Ok(c) => c,
-        // Anonymous verification is allowed on the web listener.
-        Err(_) if listener == Listener::Web && !peer.has_certificate => auth::Caller::public(),
-        Err(e) => return Err(e),
-    };
-    VERIFY.check(&caller, listener)?;
-    let credential: Value = serde_json::from_slice(&body).map_err(|e| {
+pub async fn verify(State(app): State<Arc<App>>, v: Verifying) -> Result<Json<Value>, Problem> {
+    let credential: Value = serde_json::from_slice(&v.body).map_err(|e| {
         Problem::new(
             "request.bad_json",
             format!("the body must be a credential (JSON): {e}"),
         )
     })?;
+    let presented = present(&app, &v.db, &v.body, credential, &v.headers).await?;
+    let verdict = check(
+        &app,
+        &presented,
+        chrono::Utc::now(),
+        v.opts.strict,
+        "verify",
+    );
+    Ok(answer(verdict, json!({})))
+}
+
+/// At most this many credentials in one `POST /v1/certificates/verify/batch`.
+pub const VERIFY_BATCH_MAX: usize = 100;
+
+/// The body of `POST /v1/certificates/verify/batch`. Each credential is kept as sent: its
+/// bytes identify a stored version the way a single verification's body does.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBatch<'a> {
+    #[serde(borrow)]
+    credentials: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// `POST /v1/certificates/verify/batch`: verify up to [`VERIFY_BATCH_MAX`] presented
+/// credentials in one request (the certificates attached to one application, say), answering
+/// their verdicts in the order sent. Each verdict is the one `POST /v1/certificates/verify`
+/// gives for that credential; a credential that cannot be checked at all (its `id` is not a
+/// GB/T 36904 identifier) gets `valid: false` with the problem it would have got alone, and
+/// the others are still answered. The signatures are checked on every core.
+pub async fn verify_batch(
+    State(app): State<Arc<App>>,
+    v: Verifying,
+) -> Result<Json<Value>, Problem> {
+    let batch: VerifyBatch = serde_json::from_slice(&v.body).map_err(|e| {
+        Problem::new(
+            "request.bad_json",
+            format!("the body must be {{\"credentials\": [credential, …]}}: {e}"),
+        )
+    })?;
+    if batch.credentials.len() > VERIFY_BATCH_MAX {
+        return Err(Problem::new(
+            "verify.too_many_credentials",
+            format!(
+                "{} credentials in one request; the limit is {VERIFY_BATCH_MAX}",
+                batch.credentials.len()
+            ),
+        )
+        .with("limit", VERIFY_BATCH_MAX));
+    }
+    // The database's part one credential after another (most of it is remembered), then the
+    // signatures on every core.
+    let mut presented = Vec::with_capacity(batch.credentials.len());
+    for raw in &batch.credentials {
+        let credential: Value = serde_json::from_str(raw.get()).map_err(Problem::internal)?;
+        match present(&app, &v.db, raw.get().as_bytes(), credential, &v.headers).await {
+            Err(problem) if !problem.status.is_client_error() => return Err(problem),
+            outcome => presented.push(outcome),
+        }
+    }
+    drop(v.db);
+    let now = chrono::Utc::now();
+    let strict = v.opts.strict;
+    let cpu_app = app.clone();
+    // The presented credentials come back to be dropped on the async threads that parsed them:
+    // the pool threads then free only what they allocated (mimalloc's fast path).
+    let (results, presented) = crate::parallel::cpu(v.body.len(), move || {
+        let results = crate::parallel::map(presented.iter().collect(), 8, |p| match p {
+            Ok(p) => {
+                let verdict = check(&cpu_app, p, now, strict, "verify_batch");
+                let raw = serde_json::value::to_raw_value(&verdict).expect("a verdict serializes");
+                (verdict.valid, raw)
+            }
+            Err(problem) => {
+                let item = json!({"valid": false, "problem": problem.to_json()});
+                (
+                    false,
+                    serde_json::value::to_raw_value(&item).expect("serializes"),
+                )
+            }
+        });
+        (results, presented)
+    })
+    .await
+    .map_err(Problem::internal)?;
+    drop(presented);
+    let valid = results.iter().filter(|(valid, _)| *valid).count();
+    let results: Vec<_> = results.into_iter().map(|(_, raw)| raw).collect();
+    Ok(Json(json!({
+        "valid": valid,
+        "invalid": results.len() - valid,
+        "results": results,
+    })))
+}
+
+/// Where both verification routes start: the body and options read, and the caller let in
+/// (anyone on the web listener, without logging in: checking a file discloses nothing).
+pub struct Verifying {
+    db: deadpool_postgres::Object,
+    opts: VerifyOptions,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl axum::extract::FromRequest<Arc<App>> for Verifying {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, app: &Arc<App>) -> Result<Self, Problem> {
+        let (parts, body) = req.into_parts();
+        let query = Query::<VerifyOptions>::try_from_uri(&parts.uri);
+        let peer = parts.extensions.get::<PeerIdentity>().cloned();
+        let listener = parts.extensions.get::<Listener>().copied();
+        let (Some(peer), Some(listener)) = (peer, listener) else {
+            return Err(Problem::internal("a verification route outside a listener"));
+        };
+        let headers = parts.headers.clone();
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = <Bytes as axum::extract::FromRequest<_>>::from_request(request, app).await?;
+        let Query(opts) = query.map_err(|e| Problem::new("request.bad_query", e.body_text()))?;
+        let db = app.pool.get().await?;
+        let caller = match auth::caller(app, &db, &peer, &headers, listener).await {
+            Ok(c) => c,
+            Err(_) if listener == Listener::Web && !peer.has_certificate => auth::Caller::public(),
+            Err(e) => return Err(e),
+        };
+        VERIFY.check(&caller, listener)?;
+        Ok(Verifying {
+            db,
+            opts,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A presented credential with what this node knows of it: the stored version it is (when it
+/// holds it as presented), its log evidence and its status.
+struct Presented {
+    credential: Value,
+    held: Option<(uuid::Uuid, i32)>,
+    proof: Option<Value>,
+    status: Option<String>,
+}
+
+/// Look up what this node knows of `credential`, presented as the bytes `body`. A client error
+/// (4xx) is about this credential alone; anything else is the node's.
+async fn present(
+    app: &App,
+    db: &deadpool_postgres::Client,
+    body: &[u8],
+    credential: Value,
+    headers: &HeaderMap,
+) -> Result<Presented, Problem> {
     if let Some(id) = credential["id"].as_str() {
         parse_identifier(id)?;
     }
@@ -644,7 +783,7 @@ pub async fn verify(
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
     {
         Some(identifier) => {
-            let body_hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, &body)
+            let body_hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, body)
                 .as_ref()
                 .try_into()
                 .expect("SHA-256 is 32 bytes");
@@ -671,16 +810,32 @@ pub async fn verify(
         }
         None => None,
     };
-    let (proof, status) = evidence(&app, &db, &credential, held, &headers).await?;
+    let (proof, status) = evidence(app, db, &credential, held, headers).await?;
+    Ok(Presented {
+        credential,
+        held,
+        proof,
+        status,
+    })
+}
+
+/// The verdict on a presented credential (CPU only), counted under `route`.
+fn check(
+    app: &App,
+    presented: &Presented,
+    now: chrono::DateTime<chrono::Utc>,
+    strict: bool,
+    route: &'static str,
+) -> Verdict {
     let verdict = verify_credential_logged(
-        &credential,
+        &presented.credential,
         Some(app.reference.get().trust()),
-        chrono::Utc::now(),
-        status_lookup(status),
-        proof.as_ref(),
-        opts.strict,
+        now,
+        status_lookup(presented.status.as_deref()),
+        presented.proof.as_ref(),
+        strict,
     );
-    remember_proof(&app, held, proof, &verdict);
-    metrics::counter!("gateway_certificates_verified_total", "route" => "verify", "valid" => verdict.valid.to_string()).increment(1);
-    Ok(answer(verdict, json!({})))
+    remember_proof(app, presented.held, presented.proof.as_ref(), &verdict);
+    metrics::counter!("gateway_certificates_verified_total", "route" => route, "valid" => verdict.valid.to_string()).increment(1);
+    verdict
 }

@@ -55,6 +55,10 @@ pub fn exchange_router(app: Arc<App>) -> Router {
         .route("/v1/ingest/{adapter}", post(ingest::ingest))
         .route("/v1/batches/{client_batch_id}", get(ingest::batch))
         .route("/v1/certificates/verify", post(certificates::verify))
+        .route(
+            "/v1/certificates/verify/batch",
+            post(certificates::verify_batch),
+        )
         .route("/v1/certificates/{id}", get(certificates::get))
         .route("/v1/certificates/{id}/status", post(status::change))
         .route("/v1/certificates/{id}/proof", get(proof::certificate_proof))
@@ -112,6 +116,10 @@ pub fn web_router(app: Arc<App>) -> Router {
                 .delete(session::logout),
         )
         .route("/v1/certificates/verify", post(certificates::verify))
+        .route(
+            "/v1/certificates/verify/batch",
+            post(certificates::verify_batch),
+        )
         .route("/v1/certificates/{id}", get(certificates::get))
         .route("/v1/certificates", get(certificates::by_holder))
         .route("/v1/status/{node}/{purpose}", get(status::list))

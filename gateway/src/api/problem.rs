@@ -74,6 +74,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("request.timeout", 408, "The request body did not arrive in time"),
     ("service.timeout", 503, "The request took longer than the gateway allows"),
     ("rate.limited", 429, "Too many requests from this client"),
+    ("verify.too_many_credentials", 413, "Too many credentials in one verification request"),
 ];
 
 #[derive(Debug)]
@@ -139,10 +140,10 @@ impl Problem {
             .find(|c| c.0 == self.code)
             .map_or("Error", |c| c.2)
     }
-}
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    /// The problem document (RFC 9457): what the answer's body is, and what a batch answer
+    /// holds for an item that failed alone.
+    pub fn to_json(&self) -> Value {
         let mut body = Map::new();
         body.insert(
             "type".into(),
@@ -152,10 +153,16 @@ impl IntoResponse for Problem {
         body.insert("status".into(), json!(self.status.as_u16()));
         body.insert("detail".into(), json!(self.detail));
         body.insert("code".into(), json!(self.code));
-        body.extend(self.extra);
+        body.extend(self.extra.clone());
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
         let mut resp = (
             self.status,
-            serde_json::to_string(&body).unwrap_or_default(),
+            serde_json::to_string(&self.to_json()).unwrap_or_default(),
         )
             .into_response();
         resp.headers_mut().insert(
