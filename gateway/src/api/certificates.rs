@@ -614,7 +614,7 @@ pub async fn by_holder(
 
 /// `POST /v1/certificates/verify`: verify a presented credential (the body). Not audited per
 /// call (nothing shared is disclosed); counted in metrics.
-pub async fn verify(State(app): State<Arc<App>>, v: Verifying) -> Result<Json<Value>, Problem> {
+pub async fn verify(State(app): State<Arc<App>>, v: Verifying) -> Result<Json<Verdict>, Problem> {
     let credential: Value = serde_json::from_slice(&v.body).map_err(|e| {
         Problem::new(
             "request.bad_json",
@@ -629,7 +629,7 @@ pub async fn verify(State(app): State<Arc<App>>, v: Verifying) -> Result<Json<Va
         v.opts.strict,
         "verify",
     );
-    Ok(answer(verdict, json!({})))
+    Ok(Json(verdict))
 }
 
 /// At most this many credentials in one `POST /v1/certificates/verify/batch`.
