@@ -118,6 +118,25 @@ impl Env {
         Ok(())
     }
 
+    /// Have PostgreSQL log what a latency stall may have waited for: every autovacuum and
+    /// autoanalyze run, and statements over 20 ms (without their parameters: a batch's arrays
+    /// are megabytes), to `pg/postgres.log` beside the node's own log. Logging only; reloaded,
+    /// not restarted.
+    pub async fn log_slow_work(&self) -> anyhow::Result<()> {
+        let url = pgembed::url(&self.pg, "postgres")?;
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "ALTER SYSTEM SET log_autovacuum_min_duration = 0;
+                 ALTER SYSTEM SET log_min_duration_statement = '20ms';
+                 ALTER SYSTEM SET log_parameter_max_length = 0;
+                 SELECT pg_reload_conf();",
+            )
+            .await?;
+        Ok(())
+    }
+
     pub fn stop_postgres(&self) {
         if let Err(e) = pgembed::stop(&self.pg) {
             eprintln!("loadgen: stopping PostgreSQL: {e}");

@@ -238,7 +238,11 @@ pub async fn run(opts: Options, results: &mut Value) -> anyhow::Result<()> {
     ));
     let mut env = Env::start(opts.work.clone(), opts.gateway_bin.clone(), opts.pg_port)?;
     let only_growth = opts.growth.as_ref().is_some_and(|g| g.only);
-    let mut outcome = match env.statement_stats(opts.perf).await {
+    let prepared = match env.statement_stats(opts.perf).await {
+        Ok(()) => env.log_slow_work().await,
+        Err(e) => Err(e),
+    };
+    let mut outcome = match prepared {
         Ok(()) if only_growth => Ok(()),
         Ok(()) => body(&opts, &env, results).await,
         Err(e) => Err(e),
