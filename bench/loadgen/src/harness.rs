@@ -126,14 +126,15 @@ impl Env {
         let url = pgembed::url(&self.pg, "postgres")?;
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
-        client
-            .batch_execute(
-                "ALTER SYSTEM SET log_autovacuum_min_duration = 0;
-                 ALTER SYSTEM SET log_min_duration_statement = '20ms';
-                 ALTER SYSTEM SET log_parameter_max_length = 0;
-                 SELECT pg_reload_conf();",
-            )
-            .await?;
+        // One at a time: ALTER SYSTEM refuses to run in the implicit transaction of a batch.
+        for sql in [
+            "ALTER SYSTEM SET log_autovacuum_min_duration = 0",
+            "ALTER SYSTEM SET log_min_duration_statement = '20ms'",
+            "ALTER SYSTEM SET log_parameter_max_length = 0",
+            "SELECT pg_reload_conf()",
+        ] {
+            client.batch_execute(sql).await?;
+        }
         Ok(())
     }
 
