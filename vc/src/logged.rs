@@ -47,6 +47,21 @@ pub struct LogProof {
     pub checkpoint: String,
 }
 
+impl LogProof {
+    /// A proof as JSON (what `GET /v1/certificates/{id}/proof` answers), checked for shape
+    /// only: [`check_proof`] says whether it proves anything.
+    pub fn from_json(proof: &Value) -> Result<LogProof, LogError> {
+        let proof = LogProof::deserialize(proof).map_err(|e| LogError::Malformed(e.to_string()))?;
+        if proof.kind != PROOF_TYPE {
+            return Err(LogError::Malformed(format!("type must be {PROOF_TYPE}")));
+        }
+        Ok(proof)
+    }
+}
+
+/// A proof as given to a verification: read, or why it could not be read.
+pub type Evidence = Result<LogProof, LogError>;
+
 /// What a good proof establishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Included {
@@ -162,10 +177,18 @@ fn open_checkpoint(
     Ok(opened)
 }
 
-/// Check `proof` for `credential` against the trust bundle.
+/// Check `proof` (JSON) for `credential` against the trust bundle.
 pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<Included, LogError> {
-    let proof: LogProof =
-        LogProof::deserialize(proof).map_err(|e| LogError::Malformed(e.to_string()))?;
+    check_proof(credential, &LogProof::from_json(proof)?, trust)
+}
+
+/// Check a read `proof` for `credential` against the trust bundle (a node that builds or keeps
+/// proofs passes them so, without a round trip through JSON).
+pub fn check_proof(
+    credential: &Value,
+    proof: &LogProof,
+    trust: &TrustBundle,
+) -> Result<Included, LogError> {
     if proof.kind != PROOF_TYPE {
         return Err(LogError::Malformed(format!("type must be {PROOF_TYPE}")));
     }
@@ -177,7 +200,7 @@ pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<I
         .ok_or_else(|| LogError::NoLog(node.to_string()))?;
     if proof.log != node_log.origin {
         return Err(LogError::WrongLog {
-            proof: proof.log,
+            proof: proof.log.clone(),
             node: node.to_string(),
             expected: node_log.origin.clone(),
         });

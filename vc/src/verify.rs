@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use crate::did_key::{did_from_ed25519, resolve_verification_method};
 use crate::ecert::{NODE_URN_PREFIX, STATUS_ENTRY_TYPE, StatusPurpose};
-use crate::logged::LogError;
+use crate::logged::{Evidence, LogError, LogProof};
 use crate::trust::{KeyTrust, TrustBundle};
 use crate::verify_proof;
 
@@ -157,14 +157,27 @@ pub fn verify_credential(
     verify_credential_logged(cred, trust, now, status, None, strict)
 }
 
-/// Verifies `cred` with, when given, a [`crate::logged::LogProof`] of its inclusion in the
-/// issuing node's transparency log.
+/// Verifies `cred` with, when given, a [`crate::logged::LogProof`] (JSON) of its inclusion in
+/// the issuing node's transparency log.
 pub fn verify_credential_logged(
     cred: &Value,
     trust: Option<&TrustBundle>,
     now: DateTime<Utc>,
     status: Option<StatusLookup<'_>>,
     log_proof: Option<&Value>,
+    strict: bool,
+) -> Verdict {
+    let evidence = log_proof.map(LogProof::from_json);
+    verify_credential_proven(cred, trust, now, status, evidence.as_ref(), strict)
+}
+
+/// [`verify_credential_logged`] with the proof already read (or why it could not be).
+pub fn verify_credential_proven(
+    cred: &Value,
+    trust: Option<&TrustBundle>,
+    now: DateTime<Utc>,
+    status: Option<StatusLookup<'_>>,
+    log_proof: Option<&Evidence>,
     strict: bool,
 ) -> Verdict {
     let mut errors = Vec::new();
@@ -353,7 +366,7 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
     }
 }
 
-fn check_logged(cred: &Value, trust: Option<&TrustBundle>, proof: Option<&Value>) -> Outcome {
+fn check_logged(cred: &Value, trust: Option<&TrustBundle>, proof: Option<&Evidence>) -> Outcome {
     let Some(proof) = proof else {
         return skipped(
             "log.no_proof",
@@ -366,7 +379,11 @@ fn check_logged(cred: &Value, trust: Option<&TrustBundle>, proof: Option<&Value>
             "no trust bundle given: the log's keys cannot be checked",
         );
     };
-    match crate::logged::check(cred, proof, trust) {
+    let checked = match proof {
+        Ok(proof) => crate::logged::check_proof(cred, proof, trust),
+        Err(unread) => Err(unread.clone()),
+    };
+    match checked {
         Ok(_) => Outcome::Pass,
         // Not yet witnessed, or a network without logs: nothing proven either way.
         Err(e @ (LogError::NotCosigned | LogError::NoLog(_))) => skipped(e.code(), e.to_string()),

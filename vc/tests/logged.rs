@@ -163,3 +163,40 @@ fn a_credential_logged_after_its_key_expired_fails() {
     let e = check(&cred, &proof(&cred, Some(late)), &bundle).unwrap_err();
     assert_eq!(e.code(), "log.key_not_valid");
 }
+
+#[test]
+fn a_proof_read_once_gives_the_verdict_its_json_gives() {
+    let cred = example_credential();
+    let bundle = bundle_with_logs();
+    let mut wrong_index = proof(&cred, Some(now()));
+    wrong_index["leaf_index"] = json!(2);
+    let mut not_a_proof = proof(&cred, Some(now()));
+    not_a_proof["type"] = json!("SomethingElse");
+    for json in [
+        proof(&cred, Some(now())),
+        proof(&cred, None),
+        wrong_index,
+        not_a_proof,
+        json!({"leaf_index": "three"}),
+    ] {
+        let read = vc::logged::LogProof::from_json(&json);
+        let status = || Some(StatusLookup::known(false, false));
+        let from_json =
+            verify_credential_logged(&cred, Some(&bundle), now(), status(), Some(&json), false);
+        let from_read = vc::verify::verify_credential_proven(
+            &cred,
+            Some(&bundle),
+            now(),
+            status(),
+            Some(&read),
+            false,
+        );
+        assert_eq!(from_read, from_json, "{json}");
+    }
+    // The malformed ones fail `logged` with log.malformed, read or not.
+    let read = vc::logged::LogProof::from_json(&json!({"leaf_index": "three"}));
+    let v =
+        vc::verify::verify_credential_proven(&cred, Some(&bundle), now(), None, Some(&read), false);
+    assert_eq!(v.checks.logged, CheckResult::Fail);
+    assert_eq!(v.error_codes(), vec!["log.malformed"]);
+}

@@ -15,7 +15,8 @@ use domain::codes::region::RegionCode;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vc::verify::{StatusLookup, Verdict, verify_credential_logged};
+use vc::logged::Evidence;
+use vc::verify::{StatusLookup, Verdict, verify_credential_proven};
 
 use crate::api::App;
 use crate::api::auth::{self, Listener, Policy};
@@ -96,7 +97,7 @@ mod memo {
     pub static PATHS: Memo<(String, u64, u64), Vec<String>> = Memo::new();
     /// (this node's log origin, credential id) → a proof that verified as `logged` (against a
     /// cosigned checkpoint), from this node's log or the issuing node's.
-    pub static PROOFS: Memo<(String, Uuid), serde_json::Value> = Memo::new();
+    pub static PROOFS: Memo<(String, Uuid), vc::logged::LogProof> = Memo::new();
 }
 
 /// The status of certificate `identifier` as this node holds it (its issuer knows it, and
@@ -142,7 +143,7 @@ async fn evidence(
     credential: &Value,
     held: Option<(uuid::Uuid, i32)>,
     headers: &HeaderMap,
-) -> Result<(Option<Value>, Option<String>), Problem> {
+) -> Result<(Option<Evidence>, Option<String>), Problem> {
     let Some(identifier) = credential["id"]
         .as_str()
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
@@ -154,7 +155,7 @@ async fn evidence(
     };
     let origin = &app.log.origin;
     if let Some(proof) = memo::PROOFS.get(&(origin.clone(), credential_id)) {
-        return Ok((Some(proof), own_status(app, db, identifier).await?));
+        return Ok((Some(Ok(proof)), own_status(app, db, identifier).await?));
     }
     let issuer = credential["issuer"]["node"]
         .as_str()
@@ -169,7 +170,8 @@ async fn evidence(
         let proof = match route::forward_query(app, next, &path, ("", ""), &route::via(headers))
             .await
         {
-            Ok((200, proof)) => Some(proof),
+            // Read here; one that cannot be read fails `logged` as malformed.
+            Ok((200, proof)) => Some(vc::logged::LogProof::from_json(&proof)),
             Ok((status, body)) => {
                 tracing::debug!(%identifier, status, %body, "no inclusion proof from the issuer");
                 None
@@ -238,10 +240,7 @@ async fn evidence(
         inclusion_proof: path,
         checkpoint: note,
     };
-    Ok((
-        Some(serde_json::to_value(proof).expect("serializes")),
-        status,
-    ))
+    Ok((Some(Ok(proof)), status))
 }
 
 /// The checkpoint to prove leaf `index` of this node's log against, when the row cache can
@@ -315,10 +314,10 @@ async fn checkpoint_to_prove(
 fn remember_proof(
     app: &App,
     held: Option<(uuid::Uuid, i32)>,
-    proof: Option<&Value>,
+    proof: Option<&Evidence>,
     verdict: &Verdict,
 ) {
-    if let (Some((credential_id, _)), Some(proof)) = (held, proof)
+    if let (Some((credential_id, _)), Some(Ok(proof))) = (held, proof)
         && verdict.checks.logged == vc::verify::CheckResult::Pass
     {
         let key = (app.log.origin.clone(), credential_id);
@@ -760,7 +759,7 @@ impl axum::extract::FromRequest<Arc<App>> for Verifying {
 struct Presented {
     credential: Value,
     held: Option<(uuid::Uuid, i32)>,
-    proof: Option<Value>,
+    proof: Option<Evidence>,
     status: Option<String>,
 }
 
@@ -827,7 +826,7 @@ fn check(
     strict: bool,
     route: &'static str,
 ) -> Verdict {
-    let verdict = verify_credential_logged(
+    let verdict = verify_credential_proven(
         &presented.credential,
         Some(app.reference.get().trust()),
         now,
