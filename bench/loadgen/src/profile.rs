@@ -24,12 +24,11 @@ impl Perf {
                 "-e",
                 "cpu-clock",
                 "-F",
-                "199",
+                "499",
                 "--call-graph",
                 "dwarf,16384",
-                "-p",
+                "-a",
             ])
-            .arg(pid.to_string())
             .arg("-o")
             .arg(data)
             .stdout(Stdio::null())
