@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use crate::VcError;
 use crate::did_key::resolve_verification_method;
 use crate::jcs::{canonicalize, canonicalize_edited};
+use crate::json::{JsonNode, View};
 use crate::keys::SigningKey;
 use crate::multibase::{decode_signature, encode_signature};
 
@@ -129,7 +130,7 @@ pub fn add_proof_to(
         proof.insert("@context".into(), ctx.clone());
     }
 
-    let canonical_config = proof_configuration(&proof, "proofValue")?;
+    let canonical_config = proof_configuration(&members_of(&proof), "proofValue")?;
     let transformed = transform(&unsecured)?;
     let signature = key.sign(&hash_data(&transformed, &canonical_config));
     proof.insert("proofValue".into(), encode_signature(&signature).into());
@@ -141,19 +142,22 @@ pub fn add_proof_to(
     Ok(secured)
 }
 
-/// Verify Proof (3.3.2): checks the single eddsa-jcs-2022 proof of `secured`.
+/// Verify Proof (3.3.2): checks the single eddsa-jcs-2022 proof of `secured` (a
+/// `serde_json::Value` or a [`crate::json::Json`]).
 ///
 /// The key comes from the verification method itself when it is a did:key or a URL with a
 /// Multikey fragment (see [`resolve_verification_method`]); otherwise `resolve` is asked.
-pub fn verify_proof(
-    secured: &Value,
+pub fn verify_proof<N: JsonNode>(
+    secured: &N,
     resolve: impl Fn(&str) -> Option<[u8; 32]>,
 ) -> Result<VerifiedProof, VcError> {
-    let doc = secured.as_object().ok_or(VcError::NotAnObject)?;
-    let proof = match doc.get("proof") {
+    let View::Object(doc) = secured.view() else {
+        return Err(VcError::NotAnObject);
+    };
+    let proof = match secured.get("proof").map(|p| (p, p.view())) {
         None => return Err(VcError::ProofMissing),
-        Some(Value::Object(p)) => p,
-        Some(Value::Array(_)) => {
+        Some((p, View::Object(members))) => Proof { node: p, members },
+        Some((_, View::Array(_))) => {
             return Err(VcError::ProofMalformed(
                 "proof sets are not supported".into(),
             ));
@@ -164,9 +168,9 @@ pub fn verify_proof(
     // Steps 1-3: the document without its proof, the proof options (the proof without its
     // value) and the signature bytes. Both halves are written by the JCS writer straight from
     // the secured document, leaving members out, rather than from edited copies.
-    let proof_value = match proof.get("proofValue") {
-        Some(Value::String(s)) => s,
-        _ => {
+    let proof_value = match proof.node.get("proofValue").and_then(N::as_str) {
+        Some(s) => s,
+        None => {
             return Err(VcError::ProofMalformed(
                 "proofValue must be a string".into(),
             ));
@@ -176,21 +180,24 @@ pub fn verify_proof(
         .map_err(|e| VcError::ProofMalformed(format!("proofValue: {e}")))?;
 
     // Step 4: the proof's @context must be a prefix of the document's, and replaces it.
-    let proof_ctx = proof.get("@context");
+    let proof_ctx = proof.node.get("@context");
     if let Some(proof_ctx) = proof_ctx {
-        let doc_ctx = context_list(doc.get("@context").unwrap_or(&Value::Null));
-        if !doc_ctx.starts_with(context_list(proof_ctx)) {
+        let doc_ctx = secured
+            .get("@context")
+            .map(context_list)
+            .unwrap_or_default();
+        if !doc_ctx.starts_with(&context_list(proof_ctx)) {
             return Err(VcError::ContextMismatch);
         }
     }
 
     // Steps 5-7: transformation, proof configuration (which validates it), hashing.
     let transformed = canonicalize_edited(doc, "proof", proof_ctx.map(|c| ("@context", c)))?;
-    let canonical_config = proof_configuration(proof, "proofValue")?;
+    let canonical_config = proof_configuration(&proof.members, "proofValue")?;
     let hash = hash_data(&transformed, &canonical_config);
 
     // Step 8, Proof Verification (3.3.7).
-    let vm = required_str(proof, "verificationMethod")?;
+    let vm = required_str(&proof.members, "verificationMethod")?;
     let public_key = match resolve_verification_method(vm)? {
         Some(pk) => pk,
         None => resolve(vm).ok_or_else(|| {
@@ -204,12 +211,24 @@ pub fn verify_proof(
     Ok(VerifiedProof {
         verification_method: vm.to_string(),
         public_key,
-        proof_purpose: required_str(proof, "proofPurpose")?.to_string(),
+        proof_purpose: required_str(&proof.members, "proofPurpose")?.to_string(),
         created: proof
+            .node
             .get("created")
-            .and_then(Value::as_str)
+            .and_then(N::as_str)
             .map(str::to_string),
     })
+}
+
+/// The proof object of a secured document, and its members.
+struct Proof<'a, N> {
+    node: &'a N,
+    members: Vec<(&'a str, &'a N)>,
+}
+
+/// The members of a `serde_json` object, as [`JsonNode`] lists them.
+fn members_of(map: &Map<String, Value>) -> Vec<(&str, &Value)> {
+    map.iter().map(|(k, v)| (k.as_str(), v)).collect()
 }
 
 /// Transformation (3.3.3): the JCS bytes of the document without its proof.
@@ -217,9 +236,12 @@ fn transform(unsecured: &Value) -> Result<Vec<u8>, VcError> {
     canonicalize(unsecured)
 }
 
-/// Proof Configuration (3.3.5): checks the options (`options` without its member `skip`) and
+/// Proof Configuration (3.3.5): checks the options (the members `options` without `skip`) and
 /// returns their JCS bytes.
-fn proof_configuration(options: &Map<String, Value>, skip: &str) -> Result<Vec<u8>, VcError> {
+fn proof_configuration<N: JsonNode>(
+    options: &[(&str, &N)],
+    skip: &str,
+) -> Result<Vec<u8>, VcError> {
     let proof_type = required_str(options, "type")?;
     let suite = required_str(options, "cryptosuite")?;
     if proof_type != PROOF_TYPE || suite != CRYPTOSUITE {
@@ -229,14 +251,14 @@ fn proof_configuration(options: &Map<String, Value>, skip: &str) -> Result<Vec<u
     }
     required_str(options, "verificationMethod")?;
     required_str(options, "proofPurpose")?;
-    if let Some(created) = options.get("created")
+    if let Some(created) = member(options, "created")
         && !created.as_str().is_some_and(is_xml_datetime)
     {
         return Err(VcError::ProofMalformed(format!(
             "created is not an XML Schema dateTime: {created}"
         )));
     }
-    canonicalize_edited(options, skip, None)
+    canonicalize_edited(options.to_vec(), skip, None)
 }
 
 /// Hashing (3.3.4): SHA-256 of the proof configuration, then SHA-256 of the document.
@@ -253,19 +275,25 @@ fn is_xml_datetime(s: &str) -> bool {
         || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
 
-fn required_str<'a>(options: &'a Map<String, Value>, field: &str) -> Result<&'a str, VcError> {
-    options
-        .get(field)
-        .and_then(Value::as_str)
+fn member<'a, N: JsonNode>(members: &[(&str, &'a N)], name: &str) -> Option<&'a N> {
+    members.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
+fn required_str<'a, N: JsonNode>(
+    options: &[(&str, &'a N)],
+    field: &str,
+) -> Result<&'a str, VcError> {
+    member(options, field)
+        .and_then(N::as_str)
         .ok_or_else(|| VcError::ProofMalformed(format!("{field} must be a string")))
 }
 
 /// `@context` as a list of entries: a lone string or object counts as a one-item list.
-fn context_list(ctx: &Value) -> &[Value] {
-    match ctx {
-        Value::Array(items) => items,
-        Value::Null => &[],
-        other => std::slice::from_ref(other),
+fn context_list<N: JsonNode>(ctx: &N) -> Vec<&N> {
+    match ctx.view() {
+        View::Array(items) => items.iter().collect(),
+        View::Null => Vec::new(),
+        _ => vec![ctx],
     }
 }
 

@@ -24,6 +24,7 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use crate::VcError;
+use crate::json::{JsonNode, View};
 
 mod ser;
 pub use ser::to_vec_exact;
@@ -31,8 +32,9 @@ pub use ser::to_vec_exact;
 /// The largest integer JCS prints exactly as written (2^53).
 const SAFE: u64 = 1 << 53;
 
-/// Returns the RFC 8785 canonical UTF-8 bytes of `v`.
-pub fn canonicalize(v: &Value) -> Result<Vec<u8>, VcError> {
+/// Returns the RFC 8785 canonical UTF-8 bytes of `v` (a `serde_json::Value` or a
+/// [`crate::json::Json`]).
+pub fn canonicalize<N: JsonNode>(v: &N) -> Result<Vec<u8>, VcError> {
     let mut out = Vec::with_capacity(1024);
     if write_exact(&mut out, v) {
         return Ok(out);
@@ -40,18 +42,17 @@ pub fn canonicalize(v: &Value) -> Result<Vec<u8>, VcError> {
     serde_json_canonicalizer::to_vec(v).map_err(|e| VcError::Jcs(e.to_string()))
 }
 
-/// The JCS bytes of the object `map` without its member `skip`, and with the member
+/// The JCS bytes of the object with `members` without its member `skip`, and with the member
 /// `set.0` set to `set.1` (replaced, or added): what Data Integrity hashes (the document
 /// without its proof, under the proof's `@context`) without copying the document.
-pub fn canonicalize_edited(
-    map: &Map<String, Value>,
+pub fn canonicalize_edited<'a, N: JsonNode>(
+    members: Vec<(&'a str, &'a N)>,
     skip: &str,
-    set: Option<(&str, &Value)>,
+    set: Option<(&'a str, &'a N)>,
 ) -> Result<Vec<u8>, VcError> {
-    let mut entries: Vec<(&str, &Value)> = map
-        .iter()
+    let mut entries: Vec<(&str, &N)> = members
+        .into_iter()
         .filter(|(k, _)| *k != skip && set.is_none_or(|(name, _)| *k != name))
-        .map(|(k, v)| (k.as_str(), v))
         .collect();
     entries.extend(set);
     entries.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
@@ -63,11 +64,11 @@ pub fn canonicalize_edited(
         }
         write_string(&mut out, k);
         out.push(b':');
-        if !write_exact(&mut out, v) {
+        if !write_exact(&mut out, *v) {
             // A number JCS reprints: the general writer, on a copy.
             let copy: Map<String, Value> = entries
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .map(|(k, v)| (k.to_owned(), v.to_value().into_owned()))
                 .collect();
             return canonicalize(&Value::Object(copy));
         }
@@ -79,12 +80,12 @@ pub fn canonicalize_edited(
 /// Appends the JCS form of `v` to `out`, unless `v` holds a number other than an integer of at
 /// most 2^53 in magnitude (JCS's IEEE-754 rules would reprint it): then false, and what was
 /// appended is to be discarded.
-pub fn write_exact(out: &mut Vec<u8>, v: &Value) -> bool {
-    match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => {
+pub fn write_exact<N: JsonNode>(out: &mut Vec<u8>, v: &N) -> bool {
+    match v.view() {
+        View::Null => out.extend_from_slice(b"null"),
+        View::Bool(true) => out.extend_from_slice(b"true"),
+        View::Bool(false) => out.extend_from_slice(b"false"),
+        View::Number(n) => {
             let written = if let Some(u) = n.as_u64().filter(|u| *u <= SAFE) {
                 write!(out, "{u}")
             } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= SAFE) {
@@ -94,8 +95,8 @@ pub fn write_exact(out: &mut Vec<u8>, v: &Value) -> bool {
             };
             written.expect("writing to a Vec cannot fail");
         }
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) => {
+        View::String(s) => write_string(out, s),
+        View::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -107,9 +108,10 @@ pub fn write_exact(out: &mut Vec<u8>, v: &Value) -> bool {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
+        View::Object(mut members) => {
+            members.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
             out.push(b'{');
-            for (i, (k, v)) in members(map).into_iter().enumerate() {
+            for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -219,7 +221,12 @@ mod tests {
                     copy.insert(name.into(), value.clone());
                 }
                 assert_eq!(
-                    canonicalize_edited(map, "proof", set).unwrap(),
+                    canonicalize_edited(
+                        map.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                        "proof",
+                        set
+                    )
+                    .unwrap(),
                     serde_json_canonicalizer::to_vec(&Value::Object(copy)).unwrap(),
                     "{doc} with {set:?}"
                 );

@@ -45,6 +45,7 @@ pub mod did_key;
 pub mod ecert;
 mod error;
 pub mod jcs;
+pub mod json;
 pub mod keys;
 pub mod logged;
 pub mod multibase;

@@ -23,6 +23,7 @@ use serde_json::Value;
 use tlog::{Checkpoint, Hash, VerifiedSig, VerifierKey};
 
 use crate::did_key::resolve_verification_method;
+use crate::json::JsonNode;
 use crate::trust::{KeyTrust, TrustBundle, witness_name};
 
 /// `type` of a [`LogProof`].
@@ -109,7 +110,7 @@ impl LogError {
 }
 
 /// The leaf hash of a credential (or any logged JSON entry).
-pub fn leaf_hash(entry: &Value) -> Result<Hash, crate::VcError> {
+pub fn leaf_hash<N: JsonNode>(entry: &N) -> Result<Hash, crate::VcError> {
     Ok(tlog::leaf_hash(&crate::jcs::canonicalize(entry)?))
 }
 
@@ -184,8 +185,8 @@ pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<I
 
 /// Check a read `proof` for `credential` against the trust bundle (a node that builds or keeps
 /// proofs passes them so, without a round trip through JSON).
-pub fn check_proof(
-    credential: &Value,
+pub fn check_proof<N: JsonNode>(
+    credential: &N,
     proof: &LogProof,
     trust: &TrustBundle,
 ) -> Result<Included, LogError> {
@@ -258,8 +259,10 @@ pub fn check_proof(
     .map_err(|e| LogError::NotIncluded(e.to_string()))?;
     let cosigned_at = DateTime::from_timestamp(earliest as i64, 0)
         .ok_or_else(|| LogError::Checkpoint("cosignature time out of range".into()))?;
-    let vm = credential["proof"]["verificationMethod"]
-        .as_str()
+    let vm = credential
+        .get("proof")
+        .and_then(|p| p.get("verificationMethod"))
+        .and_then(N::as_str)
         .unwrap_or_default();
     let signer = vm.split_once('#').map_or(vm, |(did, _)| did);
     match trust.key_status_at(signer, cosigned_at) {

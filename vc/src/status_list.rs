@@ -541,7 +541,7 @@ pub fn entry_of(
 ///
 /// Pass it to [`check_entry`] only after [`crate::verify_credential`] passed its
 /// `issuer_trusted` check, which proves the credential's key belongs to that node.
-pub fn credential_node(credential: &Value) -> Option<RegionCode> {
+pub fn credential_node<N: crate::json::JsonNode>(credential: &N) -> Option<RegionCode> {
     let node = credential.get("issuer")?.get("node")?.as_str()?;
     RegionCode::parse(node.strip_prefix(NODE_URN_PREFIX)?).ok()
 }

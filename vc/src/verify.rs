@@ -40,6 +40,7 @@ use serde_json::Value;
 
 use crate::did_key::{did_from_ed25519, resolve_verification_method};
 use crate::ecert::{NODE_URN_PREFIX, STATUS_ENTRY_TYPE, StatusPurpose};
+use crate::json::{JsonNode, View};
 use crate::logged::{Evidence, LogError, LogProof};
 use crate::trust::{KeyTrust, TrustBundle};
 use crate::verify_proof;
@@ -147,8 +148,8 @@ impl std::fmt::Debug for StatusLookup<'_> {
 
 /// Verifies `cred` at time `now` (see the module docs for the rules), without log evidence
 /// (`logged` is skipped).
-pub fn verify_credential(
-    cred: &Value,
+pub fn verify_credential<N: JsonNode>(
+    cred: &N,
     trust: Option<&TrustBundle>,
     now: DateTime<Utc>,
     status: Option<StatusLookup<'_>>,
@@ -159,8 +160,8 @@ pub fn verify_credential(
 
 /// Verifies `cred` with, when given, a [`crate::logged::LogProof`] (JSON) of its inclusion in
 /// the issuing node's transparency log.
-pub fn verify_credential_logged(
-    cred: &Value,
+pub fn verify_credential_logged<N: JsonNode>(
+    cred: &N,
     trust: Option<&TrustBundle>,
     now: DateTime<Utc>,
     status: Option<StatusLookup<'_>>,
@@ -172,8 +173,8 @@ pub fn verify_credential_logged(
 }
 
 /// [`verify_credential_logged`] with the proof already read (or why it could not be).
-pub fn verify_credential_proven(
-    cred: &Value,
+pub fn verify_credential_proven<N: JsonNode>(
+    cred: &N,
     trust: Option<&TrustBundle>,
     now: DateTime<Utc>,
     status: Option<StatusLookup<'_>>,
@@ -256,7 +257,7 @@ fn skipped(code: &'static str, message: impl Into<String>) -> Outcome {
     })
 }
 
-fn check_signature(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
+fn check_signature<N: JsonNode>(cred: &N, trust: Option<&TrustBundle>) -> Outcome {
     let proof = match verify_proof(cred, |vm| trust?.resolve_verification_method(vm)) {
         Ok(proof) => proof,
         Err(e) => return fail(e.code(), e.to_string()),
@@ -287,7 +288,7 @@ fn check_signature(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
     }
 }
 
-fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
+fn check_issuer<N: JsonNode>(cred: &N, trust: Option<&TrustBundle>) -> Outcome {
     let Some(trust) = trust else {
         return skipped(
             "trust.no_bundle",
@@ -297,7 +298,7 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
     let proof = cred.get("proof");
     let Some(vm) = proof
         .and_then(|p| p.get("verificationMethod"))
-        .and_then(Value::as_str)
+        .and_then(N::as_str)
     else {
         return skipped(
             "trust.not_checked",
@@ -319,7 +320,7 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
     };
     let Some(created) = proof
         .and_then(|p| p.get("created"))
-        .and_then(Value::as_str)
+        .and_then(N::as_str)
         .and_then(parse_xml_datetime)
     else {
         return fail(
@@ -351,7 +352,7 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
     let node = cred
         .get("issuer")
         .and_then(|i| i.get("node"))
-        .and_then(Value::as_str);
+        .and_then(N::as_str);
     let expected = format!("{NODE_URN_PREFIX}{node_region}");
     if node == Some(expected.as_str()) {
         Outcome::Pass
@@ -366,7 +367,11 @@ fn check_issuer(cred: &Value, trust: Option<&TrustBundle>) -> Outcome {
     }
 }
 
-fn check_logged(cred: &Value, trust: Option<&TrustBundle>, proof: Option<&Evidence>) -> Outcome {
+fn check_logged<N: JsonNode>(
+    cred: &N,
+    trust: Option<&TrustBundle>,
+    proof: Option<&Evidence>,
+) -> Outcome {
     let Some(proof) = proof else {
         return skipped(
             "log.no_proof",
@@ -391,7 +396,7 @@ fn check_logged(cred: &Value, trust: Option<&TrustBundle>, proof: Option<&Eviden
     }
 }
 
-fn check_validity(cred: &Value, now: DateTime<Utc>) -> Outcome {
+fn check_validity<N: JsonNode>(cred: &N, now: DateTime<Utc>) -> Outcome {
     let bound = |field: &str| -> Result<Option<DateTime<Utc>>, Outcome> {
         match cred.get(field) {
             None => Ok(None),
@@ -430,7 +435,7 @@ fn check_validity(cred: &Value, now: DateTime<Utc>) -> Outcome {
     Outcome::Pass
 }
 
-fn check_status(cred: &Value, status: Option<&StatusLookup<'_>>) -> Outcome {
+fn check_status<N: JsonNode>(cred: &N, status: Option<&StatusLookup<'_>>) -> Outcome {
     let Some(status) = status else {
         return skipped("status.not_checked", "no status information was supplied");
     };
@@ -441,8 +446,10 @@ fn check_status(cred: &Value, status: Option<&StatusLookup<'_>>) -> Outcome {
                 "the credential has no credentialStatus",
             );
         }
-        Some(Value::Array(entries)) => entries.iter().collect(),
-        Some(entry) => vec![entry],
+        Some(entries) => match entries.view() {
+            View::Array(entries) => entries.iter().collect(),
+            _ => vec![entries],
+        },
     };
     let mut problems = Vec::new();
     let mut unknown = Vec::new();
@@ -488,8 +495,8 @@ fn check_status(cred: &Value, status: Option<&StatusLookup<'_>>) -> Outcome {
 }
 
 /// A `BitstringStatusListEntry` of a purpose the gateway uses, `Ok(None)` for other purposes.
-fn status_entry(entry: &Value) -> Result<Option<StatusEntry<'_>>, String> {
-    let field = |name: &str| entry.get(name).and_then(Value::as_str);
+fn status_entry<N: JsonNode>(entry: &N) -> Result<Option<StatusEntry<'_>>, String> {
+    let field = |name: &str| entry.get(name).and_then(N::as_str);
     if field("type") != Some(STATUS_ENTRY_TYPE) {
         return Err(format!(
             "status entry type is not {STATUS_ENTRY_TYPE}: {entry}"
@@ -517,11 +524,9 @@ fn status_entry(entry: &Value) -> Result<Option<StatusEntry<'_>>, String> {
 }
 
 /// `issuer` as a string, or `issuer.id`.
-pub(crate) fn issuer_id(cred: &Value) -> Option<&str> {
-    match cred.get("issuer")? {
-        Value::String(id) => Some(id),
-        issuer => issuer.get("id")?.as_str(),
-    }
+pub(crate) fn issuer_id<N: JsonNode>(cred: &N) -> Option<&str> {
+    let issuer = cred.get("issuer")?;
+    issuer.as_str().or_else(|| issuer.get("id")?.as_str())
 }
 
 /// XML Schema dateTime; without a time zone it is taken as UTC.

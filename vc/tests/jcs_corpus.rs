@@ -2,7 +2,8 @@
 //! from any `Serialize` value) on every JSON document of the fuzz corpora (`fuzz/corpus/*/`:
 //! credentials, bundles, native batches and records, with the escapes, non-BMP keys, deep
 //! nesting and odd numbers the fuzzers found): the same bytes, the same decision to leave a
-//! document to the general writer, and member ranges that drop exactly that member.
+//! document to the general writer, and member ranges that drop exactly that member. And the
+//! borrowed tree (`vc::json::Json`) reads each as `serde_json::Value` does.
 
 use std::path::Path;
 
@@ -52,4 +53,42 @@ fn direct_writers_agree_on_every_corpus_document() {
         "only {documents} JSON documents in the corpora"
     );
     assert!(ranges >= 50, "only {ranges} member ranges checked");
+}
+
+/// The borrowed tree verification reads presented credentials into reads every corpus
+/// document as `serde_json::Value` does: the same value, text and JCS bytes.
+#[test]
+fn the_borrowed_tree_reads_every_corpus_document_as_serde_json_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let mut documents = 0;
+    for target in std::fs::read_dir(&root).unwrap() {
+        for file in std::fs::read_dir(target.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
+                assert!(
+                    vc::json::Json::parse_bytes(&bytes).is_err(),
+                    "{}",
+                    path.display()
+                );
+                continue;
+            };
+            documents += 1;
+            let tree = vc::json::Json::parse_bytes(&bytes).unwrap();
+            assert_eq!(
+                serde_json::to_value(&tree).unwrap(),
+                doc,
+                "{}",
+                path.display()
+            );
+            assert_eq!(tree.to_string(), doc.to_string(), "{}", path.display());
+            assert_eq!(
+                vc::jcs::canonicalize(&tree).ok(),
+                vc::jcs::canonicalize(&doc).ok(),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(documents >= 100, "only {documents} JSON documents");
 }

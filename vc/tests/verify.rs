@@ -21,8 +21,18 @@ fn checks(v: &Verdict) -> [CheckResult; 4] {
     ]
 }
 
+/// The verdict on `cred`, which must be the same read as a `serde_json::Value` or as the
+/// borrowed tree presented credentials are read into.
 fn verify(cred: &Value, bundle: Option<&TrustBundle>) -> Verdict {
-    verify_credential(cred, bundle, now(), None, false)
+    let verdict = verify_credential(cred, bundle, now(), None, false);
+    let text = cred.to_string();
+    let tree = vc::json::Json::parse(&text).unwrap();
+    assert_eq!(
+        verify_credential(&tree, bundle, now(), None, false),
+        verdict,
+        "{text}"
+    );
+    verdict
 }
 
 /// The example certificate with an end date: valid 2026-11-19 to 2031-11-18 (CST).

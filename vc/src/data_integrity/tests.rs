@@ -135,7 +135,8 @@ fn spec_vector_every_step() {
             "proofPurpose": "assertionMethod", "@context": {}}}"#,
         unsecured["@context"]
     ));
-    let config = proof_configuration(options.as_object().unwrap(), "proofValue").unwrap();
+    let config =
+        proof_configuration(&members_of(options.as_object().unwrap()), "proofValue").unwrap();
     assert_eq!(
         String::from_utf8(config.clone()).unwrap(),
         SPEC_CANONICAL_CONFIG
