@@ -20,6 +20,17 @@ pub async fn cpu<R: Send + 'static>(
     }
 }
 
+/// [`cpu`] for work that borrows from its caller: when big, the async thread itself turns
+/// into a blocking one for the while (`block_in_place`: the runtime hands its other tasks to
+/// another thread). Needs the multi-threaded runtime, which `gateway serve` runs.
+pub fn cpu_in_place<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
+    if bytes < INLINE_BELOW {
+        f()
+    } else {
+        tokio::task::block_in_place(f)
+    }
+}
+
 /// `f` over `items`, results in order, spread over the cores from `from` items (blocking:
 /// call from [`cpu`] or `spawn_blocking`). The adapters' own, which they split batches with.
 pub use adapters::parallel::map;

@@ -15,6 +15,7 @@ use domain::codes::region::RegionCode;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vc::json::JsonNode;
 use vc::logged::Evidence;
 use vc::verify::{StatusLookup, Verdict, verify_credential_proven};
 
@@ -140,12 +141,13 @@ fn status_lookup(status: Option<&str>) -> Option<StatusLookup<'static>> {
 async fn evidence(
     app: &App,
     db: &deadpool_postgres::Client,
-    credential: &Value,
+    credential: &impl JsonNode,
     held: Option<(uuid::Uuid, i32)>,
     headers: &HeaderMap,
 ) -> Result<(Option<Evidence>, Option<String>), Problem> {
-    let Some(identifier) = credential["id"]
-        .as_str()
+    let Some(identifier) = credential
+        .get("id")
+        .and_then(JsonNode::as_str)
         .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
     else {
         return Ok((None, None));
@@ -157,10 +159,7 @@ async fn evidence(
     if let Some(proof) = memo::PROOFS.get(&(origin.clone(), credential_id)) {
         return Ok((Some(Ok(proof)), own_status(app, db, identifier).await?));
     }
-    let issuer = credential["issuer"]["node"]
-        .as_str()
-        .and_then(|n| n.strip_prefix(vc::ecert::NODE_URN_PREFIX))
-        .and_then(|r| RegionCode::parse(r).ok());
+    let issuer = vc::status_list::credential_node(credential);
     if issuer.as_ref() != Some(&app.node_region) {
         let status = own_status(app, db, identifier).await?;
         let Some(next) = issuer.and_then(|r| route::next_hop(app, &r)) else {
@@ -614,7 +613,7 @@ pub async fn by_holder(
 /// `POST /v1/certificates/verify`: verify a presented credential (the body). Not audited per
 /// call (nothing shared is disclosed); counted in metrics.
 pub async fn verify(State(app): State<Arc<App>>, v: Verifying) -> Result<Json<Verdict>, Problem> {
-    let credential: Value = serde_json::from_slice(&v.body).map_err(|e| {
+    let credential = vc::json::Json::parse_bytes(&v.body).map_err(|e| {
         Problem::new(
             "request.bad_json",
             format!("the body must be a credential (JSON): {e}"),
@@ -670,10 +669,10 @@ pub async fn verify_batch(
         .with("limit", VERIFY_BATCH_MAX));
     }
     // The database's part one credential after another (most of it is remembered), then the
-    // signatures on every core.
+    // signatures on every core. Each credential is read as a tree borrowed from the body.
     let mut presented = Vec::with_capacity(batch.credentials.len());
     for raw in &batch.credentials {
-        let credential: Value = serde_json::from_str(raw.get()).map_err(Problem::internal)?;
+        let credential = vc::json::Json::parse(raw.get()).map_err(Problem::internal)?;
         match present(&app, &v.db, raw.get().as_bytes(), credential, &v.headers).await {
             Err(problem) if !problem.status.is_client_error() => return Err(problem),
             outcome => presented.push(outcome),
@@ -682,13 +681,10 @@ pub async fn verify_batch(
     drop(v.db);
     let now = chrono::Utc::now();
     let strict = v.opts.strict;
-    let cpu_app = app.clone();
-    // The presented credentials come back to be dropped on the async threads that parsed them:
-    // the pool threads then free only what they allocated (mimalloc's fast path).
-    let (results, presented) = crate::parallel::cpu(v.body.len(), move || {
-        let results = crate::parallel::map(presented.iter().collect(), 8, |p| match p {
+    let results = crate::parallel::cpu_in_place(v.body.len(), || {
+        crate::parallel::map(presented.iter().collect(), 8, |p| match p {
             Ok(p) => {
-                let verdict = check(&cpu_app, p, now, strict, "verify_batch");
+                let verdict = check(&app, p, now, strict, "verify_batch");
                 let raw = serde_json::value::to_raw_value(&verdict).expect("a verdict serializes");
                 (verdict.valid, raw)
             }
@@ -699,11 +695,8 @@ pub async fn verify_batch(
                     serde_json::value::to_raw_value(&item).expect("serializes"),
                 )
             }
-        });
-        (results, presented)
-    })
-    .await
-    .map_err(Problem::internal)?;
+        })
+    });
     drop(presented);
     let valid = results.iter().filter(|(valid, _)| *valid).count();
     let results: Vec<_> = results.into_iter().map(|(_, raw)| raw).collect();
@@ -763,10 +756,11 @@ impl axum::extract::FromRequest<Arc<App>> for Verifying {
     }
 }
 
-/// A presented credential with what this node knows of it: the stored version it is (when it
-/// holds it as presented), its log evidence and its status.
-struct Presented {
-    credential: Value,
+/// A presented credential (a stored `Value`, or a tree borrowed from a request) with what this
+/// node knows of it: the stored version it is (when it holds it as presented), its log
+/// evidence and its status.
+struct Presented<N> {
+    credential: N,
     held: Option<(uuid::Uuid, i32)>,
     proof: Option<Evidence>,
     status: Option<String>,
@@ -774,22 +768,20 @@ struct Presented {
 
 /// Look up what this node knows of `credential`, presented as the bytes `body`. A client error
 /// (4xx) is about this credential alone; anything else is the node's.
-async fn present(
+async fn present<'a>(
     app: &App,
     db: &deadpool_postgres::Client,
     body: &[u8],
-    credential: Value,
+    credential: vc::json::Json<'a>,
     headers: &HeaderMap,
-) -> Result<Presented, Problem> {
-    if let Some(id) = credential["id"].as_str() {
+) -> Result<Presented<vc::json::Json<'a>>, Problem> {
+    let id = credential.get("id").and_then(JsonNode::as_str);
+    if let Some(id) = id {
         parse_identifier(id)?;
     }
     // A credential this node holds is checked against its issuer's log. Which stored version
     // a body is never changes, so it is remembered by the body's hash.
-    let held = match credential["id"]
-        .as_str()
-        .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
-    {
+    let held = match id.and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX)) {
         Some(identifier) => {
             let body_hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, body)
                 .as_ref()
@@ -805,8 +797,9 @@ async fn present(
                              WHERE identifier = $1 AND credential = $2",
                         )
                         .await?;
+                    let as_jsonb = tokio_postgres::types::Json(&credential);
                     let held = db
-                        .query_opt(&stmt, &[&identifier, &credential])
+                        .query_opt(&stmt, &[&identifier, &as_jsonb])
                         .await?
                         .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1)));
                     if let Some(held) = held {
@@ -828,9 +821,9 @@ async fn present(
 }
 
 /// The verdict on a presented credential (CPU only), counted under `route`.
-fn check(
+fn check<N: JsonNode>(
     app: &App,
-    presented: &Presented,
+    presented: &Presented<N>,
     now: chrono::DateTime<chrono::Utc>,
     strict: bool,
     route: &'static str,
