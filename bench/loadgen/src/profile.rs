@@ -1,6 +1,8 @@
 //! `--perf`: during the sustained ingest run, the single-record push peak and the verification
 //! run, sample the node with `perf record` (software
-//! `cpu-clock` event, which works where hardware counters are not exposed) and keep the hottest
+//! `cpu-clock` event, which works where hardware counters are not exposed; every CPU, then the
+//! node's samples only: `-p` lost most samples of the short-lived threads a batch is split
+//! over, and undercounted their work by half) and keep the hottest
 //! functions, by self and by inclusive time (call stacks unwound from DWARF CFI, as release
 //! builds have no frame pointers; raw data stays in the work folder for `perf report -i`), and
 //! keep PostgreSQL's most expensive statements from `pg_stat_statements`.
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 pub struct Perf {
     child: Child,
     data: PathBuf,
+    pid: u32,
 }
 
 impl Perf {
@@ -38,6 +41,7 @@ impl Perf {
         Ok(Perf {
             child,
             data: data.to_owned(),
+            pid,
         })
     }
 
@@ -53,7 +57,7 @@ impl Perf {
                 .args([
                     "report", "--stdio", children, "--sort", "symbol", "-g", "none",
                 ])
-                .args(["--percent-limit", "1", "-i"])
+                .args(["--percent-limit", "1", "--pid", &self.pid.to_string(), "-i"])
                 .arg(&self.data)
                 .stderr(Stdio::null())
                 .output()
