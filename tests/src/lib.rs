@@ -404,11 +404,6 @@ impl Node {
         }
     }
 
-    /// The `gateway serve` process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
     /// SIGKILL the process: no shutdown, no cleanup, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,7 +1,6 @@
 //! The embedded default: with no database URL, `gateway serve` finds the private PostgreSQL
 //! (starting it if needed) and creates its database; the server is its own process, so a
 //! gateway killed with SIGKILL leaves it running and the next start reuses it, data intact.
-//! The serve process runs without transparent huge pages (bench/README.md says why).
 
 use e2e::{Node, cluster, fixture, gateway_bin};
 
@@ -67,17 +66,4 @@ async fn a_killed_gateway_leaves_the_embedded_database_running_and_reuses_it() {
         "records acknowledged before the crash are still there: {receipt}"
     );
     assert_eq!(node.count("SELECT count(*) FROM case_records").await, 3);
-}
-
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn the_serve_process_asks_for_no_transparent_huge_pages() {
-    let node = Node::start().await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap();
-    // "THP_enabled: 0" once prctl(PR_SET_THP_DISABLE) is set (Linux 6.x prints it).
-    let thp = status
-        .lines()
-        .find_map(|l| l.strip_prefix("THP_enabled:"))
-        .map(str::trim);
-    assert_eq!(thp, Some("0"), "{status}");
 }
