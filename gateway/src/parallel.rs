@@ -22,9 +22,12 @@ pub async fn cpu<R: Send + 'static>(
 
 /// [`cpu`] for work that borrows from its caller: when big, the async thread itself turns
 /// into a blocking one for the while (`block_in_place`: the runtime hands its other tasks to
-/// another thread). Needs the multi-threaded runtime, which `gateway serve` runs.
+/// another thread). On a single-threaded runtime (where `block_in_place` would panic) it
+/// runs inline; `gateway serve` runs the multi-threaded one.
 pub fn cpu_in_place<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
-    if bytes < INLINE_BELOW {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if bytes < INLINE_BELOW || !multi_thread {
         f()
     } else {
         tokio::task::block_in_place(f)
@@ -34,3 +37,29 @@ pub fn cpu_in_place<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 /// `f` over `items`, results in order, spread over the cores from `from` items (blocking:
 /// call from [`cpu`] or `spawn_blocking`). The adapters' own, which they split batches with.
 pub use adapters::parallel::map;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Borrowed work gets its answer on either runtime, and outside one.
+    fn sum_in_place() -> u64 {
+        let numbers: Vec<u64> = (1..=1000).collect();
+        cpu_in_place(INLINE_BELOW, || numbers.iter().sum())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_place_on_the_multi_threaded_runtime() {
+        assert_eq!(sum_in_place(), 500_500);
+    }
+
+    #[tokio::test]
+    async fn inline_on_the_single_threaded_runtime() {
+        assert_eq!(sum_in_place(), 500_500);
+    }
+
+    #[test]
+    fn inline_outside_a_runtime() {
+        assert_eq!(sum_in_place(), 500_500);
+    }
+}
