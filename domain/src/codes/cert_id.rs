@@ -36,8 +36,13 @@ const SERIAL_START: usize = 56;
 /// Returns `None` if `s` contains any other character (lowercase included). The empty string
 /// has a check character too (`'1'`), as the arithmetic defines one.
 pub fn mod37_36_check(s: &str) -> Option<char> {
+    mod37_36_of(s.chars())
+}
+
+/// [`mod37_36_check`] over characters given one by one.
+fn mod37_36_of(chars: impl Iterator<Item = char>) -> Option<char> {
     let mut p: u32 = 36;
-    for c in s.chars() {
+    for c in chars {
         let v = ALPHABET.iter().position(|&a| a as char == c)? as u32;
         p = (p + v) % 36;
         if p == 0 {
@@ -78,25 +83,25 @@ impl CertIdentifier {
                 pos + 1
             )));
         }
-        let segments: Vec<&str> = s.split('.').collect();
-        if segments.len() != 10 {
+        // Counted and split without collecting: identifiers are parsed on every verification.
+        let count = s.split('.').count();
+        if count != 10 {
             return Err(format(format!(
                 "must have 10 dot-separated parts (root 1.2.156.3005.2, type code, issuing \
-                 authority, serial, version, check), got {}",
-                segments.len()
+                 authority, serial, version, check), got {count}"
             )));
         }
-        let root = segments[..5].join(".");
-        if format!("{root}.") != ROOT {
-            return Err(CodeError::CertIdRoot { found: root });
-        }
-        let [type_code, authority, serial, version, check] = [
-            segments[5],
-            segments[6],
-            segments[7],
-            segments[8],
-            segments[9],
-        ];
+        // With 10 parts, the first five are the root exactly when the identifier starts with it.
+        let Some(rest) = s.strip_prefix(ROOT) else {
+            let root: Vec<&str> = s.split('.').take(5).collect();
+            return Err(CodeError::CertIdRoot {
+                found: root.join("."),
+            });
+        };
+        let mut parts = rest.split('.');
+        let mut part = || parts.next().expect("10 parts counted, 5 in the root");
+        let [type_code, authority, serial, version, check] =
+            [part(), part(), part(), part(), part()];
 
         let defining_authority = check_type_code(type_code)?;
         let authority = CreditCode::parse(authority).map_err(|e| CodeError::CertIdAuthority {
@@ -111,8 +116,9 @@ impl CertIdentifier {
             return Err(format(format!("check must be 1 character, got {check:?}")));
         };
 
-        let body = format!("{type_code}{}{serial}{version}", authority.as_str());
-        let expected = mod37_36_check(&body).expect("characters checked above");
+        let body = [type_code, authority.as_str(), serial, version];
+        let expected = mod37_36_of(body.iter().flat_map(|part| part.chars()))
+            .expect("characters checked above");
         if found != expected {
             return Err(CodeError::CertIdCheckDigit { found, expected });
         }
@@ -378,6 +384,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A wrong root is reported as the five parts found, whatever follows them.
+    #[test]
+    fn a_wrong_root_is_named() {
+        let err = CertIdentifier::parse(
+            "1.2.156.3005.3.11100000000013338W011.11430000006122244L.20230000403.001.U",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            CodeError::CertIdRoot {
+                found: "1.2.156.3005.3".into()
+            }
+        );
     }
 
     #[test]
