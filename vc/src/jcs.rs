@@ -137,16 +137,27 @@ pub fn members(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
 /// JCS strings are serde_json's: `"` and `\` escaped, \b \t \n \f \r, other controls as
 /// `\u00xx` in lower case, everything else (DEL and `/` included) as it is.
 pub fn write_string(out: &mut Vec<u8>, s: &str) {
+    // Most strings need no escape at all: copied whole, without the serializer's byte table.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-/// RFC 8785 orders member names by their UTF-16 code units; byte order agrees unless a name
-/// holds characters beyond U+FFFF.
+/// RFC 8785 orders member names by their UTF-16 code units. UTF-8 byte order is code point
+/// order, and agrees with UTF-16's unless the first characters that differ are both at or
+/// beyond U+E000 (lead bytes 0xEE and up: a character beyond U+FFFF comes first in UTF-16 as
+/// a surrogate pair). Names share their bytes up to that first difference, so it is read there.
 fn utf16_cmp(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        a.cmp(b)
-    } else {
-        a.encode_utf16().cmp(b.encode_utf16())
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    match x.iter().zip(y).position(|(p, q)| p != q) {
+        None => x.len().cmp(&y.len()),
+        Some(i) if x[i] < 0xEE || y[i] < 0xEE => x[i].cmp(&y[i]),
+        Some(_) => a.encode_utf16().cmp(b.encode_utf16()),
     }
 }
 
@@ -384,5 +395,42 @@ mod tests {
             String::from_utf8(canonicalize(&v).unwrap()).unwrap(),
             "{\"z\":4,\"\u{1f600}\":2,\"\u{e000}\":3,\"\u{ffff}\":1}"
         );
+    }
+
+    /// The byte comparison agrees with comparing UTF-16 code units on every pair of names
+    /// built from characters on both sides of each boundary it relies on.
+    #[test]
+    fn name_order_is_utf16_order() {
+        let chars = [
+            "",
+            "a",
+            "z",
+            "\u{7f}",
+            "é",
+            "\u{7ff}",
+            "\u{800}",
+            "中",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{efff}",
+            "\u{f000}",
+            "\u{ffff}",
+            "\u{10000}",
+            "😀",
+            "\u{10ffff}",
+        ];
+        let mut names = Vec::new();
+        for a in chars {
+            for b in chars {
+                names.push(format!("{a}{b}"));
+                names.push(format!("k{a}x{b}"));
+            }
+        }
+        for a in &names {
+            for b in &names {
+                let expected = a.encode_utf16().cmp(b.encode_utf16());
+                assert_eq!(utf16_cmp(a, b), expected, "{a:?} vs {b:?}");
+            }
+        }
     }
 }
