@@ -106,3 +106,16 @@ impl Json<'_> {
         }
     }
 }
+
+/// Bytes read the same as the text they spell; bytes that are not UTF-8 are refused with
+/// serde_json's own message, which says where.
+#[test]
+fn bytes_read_as_their_text() {
+    let text = r#"{"名": "张三", "a": [1, "\u00e9"]}"#;
+    assert_eq!(
+        Json::parse_bytes(text.as_bytes()).unwrap(),
+        Json::parse(text).unwrap()
+    );
+    let err = Json::parse_bytes(b"{\"a\": \"\xff\"}").unwrap_err();
+    assert!(err.to_string().contains("line 1"), "{err}");
+}
