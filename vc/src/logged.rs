@@ -13,7 +13,7 @@
 //! a certificate logged only after its key expired does not pass).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -125,7 +125,7 @@ fn did_public_key(did: &str) -> Option<[u8; 32]> {
 /// with. Many credentials are proven against one checkpoint, and verifying its signatures
 /// again each time would double the Ed25519 work of a verification; the answer of opening a
 /// note depends on nothing but these inputs, so a remembered answer is the same answer.
-static OPENED: Mutex<Option<HashMap<[u8; 32], Opened>>> = Mutex::new(None);
+static OPENED: Mutex<Option<HashMap<[u8; 32], Arc<Opened>>>> = Mutex::new(None);
 /// Entries kept at most (then forgotten all at once; a checkpoint is ~300 bytes).
 const OPENED_MAX: usize = 4096;
 
@@ -135,7 +135,7 @@ type Opened = (Checkpoint, Vec<VerifiedSig>);
 fn open_checkpoint(
     text: &str,
     keys: &[(String, [u8; 32], bool)],
-) -> Result<Opened, tlog::NoteError> {
+) -> Result<Arc<Opened>, tlog::NoteError> {
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     for (name, key, cosigner) in keys {
         // Lengths first, so no two different inputs hash the same bytes.
@@ -168,13 +168,13 @@ fn open_checkpoint(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let opened = tlog::open_note(text, &verifiers)?;
+    let opened = Arc::new(tlog::open_note(text, &verifiers)?);
     let mut memo = OPENED.lock().unwrap_or_else(|e| e.into_inner());
     let memo = memo.get_or_insert_with(HashMap::new);
     if memo.len() >= OPENED_MAX {
         memo.clear();
     }
-    memo.insert(id, opened.clone());
+    memo.insert(id, Arc::clone(&opened));
     Ok(opened)
 }
 
@@ -219,7 +219,8 @@ pub fn check_proof<N: JsonNode>(
             ));
         }
     }
-    let (checkpoint, sigs) = open_checkpoint(&proof.checkpoint, &keys).map_err(bad)?;
+    let opened = open_checkpoint(&proof.checkpoint, &keys).map_err(bad)?;
+    let (checkpoint, sigs) = &*opened;
     if checkpoint.origin != node_log.origin || !sigs.iter().any(|s| s.name == node_log.origin) {
         return Err(LogError::Checkpoint(
             "not signed by the node's log key under its origin".into(),

@@ -9,6 +9,8 @@
 //! mistaken for a public one.
 
 use crate::VcError;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Multicodec `ed25519-pub` (0xed) as an unsigned varint.
 const ED25519_PUB_HEADER: [u8; 2] = [0xed, 0x01];
@@ -67,8 +69,29 @@ pub fn ed25519_to_multibase(pk: &[u8; 32]) -> String {
     encode_base58btc(&bytes)
 }
 
+/// Keys decoded before: a verification reads the issuer's key and every log key of the trust
+/// bundle, the same few keys each time, and base58 decoding costs a microsecond each. Only
+/// good keys are kept, and at most [`KEYS_HELD`], so keys sent by anyone cannot grow it.
+static KEYS: Mutex<Option<HashMap<Box<str>, [u8; 32]>>> = Mutex::new(None);
+const KEYS_HELD: usize = 4096;
+
 /// Decodes a `z6Mk…` Multikey into the 32 raw Ed25519 public-key bytes.
 pub fn multibase_to_ed25519(s: &str) -> Result<[u8; 32], VcError> {
+    let keys = || KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(key) = keys().as_ref().and_then(|m| m.get(s)) {
+        return Ok(*key);
+    }
+    let key = decode_ed25519(s)?;
+    let mut held = keys();
+    let held = held.get_or_insert_with(HashMap::new);
+    if held.len() >= KEYS_HELD {
+        held.clear();
+    }
+    held.insert(s.into(), key);
+    Ok(key)
+}
+
+fn decode_ed25519(s: &str) -> Result<[u8; 32], VcError> {
     let bytes = decode_base58btc(s)?;
     let key = bytes
         .strip_prefix(&ED25519_PUB_HEADER)
@@ -89,6 +112,28 @@ mod tests {
         let pk = multibase_to_ed25519(SPEC_KEY).unwrap();
         assert_eq!(ed25519_to_multibase(&pk), SPEC_KEY);
         assert!(ed25519_to_multibase(&[0u8; 32]).starts_with("z6Mk"));
+    }
+
+    /// A key read again comes from the held keys with the same bytes; a bad one is never
+    /// held; however many keys are read, at most `KEYS_HELD` are kept.
+    #[test]
+    fn held_keys_answer_as_decoding_does() {
+        let first = multibase_to_ed25519(SPEC_KEY).unwrap();
+        assert_eq!(multibase_to_ed25519(SPEC_KEY).unwrap(), first);
+        assert_eq!(decode_ed25519(SPEC_KEY).unwrap(), first);
+        for i in 0..(KEYS_HELD as u32 + 10) {
+            let mut pk = [7u8; 32];
+            pk[..4].copy_from_slice(&i.to_be_bytes());
+            assert_eq!(
+                multibase_to_ed25519(&ed25519_to_multibase(&pk)).unwrap(),
+                pk
+            );
+        }
+        let held = KEYS.lock().unwrap().as_ref().map_or(0, HashMap::len);
+        assert!((1..=KEYS_HELD).contains(&held), "{held} keys held");
+        let flickr = SPEC_KEY.replacen('z', "Z", 1);
+        assert!(multibase_to_ed25519(&flickr).is_err());
+        assert!(multibase_to_ed25519(&flickr).is_err());
     }
 
     #[test]
