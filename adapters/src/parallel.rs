@@ -1,8 +1,13 @@
 //! Work on a batch's records spread over the cores: a 500-record batch is decoded in its share
 //! of the machine's time, not one core's. Plain scoped threads, so the adapters need no
 //! runtime; the gateway calls them off its async threads (`gateway::parallel::cpu`).
+//!
+//! Only idle cores are worth a thread: when other batches are being mapped at the same time
+//! the cores are busy already, and starting threads would only add their cost (a thread's
+//! start and end cost as much as checking a signature).
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Batches with fewer records than this are mapped on the calling thread: starting a thread
 /// costs more than a few records' work.
@@ -13,13 +18,56 @@ pub const FROM: usize = 64;
 static THREADS: LazyLock<usize> =
     LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
-/// `f` over `items`, results in order; in one chunk per core when there are at least `from`.
-/// Blocks the calling thread until every chunk is done.
+/// How many [`map`] calls are running, in this process.
+static MAPPING: AtomicUsize = AtomicUsize::new(0);
+
+/// One running [`map`] call, counted in [`MAPPING`] while it lives.
+struct Mapping;
+
+impl Mapping {
+    /// Count this call in; the answer is how many are running, this one included.
+    fn enter() -> (Mapping, usize) {
+        (Mapping, MAPPING.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        MAPPING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How many batches handlers have said they are working on ([`Working`]).
+static WORKING: AtomicUsize = AtomicUsize::new(0);
+
+/// A batch a handler works on from start to end, between its own `map` calls too (parsing,
+/// looking things up): held, it counts as a core taken, so that many such batches at once
+/// do not each start threads for cores the others keep busy.
+pub struct Working(());
+
+impl Working {
+    pub fn start() -> Working {
+        WORKING.fetch_add(1, Ordering::Relaxed);
+        Working(())
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        WORKING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `f` over `items`, results in order; when there are at least `from`, in one chunk per core
+/// not taken by another `map` running at the same time, or by more [`Working`] batches (on
+/// the calling thread alone when all are). Blocks the calling thread until every chunk is done.
 pub fn map<T: Send, R: Send>(items: Vec<T>, from: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    if items.len() < from.max(2) || *THREADS < 2 {
+    let (_mapping, running) = Mapping::enter();
+    let running = running.max(WORKING.load(Ordering::Relaxed));
+    let threads = (*THREADS + 1).saturating_sub(running);
+    if items.len() < from.max(2) || threads < 2 {
         return items.into_iter().map(f).collect();
     }
-    let threads = *THREADS;
     let chunk = items.len().div_ceil(threads);
     let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
     let mut items = items.into_iter().peekable();
@@ -61,5 +109,24 @@ mod tests {
         assert!(super::map(Vec::<u8>::new(), 0, |x| x).is_empty());
         let positions = super::map_records(&items, |i, x| (i as u32) == *x);
         assert!(positions.len() == 1000 && positions.iter().all(|same| *same));
+    }
+
+    /// With every core taken by other calls, or by batches being worked on, a batch is mapped
+    /// on the calling thread alone.
+    #[test]
+    fn busy_cores_get_no_threads() {
+        let others: Vec<_> = (0..*super::THREADS)
+            .map(|_| super::Mapping::enter())
+            .collect();
+        let here = std::thread::current().id();
+        let threads = super::map((0..1000).collect(), 2, |_: u32| std::thread::current().id());
+        assert!(threads.iter().all(|t| *t == here));
+        drop(others);
+        let working: Vec<_> = (0..*super::THREADS)
+            .map(|_| super::Working::start())
+            .collect();
+        let threads = super::map((0..1000).collect(), 2, |_: u32| std::thread::current().id());
+        assert!(threads.iter().all(|t| *t == here));
+        drop(working);
     }
 }

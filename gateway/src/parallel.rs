@@ -34,9 +34,11 @@ pub fn cpu_in_place<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// `f` over `items`, results in order, spread over the cores from `from` items (blocking:
-/// call from [`cpu`] or `spawn_blocking`). The adapters' own, which they split batches with.
-pub use adapters::parallel::map;
+/// `map`: `f` over `items`, results in order, spread over the cores other batches leave idle
+/// from `from` items (blocking: call from [`cpu`] or `spawn_blocking`); `Working`: a batch a
+/// handler counts as taking a core from its start to its end. The adapters' own, which they
+/// split batches with.
+pub use adapters::parallel::{Working, map};
 
 #[cfg(test)]
 mod tests {
