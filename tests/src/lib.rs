@@ -157,8 +157,13 @@ impl Node {
     /// by its operator (`n{region}-operator`).
     pub async fn metric(&self, name: &str) -> Option<f64> {
         let region = self.pki_dir.file_name()?.to_str()?;
+        self.metric_as(&format!("n{region}-operator"), name).await
+    }
+
+    /// [`Node::metric`], read by `operator`.
+    pub async fn metric_as(&self, operator: &str, name: &str) -> Option<f64> {
         let r = self
-            .web_client(&format!("n{region}-operator"))
+            .web_client(operator)
             .get("/metrics")
             .await
             .expect("GET /metrics");

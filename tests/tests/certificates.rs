@@ -376,6 +376,19 @@ async fn many_credentials_verify_in_one_request_each_as_it_would_alone() {
         assert_eq!(results[2]["problem"]["code"], "certificate.bad_identifier");
         assert_eq!(results[2]["problem"]["status"], 400);
     }
+    // Counted per verdict, once a request: for both callers 8 valid, and 2 checked invalid (the
+    // credential refused before any check is not a verdict).
+    let counted = |valid: &str| {
+        let name = format!(
+            "gateway_certificates_verified_total{{route=\"verify_batch\",valid=\"{valid}\"}}"
+        );
+        let node = &node;
+        async move { node.metric_as("qingyang-operator", &name).await }
+    };
+    assert_eq!(
+        (counted("true").await, counted("false").await),
+        (Some(16.0), Some(4.0))
+    );
 
     // More than 100 credentials, or not a batch: refused whole, with the problem saying why.
     let many = serde_json::to_vec(&json!({"credentials": vec![creds[0].clone(); 101]})).unwrap();

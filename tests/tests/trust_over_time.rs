@@ -232,6 +232,20 @@ async fn the_log_proves_inclusion_witnesses_refuse_forks_and_audit_finds_changed
         .as_str()
         .unwrap()
         .to_owned();
+    let look_up = || async {
+        let verdict: Value = xifeng
+            .web_client(&format!("n{XIFENG}-approver"))
+            .get(&format!("/v1/certificates/{id}?{WHY}"))
+            .await
+            .unwrap()
+            .json()
+            .unwrap();
+        verdict
+    };
+    // Looked up at once, before a witness cosigned: nothing proven yet, and nothing failed;
+    // what the node keeps of it must not stand in for the cosigned proof (it passes below).
+    let early = look_up().await;
+    assert_ne!(early["checks"]["logged"], "fail", "{early}");
     // Sequenced, and the checkpoint that holds both credentials cosigned by the city.
     Network::eventually(60, "a cosigned checkpoint of both credentials", || async {
         xifeng
@@ -266,15 +280,46 @@ async fn the_log_proves_inclusion_witnesses_refuse_forks_and_audit_finds_changed
             .unwrap()
             .contains(&format!("/witness/{CITY} "))
     );
-    let online: Value = xifeng
-        .web_client(&format!("n{XIFENG}-approver"))
-        .get(&format!("/v1/certificates/{id}?{WHY}"))
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let online = look_up().await;
     assert_eq!(online["checks"]["logged"], "pass", "{online}");
     let credential = online["credential"].clone();
+
+    // Presented, the stored version is the one with the credential's identifier and
+    // signature: spelled differently (spaced out) it is still that version, proven logged;
+    // changed, it is not what the log holds (and the signature fails), whether or not the
+    // node has just remembered the genuine one.
+    let present = |body: Vec<u8>| {
+        let approver = xifeng.web_client(&format!("n{XIFENG}-approver"));
+        async move {
+            let verdict: Value = approver
+                .post("/v1/certificates/verify", "application/json", body)
+                .await
+                .unwrap()
+                .json()
+                .unwrap();
+            verdict
+        }
+    };
+    let spaced = serde_json::to_vec_pretty(&credential).unwrap();
+    let mut changed = credential.clone();
+    changed["credentialSubject"]["holderName"] = json!("改过的名字");
+    for _ in 0..2 {
+        let verdict = present(spaced.clone()).await;
+        assert_eq!(
+            (&verdict["valid"], &verdict["checks"]["logged"]),
+            (&json!(true), &json!("pass")),
+            "{verdict}"
+        );
+        let verdict = present(serde_json::to_vec(&changed).unwrap()).await;
+        assert_eq!(
+            (
+                &verdict["checks"]["signature"],
+                &verdict["checks"]["logged"]
+            ),
+            (&json!("fail"), &json!("fail")),
+            "{verdict}"
+        );
+    }
     let proof_file = net.dir.path().join("proof.json");
     std::fs::write(&proof_file, proof.to_string()).unwrap();
     let (out, verdict) = verify(

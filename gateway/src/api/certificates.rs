@@ -90,15 +90,19 @@ mod memo {
         }
     }
 
-    /// (this node's log origin, SHA-256 of a presented body) → the stored version it is.
+    /// (this node's log origin, SHA-256 of a presented identifier, a zero byte and its proof
+    /// value) → the stored version it is.
     pub static HELD: Memo<(String, [u8; 32]), (Uuid, i32)> = Memo::new();
     /// (this node's log origin, credential id) → the credential's leaf index in that log.
     pub static LEAVES: Memo<(String, Uuid), u64> = Memo::new();
-    /// (log origin, leaf index, tree size) → the inclusion path (base64 hashes).
-    pub static PATHS: Memo<(String, u64, u64), Vec<String>> = Memo::new();
+    /// (this node's log origin, credential id, version) → the proof last built for it from
+    /// this node's log, with the checkpoint (size, note) it proves against: the same while no
+    /// witness has cosigned a newer one, and shared, not rebuilt, by every verification then.
+    pub static BUILT: Memo<(String, Uuid, i32), std::sync::Arc<super::Built>> = Memo::new();
     /// (this node's log origin, credential id) → a proof that verified as `logged` (against a
-    /// cosigned checkpoint), from this node's log or the issuing node's.
-    pub static PROOFS: Memo<(String, Uuid), vc::logged::LogProof> = Memo::new();
+    /// cosigned checkpoint), from this node's log or the issuing node's. Shared, not copied:
+    /// a proof is a score of strings, and every verification of the credential reads it.
+    pub static PROOFS: Memo<(String, Uuid), std::sync::Arc<vc::logged::Evidence>> = Memo::new();
 }
 
 /// The status of certificate `identifier` as this node holds it (its issuer knows it, and
@@ -144,7 +148,7 @@ async fn evidence(
     credential: &impl JsonNode,
     held: Option<(uuid::Uuid, i32)>,
     headers: &HeaderMap,
-) -> Result<(Option<Evidence>, Option<String>), Problem> {
+) -> Result<(Option<Arc<Evidence>>, Option<String>), Problem> {
     let Some(identifier) = credential
         .get("id")
         .and_then(JsonNode::as_str)
@@ -157,7 +161,7 @@ async fn evidence(
     };
     let origin = &app.log.origin;
     if let Some(proof) = memo::PROOFS.get(&(origin.clone(), credential_id)) {
-        return Ok((Some(Ok(proof)), own_status(app, db, identifier).await?));
+        return Ok((Some(proof), own_status(app, db, identifier).await?));
     }
     let issuer = vc::status_list::credential_node(credential);
     if issuer.as_ref() != Some(&app.node_region) {
@@ -170,7 +174,7 @@ async fn evidence(
             .await
         {
             // Read here; one that cannot be read fails `logged` as malformed.
-            Ok((200, proof)) => Some(vc::logged::LogProof::from_json(&proof)),
+            Ok((200, proof)) => Some(Arc::new(vc::logged::LogProof::from_json(&proof))),
             Ok((status, body)) => {
                 tracing::debug!(%identifier, status, %body, "no inclusion proof from the issuer");
                 None
@@ -212,24 +216,23 @@ async fn evidence(
     let Some((size, note)) = checkpoint else {
         return Ok((None, status));
     };
-    let path_key = (origin.clone(), index, size);
-    let path = match memo::PATHS.get(&path_key) {
-        Some(path) => path,
-        None => {
-            let ids = tlog::nodes_for_inclusion(index, size).map_err(Problem::internal)?;
-            let nodes = crate::transparency::store::nodes(db, &ids)
-                .await
-                .map_err(Problem::internal)?;
-            let path: Vec<String> = tlog::inclusion_proof(index, size, &nodes)
-                .map_err(Problem::internal)?
-                .iter()
-                .map(|h| STANDARD.encode(h))
-                .collect();
-            memo::PATHS.put(path_key, path.clone());
-            path
-        }
-    };
-    let proof = vc::logged::LogProof {
+    let built_key = (origin.clone(), credential_id, version);
+    if let Some(built) = memo::BUILT.get(&built_key)
+        && built.size == size
+        && built.note == note
+    {
+        return Ok((Some(Arc::clone(&built.proof)), status));
+    }
+    let ids = tlog::nodes_for_inclusion(index, size).map_err(Problem::internal)?;
+    let nodes = crate::transparency::store::nodes(db, &ids)
+        .await
+        .map_err(Problem::internal)?;
+    let path: Vec<String> = tlog::inclusion_proof(index, size, &nodes)
+        .map_err(Problem::internal)?
+        .iter()
+        .map(|h| STANDARD.encode(h))
+        .collect();
+    let proof = Arc::new(Ok(vc::logged::LogProof {
         kind: vc::logged::PROOF_TYPE.into(),
         identifier: identifier.to_owned(),
         version,
@@ -237,9 +240,22 @@ async fn evidence(
         leaf_index: index,
         tree_size: size,
         inclusion_proof: path,
-        checkpoint: note,
+        checkpoint: note.clone(),
+    }));
+    let built = Built {
+        size,
+        note,
+        proof: Arc::clone(&proof),
     };
-    Ok((Some(Ok(proof)), status))
+    memo::BUILT.put(built_key, Arc::new(built));
+    Ok((Some(proof), status))
+}
+
+/// A proof built from this node's log ([`memo::BUILT`]).
+struct Built {
+    size: u64,
+    note: String,
+    proof: Arc<Evidence>,
 }
 
 /// The checkpoint to prove leaf `index` of this node's log against, when the row cache can
@@ -313,15 +329,16 @@ async fn checkpoint_to_prove(
 fn remember_proof(
     app: &App,
     held: Option<(uuid::Uuid, i32)>,
-    proof: Option<&Evidence>,
+    proof: Option<&Arc<Evidence>>,
     verdict: &Verdict,
 ) {
-    if let (Some((credential_id, _)), Some(Ok(proof))) = (held, proof)
+    if let (Some((credential_id, _)), Some(proof)) = (held, proof)
+        && proof.is_ok()
         && verdict.checks.logged == vc::verify::CheckResult::Pass
     {
         let key = (app.log.origin.clone(), credential_id);
         if !memo::PROOFS.contains(&key) {
-            memo::PROOFS.put(key, proof.clone());
+            memo::PROOFS.put(key, Arc::clone(proof));
         }
     }
 }
@@ -432,7 +449,8 @@ pub async fn get(
         proof,
         status,
     };
-    let verdict = check(&app, &presented, chrono::Utc::now(), q.strict, "lookup");
+    let verdict = check(&app, &presented, chrono::Utc::now(), q.strict);
+    counted("lookup", verdict.valid, 1);
     let credential = presented.credential;
     let mut extra = json!({
         "identifier": identifier.to_string(), "version": version,
@@ -619,27 +637,22 @@ pub async fn verify(State(app): State<Arc<App>>, v: Verifying) -> Result<Json<Ve
             format!("the body must be a credential (JSON): {e}"),
         )
     })?;
-    let presented = present(&app, &v.db, &v.body, credential, &v.headers).await?;
-    let verdict = check(
-        &app,
-        &presented,
-        chrono::Utc::now(),
-        v.opts.strict,
-        "verify",
-    );
+    let presented = present(&app, &v.db, credential, &v.headers).await?;
+    let verdict = check(&app, &presented, chrono::Utc::now(), v.opts.strict);
+    counted("verify", verdict.valid, 1);
     Ok(Json(verdict))
 }
 
 /// At most this many credentials in one `POST /v1/certificates/verify/batch`.
 pub const VERIFY_BATCH_MAX: usize = 100;
 
-/// The body of `POST /v1/certificates/verify/batch`. Each credential is kept as sent: its
-/// bytes identify a stored version the way a single verification's body does.
+/// The body of `POST /v1/certificates/verify/batch`, read in one pass: each credential a tree
+/// borrowed from the body.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, bound(deserialize = "'a: 'de"))]
 struct VerifyBatch<'a> {
     #[serde(borrow)]
-    credentials: Vec<&'a serde_json::value::RawValue>,
+    credentials: Vec<vc::json::Json<'a>>,
 }
 
 /// `POST /v1/certificates/verify/batch`: verify up to [`VERIFY_BATCH_MAX`] presented
@@ -652,7 +665,14 @@ pub async fn verify_batch(
     State(app): State<Arc<App>>,
     v: Verifying,
 ) -> Result<Json<VerifyBatchAnswer>, Problem> {
-    let batch: VerifyBatch = serde_json::from_slice(&v.body).map_err(|e| {
+    // Counted from here: several batches at once keep the cores busy between their checks.
+    let _working = crate::parallel::Working::start();
+    // Checked as UTF-8 once, as a whole (as bytes, every string would be checked on its own).
+    let batch: Result<VerifyBatch, _> = match std::str::from_utf8(&v.body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(&v.body),
+    };
+    let batch = batch.map_err(|e| {
         Problem::new(
             "request.bad_json",
             format!("the body must be {{\"credentials\": [credential, …]}}: {e}"),
@@ -669,11 +689,10 @@ pub async fn verify_batch(
         .with("limit", VERIFY_BATCH_MAX));
     }
     // The database's part one credential after another (most of it is remembered), then the
-    // signatures on every core. Each credential is read as a tree borrowed from the body.
+    // signatures on every core.
     let mut presented = Vec::with_capacity(batch.credentials.len());
-    for raw in &batch.credentials {
-        let credential = vc::json::Json::parse(raw.get()).map_err(Problem::internal)?;
-        match present(&app, &v.db, raw.get().as_bytes(), credential, &v.headers).await {
+    for credential in batch.credentials {
+        match present(&app, &v.db, credential, &v.headers).await {
             Err(problem) if !problem.status.is_client_error() => return Err(problem),
             outcome => presented.push(outcome),
         }
@@ -684,21 +703,24 @@ pub async fn verify_batch(
     let results = crate::parallel::cpu_in_place(v.body.len(), || {
         crate::parallel::map(presented.iter().collect(), 8, |p| match p {
             Ok(p) => {
-                let verdict = check(&app, p, now, strict, "verify_batch");
+                let verdict = check(&app, p, now, strict);
                 let raw = serde_json::value::to_raw_value(&verdict).expect("a verdict serializes");
-                (verdict.valid, raw)
+                (Some(verdict.valid), raw)
             }
             Err(problem) => {
                 let item = json!({"valid": false, "problem": problem.to_json()});
                 (
-                    false,
+                    None,
                     serde_json::value::to_raw_value(&item).expect("serializes"),
                 )
             }
         })
     });
     drop(presented);
-    let valid = results.iter().filter(|(valid, _)| *valid).count();
+    let valid = results.iter().filter(|(v, _)| *v == Some(true)).count();
+    let checked = results.iter().filter(|(v, _)| v.is_some()).count();
+    counted("verify_batch", true, valid);
+    counted("verify_batch", false, checked - valid);
     let results: Vec<_> = results.into_iter().map(|(_, raw)| raw).collect();
     Ok(Json(VerifyBatchAnswer {
         valid,
@@ -762,16 +784,15 @@ impl axum::extract::FromRequest<Arc<App>> for Verifying {
 struct Presented<N> {
     credential: N,
     held: Option<(uuid::Uuid, i32)>,
-    proof: Option<Evidence>,
+    proof: Option<Arc<Evidence>>,
     status: Option<String>,
 }
 
-/// Look up what this node knows of `credential`, presented as the bytes `body`. A client error
-/// (4xx) is about this credential alone; anything else is the node's.
+/// Look up what this node knows of `credential`. A client error (4xx) is about this credential
+/// alone; anything else is the node's.
 async fn present<'a>(
     app: &App,
     db: &deadpool_postgres::Client,
-    body: &[u8],
     credential: vc::json::Json<'a>,
     headers: &HeaderMap,
 ) -> Result<Presented<vc::json::Json<'a>>, Problem> {
@@ -779,27 +800,43 @@ async fn present<'a>(
     if let Some(id) = id {
         parse_identifier(id)?;
     }
-    // A credential this node holds is checked against its issuer's log. Which stored version
-    // a body is never changes, so it is remembered by the body's hash.
-    let held = match id.and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX)) {
-        Some(identifier) => {
-            let body_hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, body)
+    // A credential this node holds is checked against its issuer's log. The stored version a
+    // credential is, is the one with its identifier and its signature (the proof value): the
+    // signature covers every other member, so a body that differs from that version in
+    // anything fails the signature check (and the log's, whose leaf is the stored version),
+    // and one that differs only in spelling (spacing, member order) is that version. That
+    // never changes, so it is remembered.
+    let proof_value = credential
+        .get("proof")
+        .and_then(|p| p.get("proofValue"))
+        .and_then(JsonNode::as_str);
+    let held = match (
+        id.and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX)),
+        proof_value,
+    ) {
+        (Some(identifier), Some(proof_value)) => {
+            let mut signed = ring::digest::Context::new(&ring::digest::SHA256);
+            signed.update(identifier.as_bytes());
+            signed.update(&[0]);
+            signed.update(proof_value.as_bytes());
+            let signed: [u8; 32] = signed
+                .finish()
                 .as_ref()
                 .try_into()
                 .expect("SHA-256 is 32 bytes");
-            let key = (app.log.origin.clone(), body_hash);
+            let key = (app.log.origin.clone(), signed);
             match memo::HELD.get(&key) {
                 Some(held) => Some(held),
                 None => {
                     let stmt = db
                         .prepare_cached(
                             "SELECT credential_id, version FROM credential_versions
-                             WHERE identifier = $1 AND credential = $2",
+                             WHERE identifier = $1 AND credential #>> '{proof,proofValue}' = $2
+                             ORDER BY version DESC LIMIT 1",
                         )
                         .await?;
-                    let as_jsonb = tokio_postgres::types::Json(&credential);
                     let held = db
-                        .query_opt(&stmt, &[&identifier, &as_jsonb])
+                        .query_opt(&stmt, &[&identifier, &proof_value])
                         .await?
                         .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1)));
                     if let Some(held) = held {
@@ -809,7 +846,7 @@ async fn present<'a>(
                 }
             }
         }
-        None => None,
+        _ => None,
     };
     let (proof, status) = evidence(app, db, &credential, held, headers).await?;
     Ok(Presented {
@@ -820,23 +857,30 @@ async fn present<'a>(
     })
 }
 
-/// The verdict on a presented credential (CPU only), counted under `route`.
+/// The verdict on a presented credential (CPU only); the caller counts it ([`counted`]).
 fn check<N: JsonNode>(
     app: &App,
     presented: &Presented<N>,
     now: chrono::DateTime<chrono::Utc>,
     strict: bool,
-    route: &'static str,
 ) -> Verdict {
     let verdict = verify_credential_proven(
         &presented.credential,
         Some(app.reference.get().trust()),
         now,
         status_lookup(presented.status.as_deref()),
-        presented.proof.as_ref(),
+        presented.proof.as_deref(),
         strict,
     );
     remember_proof(app, presented.held, presented.proof.as_ref(), &verdict);
-    metrics::counter!("gateway_certificates_verified_total", "route" => route, "valid" => verdict.valid.to_string()).increment(1);
     verdict
+}
+
+/// Count `n` verdicts of `route` (`valid` or not): once per request, not per credential.
+fn counted(route: &'static str, valid: bool, n: usize) {
+    if n > 0 {
+        let valid = if valid { "true" } else { "false" };
+        metrics::counter!("gateway_certificates_verified_total", "route" => route, "valid" => valid)
+            .increment(n as u64);
+    }
 }

@@ -73,6 +73,9 @@ impl Rows {
 pub struct Held<V> {
     table: &'static str,
     state: Mutex<State<V>>,
+    /// The read counters (from memory, from the database), registered on the first read (when
+    /// the process's recorder is installed) instead of looked up by name on every read.
+    reads: std::sync::OnceLock<[metrics::Counter; 2]>,
 }
 
 struct State<V> {
@@ -91,6 +94,7 @@ impl<V> Held<V> {
                 generation: 0,
                 map: HashMap::new(),
             }),
+            reads: std::sync::OnceLock::new(),
         }
     }
 }
@@ -114,9 +118,13 @@ impl<V: Clone> Held<V> {
                 .then(|| state.map.get(key).cloned())
                 .flatten()
         };
-        let from = if copy.is_some() { "memory" } else { "database" };
-        metrics::counter!("gateway_row_cache_reads_total", "table" => self.table, "from" => from)
-            .increment(1);
+        let [memory, database] = self.reads.get_or_init(|| {
+            let table = self.table;
+            ["memory", "database"].map(|from| {
+                metrics::counter!("gateway_row_cache_reads_total", "table" => table, "from" => from)
+            })
+        });
+        if copy.is_some() { memory } else { database }.increment(1);
         copy
     }
 
