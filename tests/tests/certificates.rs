@@ -589,3 +589,54 @@ async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored
         assert_eq!(queued.as_deref(), Some(expected.as_slice()), "{credential}");
     }
 }
+
+/// Certificates are append-only (migration 0025): credential versions name their certificate
+/// and record without foreign keys, so the store refuses to delete either. The move of each
+/// new certificate's current version stays on its page (fillfactor), and lands.
+#[tokio::test]
+async fn certificates_cannot_be_deleted_and_name_their_current_version() {
+    let node = Node::start().await;
+    let receipt = push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    assert!(!issued(&receipt, 0).is_empty(), "{receipt}");
+    let db = node.db().await;
+    // Every certificate's current version is a stored version of it, and every version's
+    // certificate and record are stored.
+    let unmatched: i64 = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM certificates c WHERE NOT EXISTS (
+                       SELECT 1 FROM credential_versions v
+                       WHERE v.identifier = c.identifier AND v.version = c.current_version))
+                  + (SELECT count(*) FROM credential_versions v WHERE NOT EXISTS (
+                       SELECT 1 FROM certificates c WHERE c.identifier = v.identifier))
+                  + (SELECT count(*) FROM credential_versions v WHERE NOT EXISTS (
+                       SELECT 1 FROM case_records r WHERE r.record_id = v.record_id))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unmatched, 0);
+    for statement in ["DELETE FROM certificates", "TRUNCATE certificates CASCADE"] {
+        let refused = db.batch_execute(statement).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::RESTRICT_VIOLATION),
+            "{statement}: {refused}"
+        );
+    }
+    let options: Vec<String> = db
+        .query_one(
+            "SELECT reloptions FROM pg_class WHERE relname = 'certificates'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(options, ["fillfactor=80"]);
+}

@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tlog_pending_leaf",
         include_str!("../../migrations/0024_tlog_pending_leaf.sql"),
     ),
+    (
+        25,
+        "certificate_writes",
+        include_str!("../../migrations/0025_certificate_writes.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
