@@ -43,13 +43,16 @@ pub async fn by_case_no(
             )
         })?;
     let db = app.pool.get().await?;
+    // From the records by case number (an index) to each one's head by its key: heads have no
+    // case-number index, and a lookup starting from them read every head.
     let rows = db
         .query(
             &format!(
-                "SELECT r.record_id, {} FROM case_heads h
-             JOIN case_records r ON r.record_id = h.record_id
+                "SELECT r.record_id, {} FROM case_records r
+             JOIN case_heads h ON h.source_system = r.source_system AND h.case_no = r.case_no
+                              AND h.record_id = r.record_id
              LEFT JOIN archive_segments s ON s.id = r.archive_segment
-             WHERE h.case_no = $1
+             WHERE r.case_no = $1
                AND COALESCE((r.body->'disclosure'->>'public')::boolean, r.archive_public)
              ORDER BY r.record_id LIMIT 20",
                 crate::archive::BODY_COLUMNS
