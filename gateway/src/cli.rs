@@ -311,9 +311,8 @@ fn init_logging(config: &Config, serving: bool) -> Option<crate::log_writer::Gua
         .with_writer(writer);
     if config.log.format == "json" {
         builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .fmt_fields(crate::log_format::JsonMembers)
+            .event_format(crate::log_format::JsonLines)
             .init();
     } else {
         builder.init();

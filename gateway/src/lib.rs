@@ -57,6 +57,7 @@ pub mod federation;
 pub mod grants;
 pub mod ingest;
 pub mod keys;
+pub mod log_format;
 pub mod log_writer;
 pub mod mllp;
 pub mod offline;
