@@ -203,6 +203,41 @@ async fn re_push_is_idempotent_and_concurrent_pushes_store_once() {
     );
 }
 
+/// A push's batch row names its principal without a foreign key (migration 0026: the check
+/// locked the principal's row on every push), so the store refuses to delete principals.
+#[tokio::test]
+async fn principals_named_by_pushes_cannot_be_deleted() {
+    let node = Node::start().await;
+    let (status, _) = push(
+        &node,
+        XIFENG_AMR,
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        node.count(&format!(
+            "SELECT count(*) FROM ingest_batches b JOIN principals p ON p.id = b.principal_id
+             WHERE p.id = '{XIFENG_AMR}'"
+        ))
+        .await,
+        1
+    );
+    let db = node.db().await;
+    for statement in [
+        format!("DELETE FROM principals WHERE id = '{XIFENG_AMR}'"),
+        "TRUNCATE principals CASCADE".to_owned(),
+    ] {
+        let refused = db.batch_execute(&statement).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::RESTRICT_VIOLATION),
+            "{statement}: {refused}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn changed_content_under_the_same_version_is_a_quarantined_conflict() {
     let node = Node::start().await;

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "certificate_writes",
         include_str!("../../migrations/0025_certificate_writes.sql"),
     ),
+    (26, "principal_locks", include_str!("../../migrations/0026_principal_locks.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
