@@ -590,6 +590,17 @@ pub fn markdown(r: &Value) -> String {
         g["verify_api"]["cpu_us_per_verification"]["gateway"],
         g["verify_api"]["cpu_us_per_verification"]["postgres"],
     ));
+    let (ingest_wal, copy_wal) = (&g["sustained"]["wal"], &r["ceilings"]["copy"]["wal"]);
+    if ingest_wal.is_object() && copy_wal.is_object() {
+        out.push(format!(
+            "WAL: sustained ingest wrote {} bytes per record ({} full-page images per 100 records), \
+             the COPY ceiling {} bytes per row ({} per 100 rows).",
+            f(num(ingest_wal, "/bytes_per_record"), 0),
+            ingest_wal["full_pages_per_100_records"],
+            f(num(copy_wal, "/bytes_per_record"), 0),
+            copy_wal["full_pages_per_100_records"],
+        ));
+    }
 
     out.push("\n## Routed query vs. nginx hop\n".into());
     out.push(format!(

@@ -297,8 +297,14 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
         postgres: Some(env.pg_pid),
         ..Watch::default()
     };
-    let copy = ceilings::copy(&copy_url, Arc::new(rows), 2, 500, plan.copy, &watch_pg).await?;
-    say(format!("  COPY: {} rows/s", copy["rows_per_sec"]));
+    let wal_before = Wal::mark(&copy_url).await?;
+    let mut copy = ceilings::copy(&copy_url, Arc::new(rows), 2, 500, plan.copy, &watch_pg).await?;
+    let copied = Wal::rows(&copy_url, "case_records").await?;
+    copy["wal"] = Wal::mark(&copy_url).await?.since(&wal_before, copied);
+    say(format!(
+        "  COPY: {} rows/s, {} bytes of WAL per row",
+        copy["rows_per_sec"], copy["wal"]["bytes_per_record"]
+    ));
     results["ceilings"]["copy"] = copy;
 
     say("ingest node: gateway serve");
@@ -366,7 +372,11 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
         None
     };
     let jobs = ingest_jobs(loads.clone(), pools.clone(), BATCH);
+    let wal_before = Wal::mark(&db_url).await?;
     let (sustained, mut v) = measured(&watch, load::closed(best.0, plan.sustained, jobs)).await;
+    v["wal"] = Wal::mark(&db_url)
+        .await?
+        .since(&wal_before, sustained.all_records);
     if let Some(perf) = perf {
         results["profile"]["ingest"] = perf.finish()?;
     }
@@ -376,10 +386,11 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     sent_records += sustained.all_records;
     v["workers"] = json!(best.0);
     say(format!(
-        "  {:.0} records/s, p99 {:.1} ms, errors {}",
+        "  {:.0} records/s, p99 {:.1} ms, errors {}, {} bytes of WAL per record",
         sustained.records_per_sec(),
         sustained.ms(99.0),
-        sustained.errors
+        sustained.errors,
+        v["wal"]["bytes_per_record"]
     ));
     results["gateway"]["sustained"] = v;
 
@@ -826,6 +837,52 @@ async fn routing(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Resu
         us("loadgen")
     ));
     Ok(())
+}
+
+/// Where the cluster's WAL stands: bytes written since it was created, and full-page images
+/// (a page's first change after a checkpoint logs the whole page) since statistics were reset.
+struct Wal {
+    bytes: i64,
+    full_pages: i64,
+}
+
+impl Wal {
+    async fn mark(db_url: &str) -> anyhow::Result<Wal> {
+        let (c, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        let r = c
+            .query_one(
+                "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8, wal_fpi FROM pg_stat_wal",
+                &[],
+            )
+            .await?;
+        Ok(Wal {
+            bytes: r.get(0),
+            full_pages: r.get(1),
+        })
+    }
+
+    /// Rows now in `table` (of a database written only by the phase measured).
+    async fn rows(db_url: &str, table: &str) -> anyhow::Result<u64> {
+        let (c, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    /// WAL per record since `before`, over `records` records. Full-page images are counted
+    /// by each backend and flushed to the statistics within a second or so: indicative.
+    fn since(&self, before: &Wal, records: u64) -> Value {
+        let per = |x: i64| (x as f64 / records.max(1) as f64 * 10.0).round() / 10.0;
+        json!({
+            "bytes_per_record": per(self.bytes - before.bytes).round(),
+            "full_pages_per_100_records": per((self.full_pages - before.full_pages) * 100),
+            "records": records,
+        })
+    }
 }
 
 /// Let PostgreSQL finish what the previous phase left it: a checkpoint, and any autovacuum
