@@ -330,6 +330,24 @@ fn growth_targets(r: &Value, rows: &mut Vec<Value>) {
     }
 }
 
+/// Whether the cores slowed each other down: a virtual machine's cores may share a physical
+/// core or a busy host, which no process of this machine shows. Ring's verification on every
+/// core at once against one thread says it; above 5 % the run is not comparable with quiet ones.
+fn cores_note(r: &Value) -> Option<String> {
+    let one = num(r, "/ceilings/ed25519/verify_us")?;
+    let all = num(r, "/ceilings/ed25519/all_cores/verify_us_per_core")?;
+    let slower = all / one - 1.0;
+    (slower > 0.05).then(|| {
+        format!(
+            "The cores slowed each other down: ring's verification took {all:.1} µs on every core \
+             at once against {one:.1} µs on one thread ({:.0} % slower). The node works on both \
+             cores at once: its figures are lower, and its tails longer, than on a quiet host, and \
+             not comparable with a run where the two agree.\n",
+            slower * 100.0
+        )
+    })
+}
+
 fn f(v: Option<f64>, digits: usize) -> String {
     match v {
         None => "–".into(),
@@ -428,6 +446,7 @@ pub fn markdown(r: &Value) -> String {
              (at most {max:.2}; column *elsewhere* below).{note}\n"
         ));
     }
+    out.extend(cores_note(r));
     out.push("## Targets\n".into());
     out.push("| figure | measured | ceiling (same run) | ratio | target | result |".into());
     out.push("| --- | ---: | ---: | ---: | --- | --- |".into());
@@ -844,5 +863,27 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
                 &fw["lag_quarter"],
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ring(one: f64, all: f64) -> Value {
+        json!({"ceilings": {"ed25519": {"verify_us": one, "all_cores": {"verify_us_per_core": all}}}})
+    }
+
+    #[test]
+    fn a_run_whose_cores_slowed_each_other_says_so() {
+        assert_eq!(cores_note(&ring(48.0, 49.2)), None);
+        let note = cores_note(&ring(49.1, 63.3)).unwrap();
+        assert!(
+            note.contains("63.3 µs") && note.contains("49.1 µs") && note.contains("(29 % slower)"),
+            "{note}"
+        );
+        // A run without the figure (an older JSON) says nothing.
+        assert_eq!(cores_note(&json!({})), None);
     }
 }
