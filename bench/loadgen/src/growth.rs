@@ -260,7 +260,80 @@ async fn store(
         "records were quarantined: see {}",
         node.log.display()
     );
+    results["growth"]["listing"] = listing(&node, pki, &client).await?;
     Ok(())
+}
+
+/// Times of `GET /v1/records` answered from the grown store (each query in turn, one at a time,
+/// `LISTING_RUNS` times; the first run warms the caches): the node's newest records, a
+/// district's, a holder's, a holder it has never seen, one case. The node's supervisor asks
+/// (its own region, so every record is in scope; what the sharing policy withholds is still
+/// read and counted).
+async fn listing(
+    node: &harness::Node,
+    pki: &Path,
+    db: &tokio_postgres::Client,
+) -> anyhow::Result<Value> {
+    const LISTING_RUNS: usize = 5;
+    let sample = db
+        .query_one(
+            "SELECT body->'applicant'->>'id_number', case_no FROM case_records
+             WHERE body IS NOT NULL ORDER BY occurred_at DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let (holder, case_no): (String, String) = (sample.get(0), sample.get(1));
+    let queries = [
+        ("newest", format!("region={}", harness::CHILD)),
+        ("district", "region=621002000000".to_owned()),
+        ("holder", format!("holder={holder}")),
+        ("unknown_holder", "holder=620000000000000000".to_owned()),
+        ("case", format!("case_no={case_no}")),
+    ];
+    let pool = Pool::new(Target::principal(node.web, pki, "qingyang-supervisor")?);
+    let mut out = serde_json::Map::new();
+    for (name, query) in queries {
+        let path = format!("/v1/records?{query}&purpose=supervision");
+        let mut ms = Vec::with_capacity(LISTING_RUNS);
+        let mut found = 0;
+        for _ in 0..LISTING_RUNS {
+            let started = Instant::now();
+            let answer = pool
+                .send(http::Method::GET, &path, None, bytes::Bytes::new())
+                .await?;
+            ms.push(started.elapsed().as_secs_f64() * 1e3);
+            ensure!(
+                answer.status.is_success(),
+                "{path}: {} {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            );
+            let body: Value = serde_json::from_slice(&answer.body)?;
+            found = body["records"].as_array().map_or(0, Vec::len)
+                + body["withheld"].as_u64().unwrap_or(0) as usize;
+        }
+        let first = ms[0];
+        let mut warm = ms[1..].to_vec();
+        warm.sort_by(f64::total_cmp);
+        let median = warm[warm.len() / 2];
+        say(format!(
+            "  listing {name} ({query}): {found} records, first {:.1} ms, then median {median:.1} ms, max {:.1} ms",
+            first,
+            warm[warm.len() - 1]
+        ));
+        out.insert(
+            name.to_owned(),
+            json!({
+                "query": query, "records": found, "first_ms": round1(first),
+                "median_ms": round1(median), "max_ms": round1(warm[warm.len() - 1]),
+            }),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 /// A stored record the bulk load clones.

@@ -740,6 +740,30 @@ pub fn markdown(r: &Value) -> String {
     out.join("\n") + "\n"
 }
 
+/// The records listing on the grown store (`growth.listing`; runs before 2026-12-06 have none).
+fn listing_markdown(g: &Value, out: &mut Vec<String>) {
+    let Some(listing) = g["listing"].as_object() else {
+        return;
+    };
+    out.push(
+        "\n**Records listing on the grown store.** `GET /v1/records` as the node's supervisor \
+         (newest 100 first), one request at a time, five times each; the first run warms the caches.\n"
+            .into(),
+    );
+    out.push("| query | records | first ms | median ms | max ms |".into());
+    out.push("| --- | ---: | ---: | ---: | ---: |".into());
+    for q in listing.values() {
+        out.push(format!(
+            "| `{}` | {} | {} | {} | {} |",
+            q["query"].as_str().unwrap_or(""),
+            q["records"],
+            f(num(q, "/first_ms"), 1),
+            f(num(q, "/median_ms"), 1),
+            f(num(q, "/max_ms"), 1),
+        ));
+    }
+}
+
 /// The growth section (`--growth`).
 fn growth_markdown(r: &Value, out: &mut Vec<String>) {
     let g = &r["growth"];
@@ -786,6 +810,7 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
                 ));
             }
         }
+        listing_markdown(g, out);
     }
     let fw = &g["forwarding"];
     if fw.is_object() {

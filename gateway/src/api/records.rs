@@ -2,7 +2,7 @@
 //! it (routed up the tree when this node does not). Every query states its purpose and is
 //! audited before the answer leaves.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -29,6 +29,33 @@ pub const POLICY: Policy = Policy {
 
 /// Most records in one answer.
 const MAX_LIMIT: i64 = 500;
+
+/// The listing: $1 the subtree's `LIKE` prefix, then case number, holder, item, `occurred`
+/// from / to (each NULL for any), whether to include history, and the limit. Prepared for each
+/// request, never cached: planned with its values (a cached statement's generic plan would
+/// serve every filter with one access path), the planner picks the one the filters allow: the case
+/// number's index, the holder's expression index `case_records_holder` (the same expression,
+/// stored or archived body), or newest-first over `case_records_occurred` (a subtree's newest
+/// records without sorting all of its records), else `case_records_region` (migration 0027).
+pub static LISTING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT r.record_id, r.version, (h.record_id IS NOT NULL) AS current, {}
+         FROM case_records r
+         LEFT JOIN case_heads h ON h.record_id = r.record_id
+         LEFT JOIN archive_segments s ON s.id = r.archive_segment
+         WHERE r.region_code LIKE $1
+           AND ($2::text IS NULL OR r.case_no = $2)
+           AND ($3::text IS NULL
+                OR COALESCE(r.body->'applicant'->>'id_number', r.archive_holder_id) = $3)
+           AND ($4::text IS NULL OR r.item_code = $4)
+           AND ($5::timestamptz IS NULL OR r.occurred_at >= $5)
+           AND ($6::timestamptz IS NULL OR r.occurred_at < $6)
+           AND ($7 OR h.record_id IS NOT NULL)
+         ORDER BY r.occurred_at DESC, r.record_id
+         LIMIT $8",
+        crate::archive::BODY_COLUMNS
+    )
+});
 
 #[derive(Debug, Deserialize)]
 pub struct RecordQuery {
@@ -138,23 +165,7 @@ pub async fn query(
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
     let rows = db
         .query(
-            &format!(
-                "SELECT r.record_id, r.version, (h.record_id IS NOT NULL) AS current, {}
-             FROM case_records r
-             LEFT JOIN case_heads h ON h.record_id = r.record_id
-             LEFT JOIN archive_segments s ON s.id = r.archive_segment
-             WHERE r.region_code LIKE $1
-               AND ($2::text IS NULL OR r.case_no = $2)
-               AND ($3::text IS NULL
-                    OR COALESCE(r.body->'applicant'->>'id_number', r.archive_holder_id) = $3)
-               AND ($4::text IS NULL OR r.item_code = $4)
-               AND ($5::timestamptz IS NULL OR r.occurred_at >= $5)
-               AND ($6::timestamptz IS NULL OR r.occurred_at < $6)
-               AND ($7 OR h.record_id IS NOT NULL)
-             ORDER BY r.occurred_at DESC, r.record_id
-             LIMIT $8",
-                crate::archive::BODY_COLUMNS
-            ),
+            LISTING.as_str(),
             &[
                 &prefix, &q.case_no, &holder, &q.item, &q.from, &q.to, &q.history, &limit,
             ],

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0025_certificate_writes.sql"),
     ),
     (26, "principal_locks", include_str!("../../migrations/0026_principal_locks.sql")),
+    (27, "record_lookups", include_str!("../../migrations/0027_record_lookups.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
