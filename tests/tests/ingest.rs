@@ -331,6 +331,46 @@ async fn a_lower_version_after_a_higher_one_goes_to_history() {
         .get::<_, i64>(0);
     assert_eq!(head, 4);
     assert_eq!(node.count("SELECT count(*) FROM case_records").await, 4);
+
+    // The records listing says the same: version 4 is current, the rest history (found from
+    // each record's head by its key: case_heads has no record-id index since migration 0028).
+    let case_no = base["caseNo"].as_str().unwrap();
+    let node = &node;
+    let list = |history: bool| {
+        let path = format!(
+            "/v1/records?case_no={case_no}&history={history}&region=621000000000&purpose=approval"
+        );
+        async move {
+            let r = node.web_client("xifeng-approver").get(&path).await.unwrap();
+            let body: Value = r.json().unwrap();
+            let mut seen: Vec<(i64, bool)> = body["records"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .map(|r| (r["version"].as_i64().unwrap(), r["current"] == true))
+                .collect();
+            seen.sort();
+            seen
+        }
+    };
+    assert_eq!(
+        list(true).await,
+        [(1, false), (2, false), (3, false), (4, true)]
+    );
+    assert_eq!(list(false).await, [(4, true)]);
+    // Moving the head to version 4 changed no indexed column of case_heads: a HOT update
+    // (the statistics reach pg_stat_user_tables when the gateway's connection goes idle).
+    e2e::Network::eventually(30, "the head's move counted as an update", || async {
+        node.count("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'case_heads'")
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        node.count("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'case_heads'")
+            .await,
+        1
+    );
 }
 
 fn errors_of(record: &Value) -> Vec<(String, String)> {

@@ -33,15 +33,18 @@ const MAX_LIMIT: i64 = 500;
 /// The listing: $1 the subtree's `LIKE` prefix, then case number, holder, item, `occurred`
 /// from / to (each NULL for any), whether to include history, and the limit. Prepared for each
 /// request, never cached: planned with its values (a cached statement's generic plan would
-/// serve every filter with one access path), the planner picks the one the filters allow: the case
-/// number's index, the holder's expression index `case_records_holder` (the same expression,
-/// stored or archived body), or newest-first over `case_records_occurred` (a subtree's newest
-/// records without sorting all of its records), else `case_records_region` (migration 0027).
+/// serve every filter with one access path), the planner picks the one the filters allow: the
+/// case number's index; a holder's newest records off `case_records_holder` (the same
+/// expression: stored or archived body); a subtree's newest off `case_records_occurred`, read
+/// backward to the limit; or `case_records_region` (migration 0027). The order is the indexes'
+/// (time, then record id, both descending), so no plan sorts a large set. A record is current
+/// when its case's head (found by the head's key) has its version.
 pub static LISTING: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT r.record_id, r.version, (h.record_id IS NOT NULL) AS current, {}
+        "SELECT r.record_id, r.version, (h.case_no IS NOT NULL) AS current, {}
          FROM case_records r
-         LEFT JOIN case_heads h ON h.record_id = r.record_id
+         LEFT JOIN case_heads h
+           ON h.source_system = r.source_system AND h.case_no = r.case_no AND h.version = r.version
          LEFT JOIN archive_segments s ON s.id = r.archive_segment
          WHERE r.region_code LIKE $1
            AND ($2::text IS NULL OR r.case_no = $2)
@@ -50,8 +53,8 @@ pub static LISTING: LazyLock<String> = LazyLock::new(|| {
            AND ($4::text IS NULL OR r.item_code = $4)
            AND ($5::timestamptz IS NULL OR r.occurred_at >= $5)
            AND ($6::timestamptz IS NULL OR r.occurred_at < $6)
-           AND ($7 OR h.record_id IS NOT NULL)
-         ORDER BY r.occurred_at DESC, r.record_id
+           AND ($7 OR h.case_no IS NOT NULL)
+         ORDER BY r.occurred_at DESC, r.record_id DESC
          LIMIT $8",
         crate::archive::BODY_COLUMNS
     )

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (26, "principal_locks", include_str!("../../migrations/0026_principal_locks.sql")),
     (27, "record_lookups", include_str!("../../migrations/0027_record_lookups.sql")),
+    (28, "head_moves", include_str!("../../migrations/0028_head_moves.sql")),
 ];
 
 /// Arbitrary constant identifying the migration lock among advisory locks.
