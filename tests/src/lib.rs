@@ -555,7 +555,8 @@ fn node_command(
     cmd
 }
 
-fn replace_database(url: &str, name: &str) -> String {
+/// `url` with its database name replaced by `name`.
+pub fn replace_database(url: &str, name: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("database URL has a path");
     format!("{base}/{name}")
 }

@@ -616,3 +616,48 @@ async fn without_the_row_cache_every_principal_is_read() {
     })
     .await;
 }
+
+/// Two processes starting together on a fresh database migrate it once between them, through
+/// migration 0027's concurrent index builds: the one waiting for the migration lock polls for
+/// it instead of waiting inside a statement, whose snapshot the other's `CREATE INDEX
+/// CONCURRENTLY` would wait for in turn (a deadlock PostgreSQL breaks by failing one of them).
+#[tokio::test]
+async fn two_processes_migrate_a_fresh_database_once_together() {
+    let name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
+    let admin_url = &e2e::cluster().admin_url;
+    let connect = |url: String| async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    connect(admin_url.clone())
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = e2e::replace_database(admin_url, &name);
+    let (mut a, mut b) = (connect(url.clone()).await, connect(url.clone()).await);
+    let (ran_a, ran_b) = tokio::join!(
+        gateway::db::migrate::run(&mut a),
+        gateway::db::migrate::run(&mut b)
+    );
+    let mut applied = ran_a.unwrap();
+    applied.extend(ran_b.unwrap());
+    applied.sort();
+    let known: Vec<i32> = gateway::db::migrate::MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(
+        applied, known,
+        "each migration applied once, by one of them"
+    );
+    let invalid: i64 = a
+        .query_one("SELECT count(*) FROM pg_index WHERE NOT indisvalid", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(invalid, 0);
+}

@@ -49,13 +49,49 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (28, "head_moves", include_str!("../../migrations/0028_head_moves.sql")),
 ];
 
+/// The first line of a migration run outside a transaction, one statement at a time: index
+/// builds over large tables, `CREATE INDEX CONCURRENTLY` (which a transaction refuses), so
+/// writes go on while they run. Such a migration must be re-runnable from its start.
+const NO_TRANSACTION: &str = "-- migrate: no transaction\n";
+
+/// The statements of a migration: split where a line ends in `;` (these migrations hold no
+/// function bodies), comments and blank lines left out.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// Arbitrary constant identifying the migration lock among advisory locks.
 const LOCK_KEY: i64 = 0x6567_775f_6d69_6772; // "egw_migr"
 
 pub async fn run(client: &mut Client) -> anyhow::Result<Vec<i32>> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await?;
+    // Polled, not waited for: a session waiting in `pg_advisory_lock` holds a snapshot, which a
+    // `CREATE INDEX CONCURRENTLY` of the process holding the lock would wait for in turn.
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .await?
+            .get(0);
+        if locked {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     let result = apply(client).await;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
@@ -84,16 +120,30 @@ async fn apply(client: &mut Client) -> anyhow::Result<Vec<i32>> {
         if done {
             continue;
         }
-        let tx = client.transaction().await?;
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| anyhow::anyhow!("migration {version} ({name}) failed: {e}"))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-            &[&version, &name],
-        )
-        .await?;
-        tx.commit().await?;
+        let failed =
+            |e: tokio_postgres::Error| anyhow::anyhow!("migration {version} ({name}) failed: {e}");
+        if sql.starts_with(NO_TRANSACTION) {
+            // Statement by statement (one string of several is a transaction block too), each
+            // written to be run again should a later one fail.
+            for statement in statements(sql) {
+                client.batch_execute(&statement).await.map_err(failed)?;
+            }
+            client
+                .execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    &[&version, &name],
+                )
+                .await?;
+        } else {
+            let tx = client.transaction().await?;
+            tx.batch_execute(sql).await.map_err(failed)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&version, &name],
+            )
+            .await?;
+            tx.commit().await?;
+        }
         tracing::info!(version, name, "applied migration");
         applied.push(version);
     }
@@ -103,4 +153,32 @@ async fn apply(client: &mut Client) -> anyhow::Result<Vec<i32>> {
 /// The newest migration this binary knows, for readiness checks.
 pub fn latest() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_migration_outside_a_transaction_splits_into_its_statements() {
+        let sql = "-- migrate: no transaction\n-- why\nDROP INDEX IF EXISTS a;\nCREATE INDEX CONCURRENTLY a\n    ON t (x);\n\nDROP INDEX IF EXISTS b;\n";
+        assert!(sql.starts_with(NO_TRANSACTION));
+        assert_eq!(
+            statements(sql),
+            [
+                "DROP INDEX IF EXISTS a;\n",
+                "CREATE INDEX CONCURRENTLY a\n    ON t (x);\n",
+                "DROP INDEX IF EXISTS b;\n"
+            ]
+        );
+        // The shipped ones: every statement of 0027 stands alone.
+        let (_, _, sql27) = MIGRATIONS.iter().find(|m| m.0 == 27).unwrap();
+        assert!(sql27.starts_with(NO_TRANSACTION));
+        assert_eq!(statements(sql27).len(), 10);
+        assert!(
+            statements(sql27)
+                .iter()
+                .all(|s| s.matches(';').count() == 1)
+        );
+    }
 }

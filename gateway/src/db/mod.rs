@@ -28,8 +28,11 @@ pub fn pool(url: &str, config: &Config) -> anyhow::Result<Pool> {
     let mut pg: tokio_postgres::Config = url.parse()?;
     pg.connect_timeout(Duration::from_secs(5));
     pg.application_name("exchange-gateway");
+    // No JIT: the node's statements are short lookups and writes, but a LIMIT over a large
+    // index has a large estimated cost, and JIT then compiled for ~330 ms to save nothing (the
+    // records listing of a county at 12 M stored records: 363 ms, 28 ms without).
     pg.options(format!(
-        "-c statement_timeout={}",
+        "-c statement_timeout={} -c jit=off",
         config.database.statement_timeout_ms
     ));
     let manager = deadpool_postgres::Manager::from_config(
