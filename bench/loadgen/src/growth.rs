@@ -266,7 +266,7 @@ async fn store(
 
 /// Times of `GET /v1/records` answered from the grown store (each query in turn, one at a time,
 /// `LISTING_RUNS` times; the first run warms the caches): the node's newest records, a
-/// district's, a holder's, a holder it has never seen, one case. The node's supervisor asks
+/// district's, an item's, a holder's, a holder it has never seen, one case. The node's supervisor asks
 /// (its own region, so every record is in scope; what the sharing policy withholds is still
 /// read and counted).
 async fn listing(
@@ -286,6 +286,7 @@ async fn listing(
     let queries = [
         ("newest", format!("region={}", harness::CHILD)),
         ("district", "region=621002000000".to_owned()),
+        ("item", "item=620130001000".to_owned()),
         ("holder", format!("holder={holder}")),
         ("unknown_holder", "holder=620000000000000000".to_owned()),
         ("case", format!("case_no={case_no}")),
