@@ -244,10 +244,16 @@ async fn listings_use_their_indexes(db: &tokio_postgres::Client) {
         .await
         .unwrap();
 
-    // Over a county the listing goes by region code (the fixture's three cases are under two
-    // codes of Xifeng): the same records in the same order as the subtree-wide statement, at
+    // Over a county of few codes the listing goes by region code (the fixture's three cases are
+    // under two codes of Xifeng): the same records in the same order as the subtree-wide statement, at
     // every limit, with and without history.
-    use gateway::api::records::{LISTING, LISTING_BY_CODE};
+    use gateway::api::records::{LISTING, LISTING_BY_CODE, SUBTREE_CODES};
+    let codes: i64 = db
+        .query_one(SUBTREE_CODES.as_str(), &[&"621002%"])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(codes, 2, "the two codes the answer below merges");
     let ids = |sql: &'static str, limit: i64, history: bool| async move {
         db.query(
             sql,
