@@ -618,7 +618,7 @@ async fn without_the_row_cache_every_principal_is_read() {
 }
 
 /// Two processes starting together on a fresh database migrate it once between them, through
-/// migration 0027's concurrent index builds: the one waiting for the migration lock polls for
+/// migration 0027's concurrent index builds (run again whole when interrupted): the one waiting for the migration lock polls for
 /// it instead of waiting inside a statement, whose snapshot the other's `CREATE INDEX
 /// CONCURRENTLY` would wait for in turn (a deadlock PostgreSQL breaks by failing one of them).
 #[tokio::test]
@@ -660,4 +660,36 @@ async fn two_processes_migrate_a_fresh_database_once_together() {
         .unwrap()
         .get(0);
     assert_eq!(invalid, 0);
+
+    // Interrupted in the middle of 0027 (some builds done, one not, no row in
+    // schema_migrations): the next start runs it again from its first statement.
+    a.batch_execute(
+        "DELETE FROM schema_migrations WHERE version = 27; DROP INDEX case_records_holder",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gateway::db::migrate::run(&mut a).await.unwrap(), [27]);
+    let indexes: Vec<String> = a
+        .query(
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+             WHERE i.indrelid = 'case_records'::regclass AND i.indisvalid ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "case_records_case_no",
+            "case_records_holder",
+            "case_records_item_time",
+            "case_records_occurred",
+            "case_records_pkey",
+            "case_records_region_time",
+            "case_records_source_system_case_no_version_key",
+        ]
+    );
 }
