@@ -190,13 +190,11 @@ async fn a_department_is_onboarded_with_only_a_mapping_file() {
         dir.path().join("health-county-birth-csv.json"),
     )
     .unwrap();
-    // SAFETY: set before the node (a child process) starts; tests in this binary that read it are this one only.
-    let node = {
-        unsafe { std::env::set_var("GATEWAY_INGEST__MAPPINGS", dir.path()) };
-        let node = Node::start().await;
-        unsafe { std::env::remove_var("GATEWAY_INGEST__MAPPINGS") };
-        node
-    };
+    // The setting goes to this node's process only: set in this test process's environment, it
+    // reached the nodes the other tests of this binary started meanwhile, which then failed to
+    // start once this test's folder was gone.
+    let node =
+        Node::start_configured(&[("GATEWAY_INGEST__MAPPINGS", dir.path().to_str().unwrap())]).await;
     let listed = String::from_utf8(
         node.command()
             .args(["adapters", "list", "--json"])
