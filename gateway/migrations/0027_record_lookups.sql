@@ -11,8 +11,9 @@
 -- for character: stored bodies and archived ones by their kept holder id), item, and region
 -- code (a county's listing merges its codes' newest records, LISTING_BY_CODE).
 --
--- Built CONCURRENTLY, outside a transaction: a build over a large store takes minutes (~100 s
--- at 12 million records on the bench machine) and must not stop pushes meanwhile. Every
+-- Built CONCURRENTLY, outside a transaction: a build over a large store takes minutes (three
+-- of these four took 76 s at 12 million records on the bench machine, built one by one without
+-- CONCURRENTLY, which is slower) and must not stop pushes meanwhile. Every
 -- statement can run again after an interruption (an interrupted build leaves an invalid index,
 -- dropped first).
 DROP INDEX IF EXISTS case_records_occurred;
