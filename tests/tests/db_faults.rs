@@ -239,7 +239,6 @@ async fn a_statement_failing_inside_a_push_stores_nothing_and_the_log_names_it()
     assert_eq!(resp.json().unwrap()["code"], "service.internal");
     for table in [
         "case_records",
-        "case_heads",
         "supervision_cases",
         "certificates",
         "credential_versions",

@@ -358,18 +358,115 @@ async fn a_lower_version_after_a_higher_one_goes_to_history() {
         [(1, false), (2, false), (3, false), (4, true)]
     );
     assert_eq!(list(false).await, [(4, true)]);
-    // Moving the head to version 4 changed no indexed column of case_heads: a HOT update
-    // (the statistics reach pg_stat_user_tables when the gateway's connection goes idle).
-    e2e::Network::eventually(30, "the head's move counted as an update", || async {
-        node.count("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'case_heads'")
+    // The head is the case's one state row (migration 0029; `case_heads` is a view of it):
+    // inserted once and moved by updates, its entry time the earliest stamp among the case's
+    // versions (version 2's, pushed first).
+    let row = db
+        .query_one(
+            "SELECT s.record_id, s.version, s.entered_at = (SELECT min(ingested_at) FROM case_records),
+                    (SELECT count(*) FROM supervision_cases)
+             FROM supervision_cases s",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, uuid::Uuid>(0).to_string(),
+        both["records"][0]["record_id"].as_str().unwrap()
+    );
+    assert_eq!(row.get::<_, i64>(1), 4);
+    assert!(row.get::<_, bool>(2), "entered_at is the earliest stamp");
+    assert_eq!(row.get::<_, i64>(3), 1);
+    e2e::Network::eventually(30, "one state row inserted for the case", || async {
+        node.count("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'supervision_cases'")
             .await
             == 1
     })
     .await;
-    assert_eq!(
-        node.count("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'case_heads'")
-            .await,
-        1
+}
+
+/// Two transactions storing versions of one case at the same moment: the one whose write of the
+/// case's state row finds that the head changed since its insert read it (here: an earlier
+/// entry time, as a version forwarded from another tier would bring) runs again, once the other
+/// has committed, and the state row ends up computed from everything stored.
+#[tokio::test]
+async fn a_head_changed_by_a_concurrent_transaction_runs_the_push_again() {
+    let node = Node::start().await;
+    let base = mr_records()[1].clone(); // version 2 in the fixture
+    let with_version = |v: i64| {
+        let mut r = base.clone();
+        r["version"] = json!(v);
+        r
+    };
+    let (status, _) = push(&node, XIFENG_AMR, MR, mr_batch(vec![with_version(2)])).await;
+    assert_eq!(status, 200);
+
+    // Another writer (the test's own transaction) holds the case's state row, with an entry
+    // time three days earlier, while version 3 is pushed.
+    let mut other = node.db().await;
+    let tx = other.transaction().await.unwrap();
+    let earlier: chrono::DateTime<chrono::Utc> = tx
+        .query_one(
+            "UPDATE supervision_cases SET entered_at = entered_at - interval '3 days'
+             RETURNING entered_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let push3 = {
+        let client = node.client(XIFENG_AMR);
+        let body = mr_batch(vec![with_version(3)]);
+        tokio::spawn(async move {
+            let resp = client
+                .post(MR, "application/octet-stream", body)
+                .await
+                .expect("request");
+            (resp.status.as_u16(), resp.json().expect("JSON"))
+        })
+    };
+    e2e::Network::eventually(30, "the push waits for the state row", || async {
+        node.count(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO supervision_cases%'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    tx.commit().await.unwrap();
+    let (status, receipt) = push3.await.unwrap();
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["records"][0]["outcome"], "accepted");
+    assert_eq!(receipt["records"][0]["current"], true);
+
+    // Computed again from the committed state: version 3's row, with the earlier entry time
+    // and the entry delay that goes with it.
+    let row = node
+        .db()
+        .await
+        .query_one(
+            "SELECT version, entered_at, entry_delay_secs,
+                    trunc(extract(epoch FROM entered_at - occurred_at))::int8
+             FROM supervision_cases",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 3);
+    assert_eq!(row.get::<_, chrono::DateTime<chrono::Utc>>(1), earlier);
+    assert_eq!(row.get::<_, i64>(2), row.get::<_, i64>(3));
+    let metrics = node
+        .web_client("qingyang-operator")
+        .get("/metrics")
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "gateway_ingest_head_races_total 1"),
+        "one race counted"
     );
 }
 

@@ -693,3 +693,181 @@ async fn two_processes_migrate_a_fresh_database_once_together() {
         ]
     );
 }
+
+/// Migration 0029 on a store from before it (a head table of its own beside the state rows):
+/// every head ends up as its case's state row, those that had none or a stale one marked
+/// `error` for the evaluator's catch-up, the others untouched; `case_heads` reads the same
+/// heads as a view.
+#[tokio::test]
+async fn migration_0029_keeps_every_head_in_its_state_row() {
+    let name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
+    let admin_url = &e2e::cluster().admin_url;
+    let (admin, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = e2e::replace_database(admin_url, &name);
+    let (mut db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    gateway::db::migrate::run(&mut db).await.unwrap();
+    // Back to the schema of 0028, holding: case A at version 2 whose state row is still
+    // version 1's, case B with its state, case C (version 1, stored twice as version 1 then
+    // a lower-stamped version 0) with none.
+    db.batch_execute(
+        "DELETE FROM schema_migrations WHERE version = 29;
+         DROP VIEW case_heads;
+         CREATE TABLE case_heads (source_system text NOT NULL, case_no text NOT NULL,
+             version bigint NOT NULL, record_id uuid NOT NULL, PRIMARY KEY (source_system, case_no));
+         INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
+             item_code, status, occurred_at, ingested_at, batch_id, content_hash, body)
+         VALUES
+           ('00000000-0000-7000-8000-00000000000a', 's', 'A', 1, 'tax', '621002000000', '620130001000',
+            'accepted', '2026-11-01T00:00:00Z', '2026-11-01T01:00:00Z', gen_random_uuid(), '\\x00', '{}'),
+           ('00000000-0000-7000-8000-00000000000b', 's', 'A', 2, 'tax', '621002000000', '620130001000',
+            'completed', '2026-11-02T00:00:00Z', '2026-11-02T01:00:00Z', gen_random_uuid(), '\\x00', '{}'),
+           ('00000000-0000-7000-8000-00000000000c', 's', 'B', 1, 'tax', '621002000000', '620130001000',
+            'accepted', '2026-11-01T00:00:00Z', '2026-11-01T01:00:00Z', gen_random_uuid(), '\\x00', '{}'),
+           ('00000000-0000-7000-8000-00000000000d', 's', 'C', 0, 'tax', '621002000000', '620130001000',
+            'received', '2026-11-01T00:00:00Z', '2026-11-03T01:00:00Z', gen_random_uuid(), '\\x00', '{}'),
+           ('00000000-0000-7000-8000-00000000000e', 's', 'C', 1, 'tax', '621002000000', '620130001000',
+            'accepted', '2026-11-01T00:00:00Z', '2026-11-04T01:00:00Z', gen_random_uuid(), '\\x00', '{}');
+         INSERT INTO case_heads VALUES
+           ('s', 'A', 2, '00000000-0000-7000-8000-00000000000b'),
+           ('s', 'B', 1, '00000000-0000-7000-8000-00000000000c'),
+           ('s', 'C', 1, '00000000-0000-7000-8000-00000000000e');
+         INSERT INTO supervision_cases (source_system, case_no, record_id, version, region_code,
+             department, item_code, item_name, status, occurred_at, entered_at, entry_delay_secs,
+             late_entry, limit_days, level)
+         SELECT source_system, case_no, record_id, version, region_code, department, item_code,
+                'item', status, occurred_at, ingested_at, 3600, false, 5, 'pending'
+         FROM case_records WHERE record_id IN ('00000000-0000-7000-8000-00000000000a',
+                                               '00000000-0000-7000-8000-00000000000c');",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gateway::db::migrate::run(&mut db).await.unwrap(), [29]);
+
+    let rows: Vec<(String, i64, String, String, String)> = db
+        .query(
+            "SELECT case_no, version, record_id::text, level, to_char(entered_at AT TIME ZONE 'UTC', 'MM-DD HH24')
+             FROM supervision_cases ORDER BY case_no",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let row = |case: &str, version: i64, id: char, level: &str, entered: &str| {
+        (
+            case.to_owned(),
+            version,
+            format!("00000000-0000-7000-8000-00000000000{id}"),
+            level.to_owned(),
+            entered.to_owned(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("A", 2, 'b', "error", "11-01 01"),
+            row("B", 1, 'c', "pending", "11-01 01"),
+            row("C", 1, 'e', "error", "11-03 01"),
+        ]
+    );
+    let heads: Vec<(String, i64)> = db
+        .query(
+            "SELECT case_no, version FROM case_heads ORDER BY case_no",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            ("A".to_owned(), 2),
+            ("B".to_owned(), 1),
+            ("C".to_owned(), 1)
+        ]
+    );
+}
+
+/// Every version of a few cases pushed at once, one push each, through two processes of one
+/// node (separate transactions racing for each case's head): each case ends with its highest
+/// version as its head, in one state row computed from it with the case's earliest entry
+/// stamp, and every version stored once.
+#[tokio::test]
+async fn versions_of_one_case_pushed_at_once_through_two_processes_end_at_the_highest() {
+    const CASES: usize = 4;
+    const VERSIONS: i64 = 8;
+    let mut node = Node::start().await;
+    let second = SecondProcess::start(&mut node).await;
+    let system = "xifeng-amr-system";
+    let clients = [
+        Arc::new(node.client(system)),
+        Arc::new(second.client(&node, system, false)),
+    ];
+    let fixture: Value =
+        serde_json::from_slice(&fixture("market-regulation/batch-valid.json")).unwrap();
+    let template = fixture["records"][1].clone(); // no certificate
+    let mut pushes = tokio::task::JoinSet::new();
+    for version in (1..=VERSIONS).rev() {
+        for case in 0..CASES {
+            let mut record = template.clone();
+            record["caseNo"] = json!(format!("RACE-{case}"));
+            record["version"] = json!(version);
+            let body = serde_json::to_vec(&json!({"sender": "test", "records": [record]})).unwrap();
+            let client = clients[(case + version as usize) % 2].clone();
+            pushes.spawn(async move { push(&client, &body, None).await });
+        }
+    }
+    while let Some(receipt) = pushes.join_next().await {
+        let receipt = receipt.unwrap();
+        assert_eq!(receipt["records"][0]["outcome"], "accepted", "{receipt}");
+    }
+
+    let count = |sql: &'static str| node.count(sql);
+    assert_eq!(
+        count("SELECT count(*) FROM case_records").await,
+        CASES as i64 * VERSIONS
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM supervision_cases").await,
+        CASES as i64
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM supervision_cases s
+             JOIN case_records h ON h.record_id = s.record_id
+             WHERE s.version = h.version AND h.case_no = s.case_no
+               AND s.version = (SELECT max(version) FROM case_records r WHERE r.case_no = s.case_no)
+               AND s.entered_at = (SELECT min(ingested_at) FROM case_records r WHERE r.case_no = s.case_no)
+               AND s.status = h.status"
+        )
+        .await,
+        CASES as i64,
+        "every case's state row is its highest version's, entered at its first stamp"
+    );
+    let mut races = 0.0;
+    for web in [
+        node.web_client("qingyang-operator"),
+        second.client(&node, "qingyang-operator", true),
+    ] {
+        let page = web.get("/metrics").await.unwrap();
+        races += metric_sum(
+            &String::from_utf8_lossy(&page.body),
+            "gateway_ingest_head_races_total",
+            &[],
+        );
+    }
+    eprintln!("versions_of_one_case…: {races} head races, each run again");
+}

@@ -396,7 +396,7 @@ async fn a_dry_run_answers_like_a_push_and_stores_nothing() {
     );
     for table in [
         "case_records",
-        "case_heads",
+        "supervision_cases",
         "outbox",
         "quarantine",
         "ingest_batches",

@@ -4,9 +4,9 @@
 //!    bulk-loaded straight into the same node's schema, then the same load again. Free disk is
 //!    checked first, from the bytes per record the first measurement left in the store. The
 //!    synthetic records are clones of records the node itself stored (every adapter, the same
-//!    bodies) under new case numbers: binary `COPY` into `case_records` and `case_heads`, and in
-//!    the same transaction the case's `supervision_cases` row copied from its template's (a
-//!    case's state is a function of its head's body). Not bulk-loaded: credentials (each one a
+//!    bodies) under new case numbers: binary `COPY` into `case_records`, and in the same
+//!    transaction the case's `supervision_cases` row (which names its head) copied from its
+//!    template's (a case's state is a function of its head's body). Not bulk-loaded: credentials (each one a
 //!    signature and a transparency-log leaf) and `ingest_batches` rows (one per batch, looked
 //!    up only by client batch id). Then `VACUUM (ANALYZE)` and a checkpoint, as a store that
 //!    grew over months would be, so autovacuum does not start in the middle of the measurement.
@@ -46,7 +46,7 @@ pub struct Growth {
     pub drain_only: bool,
 }
 
-/// Synthetic records per COPY transaction (records, heads and supervision rows together).
+/// Synthetic records per COPY transaction (records and supervision rows together).
 const LOAD_TX: u64 = 5_000;
 /// Connections of the bulk load (as the COPY ceiling).
 const LOAD_CONNECTIONS: u64 = 2;
@@ -188,7 +188,7 @@ async fn store(
     let row = client
         .query_one(
             "SELECT (SELECT count(*) FROM case_records),
-                    (pg_total_relation_size('case_records') + pg_total_relation_size('case_heads')
+                    (pg_total_relation_size('case_records')
                      + pg_total_relation_size('supervision_cases'))::int8",
             &[],
         )
@@ -370,21 +370,17 @@ const RECORD_TYPES: [Type; 13] = [
     Type::BYTEA,
     Type::JSONB,
 ];
-const COPY_HEADS: &str =
-    "COPY case_heads (source_system, case_no, version, record_id) FROM STDIN BINARY";
-const HEAD_TYPES: [Type; 4] = [Type::TEXT, Type::TEXT, Type::INT8, Type::UUID];
 
 /// Copy `rows` clones of the store's records (case `<case_no>-g<pass>`, new record ids) into
-/// `case_records` and `case_heads`, with their supervision rows; then VACUUM (ANALYZE) and a
+/// `case_records`, with their supervision rows (the cases' heads); then VACUUM (ANALYZE) and a
 /// checkpoint.
 async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> anyhow::Result<Value> {
     let templates: Vec<Template> = client
         .query(
             "SELECT r.source_system, r.case_no, r.version, r.department, r.region_code, r.item_code,
                     r.status, r.occurred_at, r.ingested_at, r.content_hash, r.body::text
-             FROM case_heads h
-             JOIN case_records r ON r.record_id = h.record_id
-             JOIN supervision_cases s ON s.source_system = h.source_system AND s.case_no = h.case_no
+             FROM supervision_cases s
+             JOIN case_records r ON r.record_id = s.record_id
              WHERE r.body IS NOT NULL
              ORDER BY r.record_id LIMIT $1",
             &[&TEMPLATES],
@@ -436,8 +432,8 @@ async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> any
             .join(", "),
     );
     say(format!(
-        "growth: bulk-loading {rows} records (clones of {} stored ones): binary COPY of records and \
-         heads, supervision rows, {LOAD_TX} per transaction, {LOAD_CONNECTIONS} connections",
+        "growth: bulk-loading {rows} records (clones of {} stored ones): binary COPY of records, \
+         supervision rows, {LOAD_TX} per transaction, {LOAD_CONNECTIONS} connections",
         templates.len()
     ));
     let templates = Arc::new(templates);
@@ -504,14 +500,6 @@ async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> any
                     writer.as_mut().write(&values).await?;
                 }
                 writer.finish().await?;
-                let writer = BinaryCopyInWriter::new(tx.copy_in(COPY_HEADS).await?, &HEAD_TYPES);
-                let mut writer = std::pin::pin!(writer);
-                for (t, case_no, id) in &clones {
-                    let values: [&(dyn ToSql + Sync); 4] =
-                        [&t.source_system, case_no, &t.version, id];
-                    writer.as_mut().write(&values).await?;
-                }
-                writer.finish().await?;
                 let systems: Vec<&str> =
                     clones.iter().map(|c| c.0.source_system.as_str()).collect();
                 let of: Vec<&str> = clones.iter().map(|c| c.0.case_no.as_str()).collect();
@@ -547,7 +535,7 @@ async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> any
     ));
     let t = Instant::now();
     client
-        .batch_execute("VACUUM (ANALYZE) case_records, case_heads, supervision_cases")
+        .batch_execute("VACUUM (ANALYZE) case_records, supervision_cases")
         .await?;
     let vacuum_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -555,17 +543,16 @@ async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> any
     let checkpoint_secs = t.elapsed().as_secs_f64();
     let sizes = client
         .query_one(
-            "SELECT pg_total_relation_size('case_records')::int8, pg_total_relation_size('case_heads')::int8,
+            "SELECT pg_total_relation_size('case_records')::int8,
                     pg_total_relation_size('supervision_cases')::int8, (SELECT count(*) FROM case_records)",
             &[],
         )
         .await?;
     let size = |i: usize| gib(sizes.get::<_, i64>(i) as f64);
     say(format!(
-        "  VACUUM {vacuum_secs:.0} s, CHECKPOINT {checkpoint_secs:.0} s; case_records {} GiB, case_heads {} GiB, supervision_cases {} GiB",
+        "  VACUUM {vacuum_secs:.0} s, CHECKPOINT {checkpoint_secs:.0} s; case_records {} GiB, supervision_cases {} GiB",
         size(0),
-        size(1),
-        size(2)
+        size(1)
     ));
     Ok(json!({
         "rows": rows, "templates": templates.len(),
@@ -574,8 +561,8 @@ async fn bulk_load(url: &str, client: &tokio_postgres::Client, rows: u64) -> any
         "vacuum_analyze_secs": (vacuum_secs * 10.0).round() / 10.0,
         "checkpoint_secs": (checkpoint_secs * 10.0).round() / 10.0,
         "supervision_rows": true, "credentials": false, "ingest_batches": false,
-        "case_records_total": sizes.get::<_, i64>(3),
-        "gib": {"case_records": size(0), "case_heads": size(1), "supervision_cases": size(2)},
+        "case_records_total": sizes.get::<_, i64>(2),
+        "gib": {"case_records": size(0), "supervision_cases": size(1)},
     }))
 }
 

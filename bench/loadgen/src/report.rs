@@ -774,10 +774,10 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
         out.push(format!(
             "The same node, workers and window twice: into an empty store, then after {} synthetic records were \
              bulk-loaded into its schema (clones of {} records it stored, new case numbers: binary COPY into \
-             `case_records` and `case_heads` with each case's `supervision_cases` row, {} per transaction; \
+             `case_records` with each case's `supervision_cases` row (its head), {} per transaction; \
              no credentials or batch rows) at {} records/s in {} s, then `VACUUM (ANALYZE)` ({} s) and a \
              checkpoint ({} s). Disk checked first: {} bytes per stored record measured, {} GiB needed, {} GiB \
-             free. Tables after the load: `case_records` {} GiB, `case_heads` {} GiB, `supervision_cases` {} GiB.\n",
+             free. Tables after the load: `case_records` {} GiB, `supervision_cases` {} GiB.\n",
             f(num(b, "/rows"), 0),
             f(num(b, "/templates"), 0),
             f(num(r, "/plan/growth/load_rows_per_transaction"), 0),
@@ -789,7 +789,6 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
             f(num(g, "/disk/needed_gib"), 1),
             f(num(g, "/disk/free_gib"), 1),
             f(num(b, "/gib/case_records"), 1),
-            f(num(b, "/gib/case_heads"), 1),
             f(num(b, "/gib/supervision_cases"), 1),
         ));
         out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());

@@ -49,7 +49,7 @@ pub async fn by_case_no(
         .query(
             &format!(
                 "SELECT r.record_id, {} FROM case_records r
-             JOIN case_heads h ON h.source_system = r.source_system AND h.case_no = r.case_no
+             JOIN supervision_cases h ON h.source_system = r.source_system AND h.case_no = r.case_no
                               AND h.record_id = r.record_id
              LEFT JOIN archive_segments s ON s.id = r.archive_segment
              WHERE r.case_no = $1

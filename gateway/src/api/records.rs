@@ -42,9 +42,9 @@ const FILTERS: &str = "($2::text IS NULL OR r.case_no = $2)
            AND ($6::timestamptz IS NULL OR r.occurred_at < $6)
            AND ($7 OR h.case_no IS NOT NULL)";
 
-/// A record's case head when the record is the current version (a head has one version: no
-/// index by record id is needed, migration 0028).
-const HEAD: &str = "LEFT JOIN case_heads h
+/// A record's case head (its supervision state row, migration 0029) when the record is the
+/// current version: found by the case's key (a head has one version), no index by record id.
+const HEAD: &str = "LEFT JOIN supervision_cases h
            ON h.source_system = r.source_system AND h.case_no = r.case_no AND h.version = r.version";
 
 /// The listing over a wide subtree (a city or province): $1 the subtree's `LIKE` prefix, then the

@@ -58,7 +58,7 @@ async fn one_segment(
     let rows = tx
         .query(
             "WITH done AS (
-                 SELECT h.source_system, h.case_no FROM case_heads h
+                 SELECT h.source_system, h.case_no FROM supervision_cases h
                  JOIN case_records hr ON hr.record_id = h.record_id
                  WHERE hr.status IN ('completed', 'rejected', 'withdrawn')
                    AND hr.occurred_at < $1 AND hr.body IS NOT NULL)

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (26, "principal_locks", include_str!("../../migrations/0026_principal_locks.sql")),
     (27, "record_lookups", include_str!("../../migrations/0027_record_lookups.sql")),
     (28, "head_moves", include_str!("../../migrations/0028_head_moves.sql")),
+    (
+        29,
+        "heads_in_supervision",
+        include_str!("../../migrations/0029_heads_in_supervision.sql"),
+    ),
 ];
 
 /// The first line of a migration run outside a transaction, one statement at a time: index

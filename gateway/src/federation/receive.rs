@@ -182,7 +182,7 @@ pub async fn forward(
     }
     let mut db = app.pool.get().await?;
     let forward = app.config.federation.parent.is_some();
-    let (receipt, stored, changed) = store(&mut db, &child, &records, batch, forward)
+    let (receipt, stored, changed) = store(&mut db, &child, &records, &batch, forward)
         .await
         .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
             Ok(db) => Problem::from(db),
@@ -211,15 +211,32 @@ pub async fn forward(
     Ok(Json(receipt))
 }
 
-/// Store a forwarding batch in one transaction, in bulk statements: records and their case
-/// heads, supervision rows, certificates and credential versions, outbox rows for this node's
-/// parent. Rows are written in key order, so concurrent batches (a child keeps several in
-/// flight) lock in one order and never deadlock.
+/// Store a forwarding batch in one transaction, in bulk statements: records, the supervision
+/// rows that are their cases' heads, certificates and credential versions, outbox rows for this
+/// node's parent. Rows are written in key order, so concurrent batches (a child keeps several
+/// in flight) lock in one order and never deadlock. Run again after a head race (a version of
+/// one of the cases stored meanwhile by another transaction).
 async fn store(
     db: &mut deadpool_postgres::Client,
     child: &RegionCode,
     records: &[Incoming],
-    batch: Forwarded,
+    batch: &Forwarded,
+    forward: bool,
+) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
+    let mut races = 0;
+    loop {
+        match store_once(db, child, records, batch, forward).await {
+            Err(e) if crate::ingest::store::run_again(&e, &mut races) => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn store_once(
+    db: &mut deadpool_postgres::Client,
+    child: &RegionCode,
+    records: &[Incoming],
+    batch: &Forwarded,
     forward: bool,
 ) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
     let tx = db.transaction().await?;
@@ -245,8 +262,9 @@ async fn store(
             body_json: &r.json,
         })
         .collect();
-    let (stored, heads) = store::insert_rows(&tx, Some(child.as_str()), &rows).await?;
-    receipt.records_stored = stored.len();
+    let inserted = store::insert_rows(&tx, Some(child.as_str()), &rows).await?;
+    receipt.records_stored = inserted.len();
+    let stored: HashSet<Uuid> = inserted.keys().copied().collect();
     // The rest is already here (a retry, or another path): the same content is a duplicate.
     let missing: Vec<&Incoming> = sorted
         .iter()
@@ -277,7 +295,7 @@ async fn store(
             occurred_at: r.occurred,
             ingested_at: r.ingested,
             body: crate::supervision::refresh::Body::Tree(&r.body),
-            head: heads.get(&r.record_id).copied(),
+            head: inserted[&r.record_id],
         })
         .collect();
     let supervised = crate::supervision::refresh::refresh_heads(&tx, &written).await?;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
 use super::{Invalid, Prepared, Valid};
 use crate::certificates::Issuer;
+use crate::supervision::refresh::Head;
 
 /// The batch as a whole: who sent it, through which adapter, when.
 #[derive(Debug, Clone)]
@@ -61,6 +62,25 @@ pub async fn stored_receipt(
     })
 }
 
+/// How many times a transaction runs again after a [`HeadRace`] before its error is answered
+/// (each race needs another push of the same case committing in between).
+///
+/// [`HeadRace`]: crate::supervision::refresh::HeadRace
+const HEAD_RACE_RETRIES: u32 = 8;
+
+/// Whether a transaction that failed with `e` runs again: after a head race, up to
+/// [`HEAD_RACE_RETRIES`] times (`races` counts them, as does
+/// `gateway_ingest_head_races_total`).
+pub fn run_again(e: &anyhow::Error, races: &mut u32) -> bool {
+    if *races >= HEAD_RACE_RETRIES || !crate::supervision::refresh::is_head_race(e) {
+        return false;
+    }
+    *races += 1;
+    metrics::counter!("gateway_ingest_head_races_total").increment(1);
+    tracing::debug!(error = %e, races = *races, "running the transaction again");
+    true
+}
+
 /// Write the batch's whole outcome atomically and return its receipt. When another request
 /// with the same client batch id committed first, its receipt is returned and nothing is written.
 pub async fn commit(
@@ -70,12 +90,28 @@ pub async fn commit(
     issuer: &Issuer,
     dry_run: bool,
 ) -> anyhow::Result<Receipt> {
+    let mut races = 0;
+    loop {
+        match commit_once(db, meta, &prepared, issuer, dry_run).await {
+            Err(e) if run_again(&e, &mut races) => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn commit_once(
+    db: &mut Client,
+    meta: &BatchMeta,
+    prepared: &Prepared,
+    issuer: &Issuer,
+    dry_run: bool,
+) -> anyhow::Result<Receipt> {
     let tx = db.transaction().await?;
     let Stored {
         mut receipts,
         supervised,
         batches,
-    } = write(&tx, &[meta], std::slice::from_ref(&prepared), issuer).await?;
+    } = write(&tx, &[meta], std::slice::from_ref(prepared), issuer).await?;
     let receipt = receipts.pop().expect("one receipt per batch");
     if batches == 0 {
         // A retry of the same client batch raced us and won: answer what it stored.
@@ -99,6 +135,21 @@ pub async fn commit(
 /// would have got alone, in the order given. `None` when one of them repeats a client batch id
 /// already stored: nothing was written, and the caller commits them one by one.
 pub async fn commit_group(
+    db: &mut Client,
+    metas: &[&BatchMeta],
+    prepared: &[Prepared],
+    issuer: &Issuer,
+) -> anyhow::Result<Option<Vec<Receipt>>> {
+    let mut races = 0;
+    loop {
+        match commit_group_once(db, metas, prepared, issuer).await {
+            Err(e) if run_again(&e, &mut races) => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn commit_group_once(
     db: &mut Client,
     metas: &[&BatchMeta],
     prepared: &[Prepared],
@@ -157,8 +208,8 @@ async fn write(
             primaries.push(i);
         }
     }
-    // Records and, for those inserted, their case heads: one statement.
-    let (inserted, heads) = insert_records(
+    // Records, with the heads of their cases as stored before: one statement.
+    let inserted = insert_records(
         tx,
         primaries.iter().map(|&i| (metas[valid[i].0], valid[i].1)),
     )
@@ -166,14 +217,14 @@ async fn write(
     let missing: Vec<&Valid> = primaries
         .iter()
         .map(|&i| valid[i].1)
-        .filter(|v| !inserted.contains(&v.record_id))
+        .filter(|v| !inserted.contains_key(&v.record_id))
         .collect();
     let existing = existing_records(tx, &missing).await?;
 
     // What the store holds for each key now: (record id, content hash).
     let stored = |v: &Valid| -> (Uuid, Vec<u8>) {
         let p = valid[first[&key(v)]].1;
-        if inserted.contains(&p.record_id) {
+        if inserted.contains_key(&p.record_id) {
             (p.record_id, p.content_hash.clone())
         } else {
             existing[&key(p)].clone()
@@ -214,12 +265,17 @@ async fn write(
         outcomes[*m].push(outcome_for(v, outcome));
     }
 
-    let current: HashSet<Uuid> = heads.keys().copied().collect();
+    let current: HashSet<Uuid> = inserted
+        .iter()
+        .filter(|(_, head)| **head != Head::History)
+        .map(|(id, _)| *id)
+        .collect();
     // Electronic supervision follows each touched case's head, built from the records in
-    // memory (a read-back of what was just written cost half of PostgreSQL's time).
+    // memory (a read-back of what was just written cost half of PostgreSQL's time); the state
+    // rows it writes are the heads.
     let written: Vec<crate::supervision::refresh::Written> = accepted
         .iter()
-        .map(|v| crate::supervision::refresh::Written::valid(v, heads.get(&v.record_id).copied()))
+        .map(|v| crate::supervision::refresh::Written::valid(v, inserted[&v.record_id]))
         .collect();
     let outbox: Vec<Uuid> = accepted
         .iter()
@@ -492,7 +548,7 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
 async fn insert_records<'a>(
     tx: &Transaction<'_>,
     rows: impl Iterator<Item = (&'a BatchMeta, &'a Valid)>,
-) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
+) -> anyhow::Result<HashMap<Uuid, Head>> {
     let regions: Vec<(&BatchMeta, &Valid, String)> =
         rows.map(|(m, v)| (m, v, v.region.to_string())).collect();
     let rows: Vec<RecordRow> = regions
@@ -536,17 +592,19 @@ pub struct RecordRow<'a> {
 }
 
 /// Insert records (in the order given: key order, so concurrent transactions lock alike),
-/// skipping any whose id or (source, case, version) is already stored, and make each case's
-/// head its highest version, in one statement. Returns the ids inserted, and those of them now
-/// their case's head (with whether the head row is new: the case had no stored version before
-/// this transaction). `forwarded_from`: the child node a forwarded batch came from.
+/// skipping any whose id or (source, case, version) is already stored, in one statement that
+/// also reads each case's head as its state row holds it. Returns the ids inserted, each with
+/// its place among its case's versions ([`Head`]): a case's highest version inserted here is its
+/// new head unless a higher one was stored. The head itself moves with the case's state row,
+/// written by [`crate::supervision::refresh::refresh_heads`] in the same transaction.
+/// `forwarded_from`: the child node a forwarded batch came from.
 pub async fn insert_rows<'a>(
     tx: &Transaction<'_>,
     forwarded_from: Option<&str>,
     rows: &[RecordRow<'a>],
-) -> anyhow::Result<(HashSet<Uuid>, HashMap<Uuid, bool>)> {
+) -> anyhow::Result<HashMap<Uuid, Head>> {
     if rows.is_empty() {
-        return Ok(Default::default());
+        return Ok(HashMap::new());
     }
     let col = |f: fn(&RecordRow<'a>) -> &'a str| rows.iter().map(f).collect::<Vec<&str>>();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
@@ -556,9 +614,6 @@ pub async fn insert_rows<'a>(
     let ingested: Vec<DateTime<FixedOffset>> = rows.iter().map(|r| r.ingested_at).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.content_hash).collect();
     let bodies: Vec<Jsonb> = rows.iter().map(|r| Jsonb(r.body_json)).collect();
-    // The heads: one candidate per case (its highest version inserted here; a statement may
-    // not update the same head twice), in key order like the records. The heads this inserts
-    // or moves are exactly the inserted records now current (RETURNING, not a second read).
     let stmt = tx
         .prepare_cached(
             "WITH ins AS (
@@ -571,18 +626,10 @@ pub async fn insert_rows<'a>(
                            $13::jsonb[])
                     AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, batch, hash, body)
                ON CONFLICT DO NOTHING
-               RETURNING record_id, source_system, case_no, version),
-             heads AS (
-               INSERT INTO case_heads (source_system, case_no, version, record_id)
-               SELECT b.source_system, b.case_no, b.version, b.record_id
-               FROM (SELECT DISTINCT ON (source_system, case_no) * FROM ins
-                     ORDER BY source_system, case_no, version DESC) b
-               ORDER BY b.source_system, b.case_no
-               ON CONFLICT (source_system, case_no) DO UPDATE
-                 SET version = EXCLUDED.version, record_id = EXCLUDED.record_id
-                 WHERE case_heads.version < EXCLUDED.version
-               RETURNING record_id, xmax = 0 AS new_case)
-             SELECT ins.record_id, heads.new_case FROM ins LEFT JOIN heads ON heads.record_id = ins.record_id",
+               RETURNING record_id, source_system, case_no)
+             SELECT ins.record_id, s.version, s.entered_at
+             FROM ins LEFT JOIN supervision_cases s
+               ON s.source_system = ins.source_system AND s.case_no = ins.case_no",
         )
         .await?;
     let returned = tx
@@ -606,16 +653,34 @@ pub async fn insert_rows<'a>(
             ],
         )
         .await?;
-    let mut inserted = HashSet::with_capacity(returned.len());
-    let mut heads = HashMap::with_capacity(returned.len());
+    // The head each inserted record's case had: (version, entry time), or none.
+    let mut prior: HashMap<Uuid, Option<(i64, DateTime<chrono::Utc>)>> =
+        HashMap::with_capacity(returned.len());
     for r in &returned {
-        let id: Uuid = r.get(0);
-        inserted.insert(id);
-        if let Some(new_case) = r.get::<_, Option<bool>>(1) {
-            heads.insert(id, new_case);
-        }
+        let head = r.get::<_, Option<i64>>(1).map(|v| (v, r.get(2)));
+        prior.insert(r.get(0), head);
     }
-    Ok((inserted, heads))
+    // Each case's highest version inserted.
+    let mut top: HashMap<(&str, &str), i64> = HashMap::new();
+    for r in rows.iter().filter(|r| prior.contains_key(&r.record_id)) {
+        let v = top.entry((r.source_system, r.case_no)).or_insert(r.version);
+        *v = (*v).max(r.version);
+    }
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let before = prior.get(&r.record_id)?;
+            let head = match before {
+                _ if top[&(r.source_system, r.case_no)] != r.version => Head::History,
+                None => Head::New,
+                Some((stored, _)) if *stored >= r.version => Head::History,
+                Some((_, entered_at)) => Head::Moved {
+                    entered_at: *entered_at,
+                },
+            };
+            Some((r.record_id, head))
+        })
+        .collect())
 }
 
 /// (record id, content hash) of stored records with the keys of `rows`.

@@ -24,15 +24,20 @@
 //!
 //! # How the state is kept
 //!
-//! A case's state follows its **head** (highest version), in any arrival order: whenever a
-//! record of a case is stored — pushed here ([`crate::ingest::store`]) or forwarded by a child
-//! ([`crate::federation::receive`]) — [`refresh_records`] recomputes the case from the head in
-//! the same transaction (the ingest and forwarding paths use [`refresh::refresh_heads`], the
-//! same computation from the records they hold in memory instead of a read-back). Levels also change with time alone (normal → warning → overdue): each
-//! state row keeps the instants at which that happens (`warning_at`, `deadline`), and the
-//! [`evaluator`](spawn) moves rows past them every `supervision.evaluate_interval_ms`, one
-//! process at a time (advisory lock). It also recomputes, once per process start, cases with no
-//! state or in `error` (the calendar may have been extended by an upgrade).
+//! A case's state follows its **head** (highest version), in any arrival order, and its state
+//! row is where the head is kept (`supervision_cases.record_id`, `version`; migration 0029:
+//! `case_heads` is a view of those columns). Whenever a record of a case is stored — pushed
+//! here ([`crate::ingest::store`]) or forwarded by a child ([`crate::federation::receive`]) —
+//! the insert reads the case's state row, and [`refresh::refresh_heads`] writes the new state
+//! in the same transaction from the records in memory (a case whose head did not move:
+//! [`refresh_records`], from the stored head). Should another transaction move the head in
+//! between (two versions of a case pushed at the same moment), the write sees it
+//! ([`refresh::HeadRace`]) and the transaction runs again. Levels also change with time alone
+//! (normal → warning → overdue): each state row keeps the instants at which that happens
+//! (`warning_at`, `deadline`), and the [`evaluator`](spawn) moves rows past them every
+//! `supervision.evaluate_interval_ms`, one process at a time (advisory lock). It also
+//! recomputes, once per process start, cases in `error` (the calendar may have been extended
+//! by an upgrade).
 //!
 //! - [`assess`](assess()): the state of one case from its canonical body (pure, no I/O).
 //! - [`refresh`]: the `supervision_cases` table (migration 0010), the evaluator and the

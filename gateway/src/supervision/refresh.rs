@@ -76,8 +76,10 @@ struct StateRow {
 }
 
 /// `INSERT … SELECT FROM UNNEST(typed arrays) … ON CONFLICT DO UPDATE` over [`COLUMNS`] (binary
-/// parameters: no JSON to build or parse); returns for each row whether it was inserted (not
-/// updated) and is a late entry.
+/// parameters: no JSON to build or parse). A row never replaces the state of a higher version
+/// (the head moved on in a transaction that committed meanwhile), and the entry time only ever
+/// moves earlier. Returns each row written, with whether it was inserted (not updated), and its
+/// entry time and late-entry flag as stored: [`upsert`] checks them against what was computed.
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
     let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
     let arrays: Vec<String> = COLUMNS
@@ -87,19 +89,52 @@ static UPSERT: LazyLock<String> = LazyLock::new(|| {
         .collect();
     let set: Vec<String> = names[2..]
         .iter()
-        .map(|n| format!("{n} = EXCLUDED.{n}"))
+        .map(|&n| match n {
+            "entered_at" => {
+                "entered_at = LEAST(supervision_cases.entered_at, EXCLUDED.entered_at)".to_owned()
+            }
+            n => format!("{n} = EXCLUDED.{n}"),
+        })
         .collect();
     format!(
         "INSERT INTO supervision_cases ({names}, updated_at)
          SELECT x.*, now() FROM UNNEST({arrays}) AS x({names})
          ORDER BY x.source_system, x.case_no
          ON CONFLICT (source_system, case_no) DO UPDATE SET {set}, updated_at = now()
-         RETURNING xmax = 0 AND late_entry",
+           WHERE supervision_cases.version <= EXCLUDED.version
+         RETURNING source_system, case_no, xmax = 0, entered_at, late_entry",
         names = names.join(", "),
         arrays = arrays.join(", "),
         set = set.join(", "),
     )
 });
+
+/// A case's head moved in another transaction between this one's read of it and its write
+/// of the state row (two versions of one case pushed at the same moment): the state computed
+/// here, and which records are current, may be wrong. Nothing is left half-done: the caller
+/// rolls the transaction back and runs it again, when the other has committed.
+#[derive(Debug)]
+pub struct HeadRace {
+    pub source_system: String,
+    pub case_no: String,
+}
+
+impl std::fmt::Display for HeadRace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the head of case {} of {} moved in a concurrent transaction",
+            self.case_no, self.source_system
+        )
+    }
+}
+
+impl std::error::Error for HeadRace {}
+
+/// Whether `e` is a [`HeadRace`]: the transaction is worth running again.
+pub fn is_head_race(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<HeadRace>().is_some()
+}
 
 /// What a refresh did that is worth counting once its transaction has committed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +153,7 @@ impl Refreshed {
 }
 
 /// Recompute the supervision state of the cases of `record_ids` (any versions) from each case's
-/// current head, inside the caller's transaction, after the heads were updated. Cheap for ids of
+/// head (the record its state row names), inside the caller's transaction. Cheap for ids of
 /// records that were not stored: they name no case.
 pub async fn refresh_records(
     db: &impl GenericClient,
@@ -135,7 +170,7 @@ pub async fn refresh_records(
                     (SELECT min(a.ingested_at) FROM case_records a
                       WHERE a.source_system = k.source_system AND a.case_no = k.case_no)
              FROM k
-             JOIN case_heads h ON h.source_system = k.source_system AND h.case_no = k.case_no
+             JOIN supervision_cases h ON h.source_system = k.source_system AND h.case_no = k.case_no
              JOIN case_records r ON r.record_id = h.record_id
              -- an archived head is of a finished case: its supervision state is final
              WHERE r.body IS NOT NULL
@@ -168,7 +203,9 @@ pub async fn refresh_records(
             )
         })
         .collect();
-    upsert(db, &rows).await
+    // Each row was read from its state row: an update is expected.
+    let expected = vec![false; rows.len()];
+    upsert(db, &rows, &expected).await
 }
 
 /// A record's body as the refresh gets it: the JSON tree, or the fields supervision reads,
@@ -180,6 +217,19 @@ pub enum Body<'a> {
         facts: &'a Facts,
         item_name: &'a str,
     },
+}
+
+/// A stored record's place among its case's versions, as the insert that stored it found the
+/// case's head (its state row) before: [`crate::ingest::store::insert_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// Not the head: a higher version of the case is stored, or was stored alongside.
+    History,
+    /// The head of a case that had no stored version: every version of it is being written.
+    New,
+    /// The head, in place of a lower stored version; `entered_at`: the case's entry time so
+    /// far (the earliest `ingested_at` of its stored versions).
+    Moved { entered_at: DateTime<Utc> },
 }
 
 /// A record this transaction has just stored, as the refresh needs it (built from what the
@@ -196,14 +246,12 @@ pub struct Written<'a> {
     pub occurred_at: DateTime<FixedOffset>,
     pub ingested_at: DateTime<FixedOffset>,
     pub body: Body<'a>,
-    /// Now its case's head: `Some(true)` when this transaction inserted the head row (every
-    /// stored version of the case is then among those written), `Some(false)` when it moved it.
-    pub head: Option<bool>,
+    pub head: Head,
 }
 
 impl<'a> Written<'a> {
     /// A record the ingest path stored; `head` as in [`Written::head`].
-    pub fn valid(v: &'a crate::ingest::Valid, head: Option<bool>) -> Self {
+    pub fn valid(v: &'a crate::ingest::Valid, head: Head) -> Self {
         Written {
             source_system: &v.source_system,
             case_no: &v.case_no,
@@ -228,10 +276,12 @@ impl<'a> Written<'a> {
     }
 }
 
-/// [`refresh_records`] for records the caller has just written, built from them in memory
-/// instead of read back. Cases whose head is an older stored record (an earlier version
-/// arriving late) are refreshed from the store. The results are the same as `refresh_records`
-/// over the ids of `written`.
+/// The state rows of the cases of records the caller has just written (and, with them, each
+/// case's head: the state row names it), built from them in memory instead of read back. Cases
+/// whose head is an older stored record (an earlier version arriving late) are refreshed from
+/// the store. The results are the same as `refresh_records` over the ids of `written` after the
+/// heads had moved. Fails with [`HeadRace`] when a concurrent transaction moved one of the
+/// heads since the insert read it.
 pub async fn refresh_heads(
     db: &impl GenericClient,
     written: &[Written<'_>],
@@ -240,41 +290,22 @@ pub async fn refresh_heads(
     if written.is_empty() {
         return Ok(Refreshed::default());
     }
-    // Entry: the earliest stamp among the case's versions; for a new case all are written here.
-    let mut first_stamp: HashMap<(&str, &str), DateTime<FixedOffset>> = HashMap::new();
+    // Entry: the earliest stamp among the case's versions, those stored before (summed up in
+    // the state row the insert read) and those written here.
+    let mut first_stamp: HashMap<(&str, &str), DateTime<Utc>> = HashMap::new();
     for w in written {
-        let e = first_stamp.entry(w.case()).or_insert(w.ingested_at);
-        *e = (*e).min(w.ingested_at);
-    }
-    let older: Vec<&Written> = written.iter().filter(|w| w.head == Some(false)).collect();
-    if !older.is_empty() {
-        let systems: Vec<&str> = older.iter().map(|w| w.source_system).collect();
-        let cases: Vec<&str> = older.iter().map(|w| w.case_no).collect();
-        let stmt = db
-            .prepare_cached(
-                "SELECT k.sys, k.case_no, min(a.ingested_at)
-                 FROM UNNEST($1::text[], $2::text[]) AS k(sys, case_no)
-                 JOIN case_records a ON a.source_system = k.sys AND a.case_no = k.case_no
-                 GROUP BY k.sys, k.case_no",
-            )
-            .await?;
-        // One row per case, in the order of `older` is not promised: match by key.
-        let stored: HashMap<(String, String), DateTime<Utc>> = db
-            .query(&stmt, &[&systems, &cases])
-            .await?
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect();
-        for w in &older {
-            if let Some(stamp) = stored.get(&(w.source_system.to_owned(), w.case_no.to_owned())) {
-                first_stamp.insert(w.case(), stamp.fixed_offset());
-            }
+        let mut stamp = as_stored(w.ingested_at);
+        if let Head::Moved { entered_at } = w.head {
+            stamp = stamp.min(entered_at);
         }
+        let e = first_stamp.entry(w.case()).or_insert(stamp);
+        *e = (*e).min(stamp);
     }
     let calendar = assess::calendar()?;
     let now = Utc::now().with_timezone(&china_standard_time());
-    let heads: Vec<&Written> = written.iter().filter(|w| w.head.is_some()).collect();
-    let mut rows: Vec<StateRow> = heads
+    let mut heads: Vec<&Written> = written.iter().filter(|w| w.head != Head::History).collect();
+    heads.sort_by(|a, b| a.case().cmp(&b.case()));
+    let rows: Vec<StateRow> = heads
         .iter()
         .map(|w| {
             StateRow::new(
@@ -288,7 +319,7 @@ pub async fn refresh_heads(
                     item_code: w.item_code.to_owned(),
                     status: w.status.to_owned(),
                     occurred_at: as_stored(w.occurred_at),
-                    entered_at: first_stamp[&w.case()].with_timezone(&Utc),
+                    entered_at: first_stamp[&w.case()],
                 },
                 w.body,
                 calendar,
@@ -296,7 +327,7 @@ pub async fn refresh_heads(
             )
         })
         .collect();
-    rows.sort_by(|a, b| (&a.source_system, &a.case_no).cmp(&(&b.source_system, &b.case_no)));
+    let expected: Vec<bool> = heads.iter().map(|w| w.head == Head::New).collect();
     // Records of cases whose head is not among them went to history: their head is an older
     // stored record, read back.
     let headed: HashSet<(&str, &str)> = heads.iter().map(|w| w.case()).collect();
@@ -305,7 +336,7 @@ pub async fn refresh_heads(
         .filter(|w| !headed.contains(&w.case()))
         .map(|w| w.record_id)
         .collect();
-    let mut refreshed = upsert(db, &rows).await?;
+    let mut refreshed = upsert(db, &rows, &expected).await?;
     refreshed.new_late_entries += refresh_records(db, &history).await?.new_late_entries;
     Ok(refreshed)
 }
@@ -321,8 +352,16 @@ fn as_stored(t: DateTime<FixedOffset>) -> DateTime<Utc> {
     }
 }
 
-/// Write state rows (sorted by case key, so concurrent transactions lock in one order).
-async fn upsert(db: &impl GenericClient, rows: &[StateRow]) -> anyhow::Result<Refreshed> {
+/// Write state rows (sorted by case key, so concurrent transactions lock in one order);
+/// `expected[i]`: whether `rows[i]` should be a new row (its case had no state row when the
+/// head was read). A row that was not written (a higher version's state is stored), was
+/// inserted or updated against that expectation, or whose stored entry time is earlier than the
+/// one its state was computed from, means the head moved meanwhile: [`HeadRace`].
+async fn upsert(
+    db: &impl GenericClient,
+    rows: &[StateRow],
+    expected: &[bool],
+) -> anyhow::Result<Refreshed> {
     if rows.is_empty() {
         return Ok(Refreshed::default());
     }
@@ -391,10 +430,31 @@ async fn upsert(db: &impl GenericClient, rows: &[StateRow]) -> anyhow::Result<Re
         &completed_on_time,
         &completed_early,
     ];
-    let inserted = db.query(&stmt, &params).await?;
-    Ok(Refreshed {
-        new_late_entries: inserted.iter().filter(|r| r.get::<_, bool>(0)).count() as u64,
-    })
+    let written = db.query(&stmt, &params).await?;
+    let mut new_late_entries = 0;
+    let mut found = std::collections::HashMap::with_capacity(written.len());
+    for r in &written {
+        let (inserted, entered_at, late): (bool, DateTime<Utc>, bool) =
+            (r.get(2), r.get(3), r.get(4));
+        found.insert(
+            (r.get::<_, &str>(0), r.get::<_, &str>(1)),
+            (inserted, entered_at),
+        );
+        new_late_entries += u64::from(inserted && late);
+    }
+    for (row, &new) in rows.iter().zip(expected) {
+        let as_computed = found
+            .get(&(row.source_system.as_str(), row.case_no.as_str()))
+            .is_some_and(|&(inserted, entered_at)| inserted == new && entered_at == row.entered_at);
+        if !as_computed {
+            return Err(HeadRace {
+                source_system: row.source_system.clone(),
+                case_no: row.case_no.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(Refreshed { new_late_entries })
 }
 
 /// The columns of a state row that come from the head record itself.
@@ -503,8 +563,9 @@ const TRANSITIONS: &str = "UPDATE supervision_cases
      WHERE level IN ('normal', 'warning')
        AND (deadline < now() OR (level = 'normal' AND warning_at <= now()))";
 
-/// One evaluator round under the lock: the start-up catch-up (cases after `cursor` that have no
-/// state, a stale one, or an `error`), then the time transitions. `None`: another process holds
+/// One evaluator round under the lock: the start-up catch-up (cases after `cursor` whose state
+/// is an `error`: not assessable then, perhaps now with a newer calendar, or marked by migration
+/// 0029), then the time transitions. `None`: another process holds
 /// the lock. Returns the new cursor (`None` once the catch-up has walked every case).
 async fn evaluate_once(
     db: &mut deadpool_postgres::Client,
@@ -523,11 +584,9 @@ async fn evaluate_once(
     if let Some((system, case_no)) = &cursor {
         let rows = tx
             .query(
-                "SELECT h.record_id, h.source_system, h.case_no FROM case_heads h
-                 LEFT JOIN supervision_cases s ON s.source_system = h.source_system AND s.case_no = h.case_no
-                 WHERE (h.source_system, h.case_no) > ($1, $2)
-                   AND (s.case_no IS NULL OR s.record_id <> h.record_id OR s.level = 'error')
-                 ORDER BY h.source_system, h.case_no LIMIT $3",
+                "SELECT record_id, source_system, case_no FROM supervision_cases
+                 WHERE (source_system, case_no) > ($1, $2) AND level = 'error'
+                 ORDER BY source_system, case_no LIMIT $3",
                 &[system, case_no, &CATCH_UP_BATCH],
             )
             .await?;
