@@ -1,4 +1,4 @@
--- Ingest performance (issue 11; bench/README.md "Changed in the afternoon of 2026-12-06"):
+-- Ingest performance (issue 11; bench/README.md "Changed around noon of 2026-12-06"):
 -- a case's head (its highest stored version) is the record its supervision_cases row is
 -- computed from, so it is kept there only. case_heads was a second row of the same key written
 -- with every record (a heap row, an index entry and an upsert of its own); it stays as a view
