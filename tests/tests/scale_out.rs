@@ -669,8 +669,9 @@ async fn two_processes_migrate_a_fresh_database_once_together() {
     .await
     .unwrap();
     assert_eq!(gateway::db::migrate::run(&mut a).await.unwrap(), [27]);
-    let indexes: Vec<String> = a
-        .query(
+    // Read through the other connection (`a` runs the migrations).
+    let indexes = || async {
+        b.query(
             "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
              WHERE i.indrelid = 'case_records'::regclass AND i.indisvalid ORDER BY 1",
             &[],
@@ -679,19 +680,47 @@ async fn two_processes_migrate_a_fresh_database_once_together() {
         .unwrap()
         .iter()
         .map(|r| r.get(0))
-        .collect();
-    assert_eq!(
-        indexes,
-        [
-            "case_records_case_no",
-            "case_records_holder",
-            "case_records_item_time",
-            "case_records_occurred",
-            "case_records_pkey",
-            "case_records_region_time",
-            "case_records_source_system_case_no_version_key",
-        ]
-    );
+        .collect::<Vec<String>>()
+    };
+    let expected = [
+        "case_records_holder",
+        "case_records_item_time",
+        "case_records_key",
+        "case_records_occurred",
+        "case_records_pkey",
+        "case_records_region_time",
+    ];
+    assert_eq!(indexes().await, expected);
+
+    // 0030 interrupted before its swap of unique keys (the old key and the case-number index
+    // still there, the new key's build left behind): run again, it ends with the new key, a
+    // constraint on (case_no, source_system, version), and nothing else.
+    a.batch_execute(
+        "DELETE FROM schema_migrations WHERE version = 30;
+         ALTER TABLE case_records DROP CONSTRAINT case_records_key,
+             ADD CONSTRAINT case_records_source_system_case_no_version_key UNIQUE (source_system, case_no, version);
+         CREATE INDEX case_records_case_no ON case_records (case_no);
+         CREATE UNIQUE INDEX case_records_key_build ON case_records (case_no, source_system, version);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gateway::db::migrate::run(&mut a).await.unwrap(), [30]);
+    assert_eq!(indexes().await, expected);
+    // Interrupted after the swap: a second run builds and drops its index again, no more.
+    a.batch_execute("DELETE FROM schema_migrations WHERE version = 30")
+        .await
+        .unwrap();
+    assert_eq!(gateway::db::migrate::run(&mut a).await.unwrap(), [30]);
+    assert_eq!(indexes().await, expected);
+    let key: String = a
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'case_records_key'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(key, "UNIQUE (case_no, source_system, version)");
 }
 
 /// Migration 0029 on a store from before it (a head table of its own beside the state rows):

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "heads_in_supervision",
         include_str!("../../migrations/0029_heads_in_supervision.sql"),
     ),
+    (
+        30,
+        "record_key_by_case",
+        include_str!("../../migrations/0030_record_key_by_case.sql"),
+    ),
 ];
 
 /// The first line of a migration run outside a transaction, one statement at a time: index
@@ -59,8 +64,8 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// writes go on while they run. Such a migration must be re-runnable from its start.
 const NO_TRANSACTION: &str = "-- migrate: no transaction\n";
 
-/// The statements of a migration: split where a line ends in `;` (these migrations hold no
-/// function bodies), comments and blank lines left out.
+/// The statements of a migration: split where a line ends in `;`, comments and blank lines
+/// left out (a `DO` block's inner statements end mid-line: one line for the block).
 fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
@@ -185,5 +190,11 @@ mod tests {
                 .iter()
                 .all(|s| s.matches(';').count() == 1)
         );
+        // 0030's swap of constraints is one `DO` block among four index statements.
+        let (_, _, sql30) = MIGRATIONS.iter().find(|m| m.0 == 30).unwrap();
+        assert!(sql30.starts_with(NO_TRANSACTION));
+        let statements30 = statements(sql30);
+        assert_eq!(statements30.len(), 5);
+        assert!(statements30[2].starts_with("DO $$") && statements30[2].ends_with("END $$;\n"));
     }
 }
