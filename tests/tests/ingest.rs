@@ -468,6 +468,21 @@ async fn a_head_changed_by_a_concurrent_transaction_runs_the_push_again() {
             .any(|l| l == "gateway_ingest_head_races_total 1"),
         "one race counted"
     );
+
+    // A late version 1 goes to history: the case is computed again from its stored head, and
+    // the entry time it keeps is the earlier one the state row holds (not only its records'
+    // stamps, which would read as another race, again and again).
+    let (status, receipt) = push(&node, XIFENG_AMR, MR, mr_batch(vec![with_version(1)])).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["records"][0]["current"], false);
+    let entered: chrono::DateTime<chrono::Utc> = node
+        .db()
+        .await
+        .query_one("SELECT entered_at FROM supervision_cases", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(entered, earlier);
 }
 
 fn errors_of(record: &Value) -> Vec<(String, String)> {

@@ -167,8 +167,9 @@ pub async fn refresh_records(
             "WITH k AS (SELECT DISTINCT source_system, case_no FROM case_records WHERE record_id = ANY($1::uuid[]))
              SELECT r.source_system, r.case_no, r.record_id, r.version, r.region_code, r.department, r.item_code,
                     r.status, r.occurred_at, r.body,
-                    (SELECT min(a.ingested_at) FROM case_records a
-                      WHERE a.source_system = k.source_system AND a.case_no = k.case_no)
+                    -- the entry time only ever moves earlier (as the upsert writes it)
+                    LEAST(h.entered_at, (SELECT min(a.ingested_at) FROM case_records a
+                      WHERE a.source_system = k.source_system AND a.case_no = k.case_no))
              FROM k
              JOIN supervision_cases h ON h.source_system = k.source_system AND h.case_no = k.case_no
              JOIN case_records r ON r.record_id = h.record_id
