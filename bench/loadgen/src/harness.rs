@@ -151,6 +151,12 @@ impl Env {
         Ok(pgembed::url(&self.pg, name)?)
     }
 
+    /// Drop database `name` (a ceiling's, once measured): its rows would otherwise be vacuumed
+    /// and checkpointed while the node is measured.
+    pub fn drop_database(&self, name: &str) -> anyhow::Result<()> {
+        Ok(pgembed::drop_database(&self.pg, name)?)
+    }
+
     /// The URL of database `name` (as it is).
     pub fn url(&self, name: &str) -> anyhow::Result<String> {
         Ok(pgembed::url(&self.pg, name)?)
