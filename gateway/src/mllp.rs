@@ -217,7 +217,15 @@ async fn store_message(
     } else {
         store::commit(&mut db, &meta, prepared, &app.issuer, false).await
     }
-    .map_err(|e| unavailable(&e))?;
+    .map_err(
+        |e| match e.downcast_ref::<crate::supervision::refresh::HeadRace>() {
+            Some(race) => {
+                let p = crate::api::problem::Problem::case_busy(race);
+                (p.code, p.detail)
+            }
+            None => unavailable(&e),
+        },
+    )?;
     crate::ops::record_batch(app, &receipt, &meta.department, started);
     let Some(record) = receipt.records.first() else {
         return Err(("payload.malformed", "the frame holds no message".to_owned()));

@@ -47,6 +47,9 @@ fn client_batch_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 /// Database errors the server reported (SQL errors) are bugs; anything else means the database
 /// could not be reached, and the client should retry.
 fn storage_problem(err: anyhow::Error) -> Problem {
+    if let Some(race) = err.downcast_ref::<crate::supervision::refresh::HeadRace>() {
+        return Problem::case_busy(race);
+    }
     match err.downcast_ref::<tokio_postgres::Error>() {
         // A server shutting down or refusing connections is unavailable, not a bug.
         Some(e) if !crate::api::problem::db_unavailable(e) => Problem::internal(e),
@@ -300,4 +303,32 @@ pub(crate) fn authorize_regions(
         ),
     )
     .with("records", outside))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_problem;
+    use crate::supervision::refresh::HeadRace;
+
+    /// A push that lost its case's head to other pushes on every run is told so, and to retry
+    /// soon (`ingest::store::run_again` gives up after its retries); other failures keep their
+    /// answers.
+    #[test]
+    fn a_case_that_kept_moving_is_answered_case_busy() {
+        let race = HeadRace {
+            source_system: "hr-county-01".into(),
+            case_no: "SB-2026-0001".into(),
+        };
+        let p = storage_problem(anyhow::Error::new(race).context("storing batch"));
+        assert_eq!(p.status.as_u16(), 503);
+        assert_eq!(p.code, "ingest.case_busy");
+        assert_eq!(p.retry_after, Some(1));
+        let body = p.to_json();
+        assert_eq!(body["case_no"], "SB-2026-0001");
+        assert_eq!(body["source_system"], "hr-county-01");
+        assert!(p.detail.contains("SB-2026-0001"), "{}", p.detail);
+
+        let other = storage_problem(anyhow::anyhow!("connection closed"));
+        assert_eq!(other.code, "service.database_unavailable");
+    }
 }

@@ -69,6 +69,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("route.not_found", 404, "No such route"),
     ("route.method_not_allowed", 405, "Method not allowed on this route"),
     ("service.database_unavailable", 503, "The database is unavailable"),
+    ("ingest.case_busy", 503, "A case of the batch kept changing in concurrent pushes"),
     ("service.internal", 500, "Internal error"),
     ("payload.string_too_long", 400, "A string of the payload is too long"),
     ("request.timeout", 408, "The request body did not arrive in time"),
@@ -131,6 +132,25 @@ impl Problem {
             "the database is unavailable; nothing was stored, retry later",
         );
         p.retry_after = Some(5);
+        p
+    }
+
+    /// A transaction that lost the race for a case's head to other pushes of the same case
+    /// every time it ran (`ingest::store::run_again`): nothing was stored, and the client
+    /// should send the batch again in a moment.
+    pub fn case_busy(race: &crate::supervision::refresh::HeadRace) -> Self {
+        tracing::warn!(case_no = %race.case_no, source_system = %race.source_system, "a case kept moving under a push; answered 503");
+        let mut p = Problem::new(
+            "ingest.case_busy",
+            format!(
+                "case {} of {} kept changing in concurrent pushes while this batch was stored; \
+                 nothing was stored, retry",
+                race.case_no, race.source_system
+            ),
+        )
+        .with("case_no", &race.case_no)
+        .with("source_system", &race.source_system);
+        p.retry_after = Some(1);
         p
     }
 

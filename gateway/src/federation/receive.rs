@@ -186,7 +186,10 @@ pub async fn forward(
         .await
         .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
             Ok(db) => Problem::from(db),
-            Err(other) => Problem::internal(other),
+            Err(other) => match other.downcast_ref::<crate::supervision::refresh::HeadRace>() {
+                Some(race) => Problem::case_busy(race),
+                None => Problem::internal(other),
+            },
         })?;
     metrics::counter!("gateway_forwarded_in_total", "kind" => "record", "outcome" => "stored")
         .increment(receipt.records_stored as u64);
