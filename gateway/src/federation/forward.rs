@@ -29,11 +29,12 @@ pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
         let (app, client, parent) = (app.clone(), client.clone(), parent.clone());
         tokio::spawn(async move {
             let mut failures = 0u32;
+            let mut reported = None;
             loop {
                 match drain_once(&app, &client, batch).await {
                     Ok(0) => {
                         failures = 0;
-                        report_depth(&app).await;
+                        report_depth(&app, worker, &mut reported).await;
                         tokio::time::sleep(interval).await;
                     }
                     Ok(_) => failures = 0,
@@ -43,7 +44,7 @@ pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
                         if worker == 0 {
                             tracing::warn!(parent = %parent.region, error = format!("{e:#}"), "forwarding to the parent failed; will retry");
                         }
-                        report_depth(&app).await;
+                        report_depth(&app, worker, &mut reported).await;
                         let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(8)))
                             .min(Duration::from_secs(30));
                         tokio::time::sleep(backoff).await;
@@ -102,9 +103,22 @@ async fn purge_sent(app: &App, keep: Duration) -> anyhow::Result<u64> {
     }
 }
 
-/// Outbox depth and the age of the oldest unsent row, as gauges.
-async fn report_depth(app: &App) {
+/// Outbox depth and the age of the oldest unsent row, as gauges fresher than the operations
+/// sampler's (`ops.sample_interval_ms`): from the first drainer only, at most once a second.
+/// Every drainer reported on every idle round until 2026-12-06: 8 counts a second, and one
+/// planned on statistics taken during a backlog scans the whole table (sent rows are kept a
+/// week: ~75 ms of CPU at a million rows, half a core together; bench/README.md).
+async fn report_depth(app: &App, worker: usize, last: &mut Option<std::time::Instant>) {
+    if !reports_depth(worker, *last, std::time::Instant::now()) {
+        return;
+    }
+    *last = Some(std::time::Instant::now());
     let _ = crate::ops::report_outbox(app).await;
+}
+
+/// Whether drainer `worker`, which last reported at `last`, reports the depth at `now`.
+fn reports_depth(worker: usize, last: Option<std::time::Instant>, now: std::time::Instant) -> bool {
+    worker == 0 && last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
 }
 
 /// Send one batch of due outbox rows; returns how many were sent.
@@ -275,4 +289,26 @@ where
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::reports_depth;
+
+    /// One drainer counts the outbox, at most once a second, however many are idle.
+    #[test]
+    fn only_the_first_drainer_reports_the_depth_once_a_second() {
+        let now = Instant::now();
+        assert!(reports_depth(0, None, now));
+        assert!(!reports_depth(1, None, now));
+        assert!(!reports_depth(3, None, now));
+        assert!(!reports_depth(
+            0,
+            Some(now),
+            now + Duration::from_millis(500)
+        ));
+        assert!(reports_depth(0, Some(now), now + Duration::from_secs(1)));
+    }
 }

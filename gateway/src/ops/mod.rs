@@ -239,8 +239,8 @@ pub async fn outbox_now(app: &App) -> anyhow::Result<(i64, f64)> {
 }
 
 /// [`outbox_now`], also set as the gauges `gateway_outbox_depth` and
-/// `gateway_forward_lag_seconds` (by the forwarder when idle or failing, and by [`spawn`]'s
-/// sampler).
+/// `gateway_forward_lag_seconds` (by the first drainer when idle or failing, at most once a
+/// second, and by [`spawn`]'s sampler).
 pub async fn report_outbox(app: &App) -> anyhow::Result<(i64, f64)> {
     let (depth, lag) = outbox_now(app).await?;
     metrics::gauge!("gateway_outbox_depth").set(depth as f64);
