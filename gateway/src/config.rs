@@ -152,9 +152,10 @@ pub struct FederationConfig {
     pub forward_batch: usize,
     /// Forwarding requests kept in flight to the parent, per gateway process.
     pub forward_concurrency: usize,
-    /// Sent outbox rows are kept this many hours (a trail of what went up and when), then
-    /// deleted; 0 deletes them at the next purge.
-    pub outbox_keep_hours: u64,
+    /// Ignored (a warning at start): sent outbox rows were kept this many hours until
+    /// migration 0031; they are now deleted when the parent acknowledges them. Still accepted
+    /// so configuration files that set it load.
+    pub outbox_keep_hours: Option<u64>,
     /// Pause between forwarding rounds when the outbox is empty, in milliseconds.
     pub forward_interval_ms: u64,
     /// How long a routed query waits for the next tier before answering 504, in milliseconds.
@@ -176,7 +177,7 @@ impl Default for FederationConfig {
             children: Vec::new(),
             forward_batch: 500,
             forward_concurrency: 4,
-            outbox_keep_hours: 168,
+            outbox_keep_hours: None,
             forward_interval_ms: 500,
             query_timeout_ms: 10_000,
             reference_interval_ms: 30_000,

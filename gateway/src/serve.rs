@@ -64,6 +64,11 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         .context("transparency log (run `gateway pki init` for a development PKI)")?;
     let protocol = crate::federation::protocol::announced(&config)?;
     tracing::info!(%protocol, "exchange protocol");
+    if config.federation.outbox_keep_hours.is_some() {
+        tracing::warn!(
+            "federation.outbox_keep_hours is ignored: sent outbox rows are deleted when the parent acknowledges them (docs/configuration.md)"
+        );
+    }
     let url = crate::db::resolve_url(&config).await?;
     let pool = crate::db::connect_to(&url, &config).await?;
     crate::db::close_idle(&pool, Duration::from_secs(config.database.pool_idle_secs));

@@ -561,6 +561,30 @@ pub fn replace_database(url: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A database of its own on the shared cluster with every migration applied, and a client of
+/// it: for tests that take a store back to an older schema and migrate it again.
+pub async fn migrated_database() -> tokio_postgres::Client {
+    let name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
+    let admin_url = &cluster().admin_url;
+    let (admin, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the cluster");
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("CREATE DATABASE");
+    let url = replace_database(admin_url, &name);
+    let (mut db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the new database");
+    tokio::spawn(conn);
+    gateway::db::migrate::run(&mut db)
+        .await
+        .expect("migrations");
+    db
+}
+
 /// A PostgreSQL server of one test's own (`gateway db start` in a fresh folder on a free port),
 /// for tests that stop and start the database: the run's shared cluster must never be stopped.
 /// Stopped and removed when dropped.

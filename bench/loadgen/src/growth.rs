@@ -666,7 +666,7 @@ async fn outbox(db: &tokio_postgres::Client) -> anyhow::Result<(i64, f64)> {
     let r = db
         .query_one(
             "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0)
-             FROM outbox WHERE sent_at IS NULL",
+             FROM outbox",
             &[],
         )
         .await?;
@@ -727,10 +727,7 @@ async fn forwarding(
     ));
     let (backlog, _) = outbox(&db).await?;
     let backlog_records: i64 = db
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND kind = 'record'",
-            &[],
-        )
+        .query_one("SELECT count(*) FROM outbox WHERE kind = 'record'", &[])
         .await?
         .get(0);
     ensure!(
@@ -739,11 +736,8 @@ async fn forwarding(
     );
     // Rows the drainer tried while the parent was down wait out their retry delay (up to
     // 60 s): make the whole backlog due, so the figure is the drain rate, not the retry schedule.
-    db.execute(
-        "UPDATE outbox SET next_attempt_at = now() WHERE sent_at IS NULL",
-        &[],
-    )
-    .await?;
+    db.execute("UPDATE outbox SET next_attempt_at = now()", &[])
+        .await?;
     // The child's backlog vacuumed (the update above left a dead row per outbox row) and
     // checkpointed before the parent starts: the window measures the drain, not the cleanup
     // after its set-up (counted in it until 2026-12-06).
@@ -795,15 +789,23 @@ async fn forwarding(
         }
         None => running.stop(),
     };
-    let r = db
+    // Sent rows leave the outbox (migration 0031): what went is what is missing from it, and
+    // when is the parent's `stored_at` (each forwarded batch's transaction start; the child's
+    // `sent_at`, each claim's, until 2026-12-06).
+    let left_records: i64 = db
+        .query_one("SELECT count(*) FROM outbox WHERE kind = 'record'", &[])
+        .await?
+        .get(0);
+    let (records_sent, rows_sent) = (backlog_records - left_records, backlog - stuck.unwrap_or(0));
+    let parent_db = connect(&env.url(&format!("bench_drain_{}", harness::PARENT))?).await?;
+    let r = parent_db
         .query_one(
-            "SELECT count(*) FILTER (WHERE kind = 'record'), count(*),
-                    extract(epoch FROM max(sent_at) - min(sent_at))::float8
-             FROM outbox WHERE sent_at IS NOT NULL",
+            "SELECT count(*), extract(epoch FROM max(stored_at) - min(stored_at))::float8
+             FROM case_records WHERE forwarded_from IS NOT NULL",
             &[],
         )
         .await?;
-    let (records_sent, rows_sent, span): (i64, i64, Option<f64>) = (r.get(0), r.get(1), r.get(2));
+    let (at_parent, span): (i64, Option<f64>) = (r.get(0), r.get(1));
     let span = span.unwrap_or(0.0).max(1e-3);
     let drain_rate = records_sent as f64 / span;
     let ratio = drain_rate / copy_rate.max(1e-9);
@@ -811,14 +813,6 @@ async fn forwarding(
         "  drained {rows_sent} rows ({records_sent} records) in {span:.1} s from the first send: \
          {drain_rate:.0} records/s = {ratio:.2} × the parent's COPY ({wall:.1} s from the parent's start)"
     ));
-    let parent_db = connect(&env.url(&format!("bench_drain_{}", harness::PARENT))?).await?;
-    let at_parent: i64 = parent_db
-        .query_one(
-            "SELECT count(*) FROM case_records WHERE forwarded_from IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
     ensure!(
         stuck.is_some() || at_parent >= records_sent,
         "the parent holds {at_parent} forwarded records, the child sent {records_sent}"

@@ -65,8 +65,7 @@ async fn one_segment(
              SELECT r.record_id, r.source_system, r.case_no, r.version, r.content_hash, r.body
              FROM case_records r JOIN done USING (source_system, case_no)
              WHERE r.body IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM outbox o
-                               WHERE o.sent_at IS NULL AND o.ref_id = r.record_id)
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ref_id = r.record_id)
              ORDER BY r.source_system, r.case_no, r.version
              LIMIT $2
              FOR UPDATE OF r SKIP LOCKED",

@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "record_key_by_case",
         include_str!("../../migrations/0030_record_key_by_case.sql"),
     ),
+    (
+        31,
+        "outbox_delete_on_send",
+        include_str!("../../migrations/0031_outbox_delete_on_send.sql"),
+    ),
 ];
 
 /// The first line of a migration run outside a transaction, one statement at a time: index

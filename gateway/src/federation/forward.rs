@@ -1,11 +1,12 @@
 //! Draining the outbox to the parent node. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so
 //! several requests in flight (`federation.forward_concurrency` per process) and several
 //! gateway processes of one node share the work without sending a row twice at once; a row is
-//! marked sent only after the parent answered 2xx, in the transaction that claimed it. Each
-//! request is self-contained (a credential brings its record, a status change its
-//! certificate), so requests may arrive in any order. When the parent is down or refuses, the
-//! rows get an attempt count and a growing delay, and local ingest goes on untouched. Sent rows
-//! are kept `federation.outbox_keep_hours`, then purged.
+//! deleted only after the parent answered 2xx, in the transaction that claimed it (a crash in
+//! between sends it again: a duplicate there). Each request is self-contained (a credential
+//! brings its record, a status change its certificate), so requests may arrive in any order.
+//! When the parent is down or refuses, the rows get an attempt count and a growing delay, and
+//! local ingest goes on untouched. The outbox holds only what is still to send: what went up,
+//! and when, is at the parent (`forwarded_from`, `stored_at`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,61 +54,14 @@ pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
             }
         });
     }
-    let keep = Duration::from_secs(config.federation.outbox_keep_hours.saturating_mul(3600));
-    tokio::spawn(async move {
-        // Often enough that the table holds about the window, rarely enough to cost nothing.
-        let every = (keep / 100).clamp(Duration::from_secs(1), Duration::from_secs(600));
-        loop {
-            tokio::time::sleep(every).await;
-            match purge_sent(&app, keep).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    rows = n,
-                    "sent outbox rows past federation.outbox_keep_hours deleted"
-                ),
-                Err(e) => tracing::warn!(
-                    error = format!("{e:#}"),
-                    "purging sent outbox rows failed; will retry"
-                ),
-            }
-        }
-    });
     Ok(())
-}
-
-/// Sent outbox rows are a trail (what went up, when, after how many attempts) kept for `keep`,
-/// then deleted in slices. A row can only be that old if it was created that long ago, and ids
-/// follow creation, so the scan stops at the first younger row: its cost follows what is deleted
-/// (and rows still pending from before), not the table.
-async fn purge_sent(app: &App, keep: Duration) -> anyhow::Result<u64> {
-    const SLICE: i64 = 5_000;
-    let db = app.pool.get().await?;
-    let stmt = db
-        .prepare_cached(
-            "WITH cutoff AS (SELECT now() - make_interval(secs => $1) AS t)
-             DELETE FROM outbox WHERE id IN (
-               SELECT o.id FROM outbox o, cutoff
-               WHERE o.id < coalesce((SELECT min(y.id) FROM outbox y, cutoff WHERE y.created_at >= cutoff.t),
-                                     9223372036854775807)
-                 AND o.sent_at < cutoff.t
-               ORDER BY o.id LIMIT $2)",
-        )
-        .await?;
-    let mut purged = 0;
-    loop {
-        let n = db.execute(&stmt, &[&keep.as_secs_f64(), &SLICE]).await?;
-        purged += n;
-        if n < SLICE as u64 {
-            return Ok(purged);
-        }
-    }
 }
 
 /// Outbox depth and the age of the oldest unsent row, as gauges fresher than the operations
 /// sampler's (`ops.sample_interval_ms`): from the first drainer only, at most once a second.
 /// Every drainer reported on every idle round until 2026-12-06: 8 counts a second, and one
-/// planned on statistics taken during a backlog scans the whole table (sent rows are kept a
-/// week: ~75 ms of CPU at a million rows, half a core together; bench/README.md).
+/// planned on statistics taken during a backlog scanned the whole table (sent rows were then
+/// kept a week: ~75 ms of CPU at a million rows, half a core together; bench/README.md).
 async fn report_depth(app: &App, worker: usize, last: &mut Option<std::time::Instant>) {
     if !reports_depth(worker, *last, std::time::Instant::now()) {
         return;
@@ -127,9 +81,7 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
     let tx = db.transaction().await?;
     let claim = tx
         .prepare_cached(
-            "SELECT id, kind, ref_id FROM outbox
-             WHERE sent_at IS NULL AND next_attempt_at <= now()
-             -- the order of the partial index: ORDER BY id alone walked the sent rows first
+            "SELECT id, kind, ref_id FROM outbox WHERE next_attempt_at <= now()
              ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .await?;
@@ -219,16 +171,16 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
     .await;
     match sent {
         Ok(_) => {
-            tx.execute(
-                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
-                &[&ids],
-            )
-            .await?;
+            // Deleted, not marked sent: a mark (an update of the pending index's column) cost a
+            // new row version and index entry per item, and a purge later.
+            tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+                .await?;
             tx.commit().await?;
             metrics::counter!("gateway_forwarded_out_total").increment(ids.len() as u64);
             Ok(ids.len())
         }
         Err(e) => {
+            metrics::counter!("gateway_forward_failed_total").increment(ids.len() as u64);
             tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                     next_attempt_at = now() + make_interval(secs => least(60, power(2, least(attempts, 6))))

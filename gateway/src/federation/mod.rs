@@ -1,9 +1,9 @@
 //! Federation across tiers (province → city → county → township).
 //!
 //! - [`forward`]: every accepted record and issued credential gets an outbox row in the same
-//!   transaction; a drainer sends them to the parent in batches, marks them sent only after
-//!   the parent answered, and backs off while the parent is down: nothing is lost, nothing
-//!   blocks local ingest.
+//!   transaction; a drainer sends them to the parent in batches, deletes them only after the
+//!   parent answered, and backs off while the parent is down: nothing is lost, nothing blocks
+//!   local ingest.
 //! - [`receive`]: `POST /v1/federation/forward` on the exchange listener, for listed children
 //!   only (their node certificate names their region); stored idempotently in any arrival
 //!   order, then queued for this node's own parent.

@@ -231,7 +231,7 @@ pub async fn outbox_now(app: &App) -> anyhow::Result<(i64, f64)> {
     let row = db
         .query_one(
             "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
-             FROM outbox WHERE sent_at IS NULL",
+             FROM outbox",
             &[],
         )
         .await?;
