@@ -28,6 +28,10 @@ GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__P
 # Its own state folder and PostgreSQL port, apart from a developer's full run.
 BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \
   bench/run.sh --short --no-nginx --results target/bench-smoke >/dev/null
+# And its forwarding phases (a parent and a child node, a small backlog drained, the outbox lag
+# at half and a quarter of the child's peak): ~1 min.
+BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \
+  bench/run.sh --short --no-nginx --drain-only --drain-records 5000 --results target/bench-smoke >/dev/null
 # Schemathesis against the OpenAPI document (issue 12), 5 examples per operation and caller:
 # no 5xx, no answer outside the document; ~3 min. Results in target/, not in the checkout.
 ST_RESULTS=target/schemathesis bench/schemathesis.sh --short

@@ -766,7 +766,7 @@ async fn forwarding(
         let (left, age) = outbox(&db).await?;
         samples.push(json!({"secs": (up.elapsed().as_secs_f64() * 10.0).round() / 10.0, "unsent": left, "oldest_secs": age.round()}));
         if sending.is_none() && left < backlog {
-            sending = Some(watch.start());
+            sending = Some((watch.start(), left));
         }
         if left == 0 {
             break None;
@@ -782,12 +782,13 @@ async fn forwarding(
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let wall = up.elapsed().as_secs_f64();
-    let usage = match sending {
-        Some(sending) => {
+    // The rows still unsent when CPU measuring began: those sent inside the window.
+    let (usage, unsent_at_start) = match sending {
+        Some((sending, unsent)) => {
             drop(running.stop());
-            sending.stop()
+            (sending.stop(), unsent)
         }
-        None => running.stop(),
+        None => (running.stop(), backlog),
     };
     // Sent rows leave the outbox (migration 0031): what went is what is missing from it, and
     // when is the parent's `stored_at` (each forwarded batch's transaction start; the child's
@@ -842,7 +843,42 @@ async fn forwarding(
             "unsent": left, "no_progress_secs": stall.as_secs(), "child_log": last,
         });
     }
+    // Whose CPU a forwarded record took: each node's gateway and its database's backends (by
+    // process title); the rest of PostgreSQL (WAL writer, checkpointer) the nodes share. The
+    // parent's part on cores of its own is what a parent on a machine of its own could take.
+    // Per outbox row sent inside the CPU window (here one row is one record).
+    let in_window = (unsent_at_start - stuck.unwrap_or(0)).max(1) as f64;
+    let per_record = |secs: f64| secs / in_window * 1e6;
+    let round = |us: f64| (us * 10.0).round() / 10.0;
+    let node = |pid: u32, region: &str| {
+        let (gateway, postgres) = (
+            per_record(usage.gateway_secs(pid)),
+            per_record(usage.database_secs(&format!("bench_drain_{region}"))),
+        );
+        json!({"gateway_us": round(gateway), "postgres_us": round(postgres)})
+    };
+    let (parent_node, child_node) = (
+        node(parent.pid(), harness::PARENT),
+        node(child.pid(), harness::CHILD),
+    );
+    let parent_us = parent_node["gateway_us"].as_f64().unwrap_or(0.0)
+        + parent_node["postgres_us"].as_f64().unwrap_or(0.0);
+    let alone = (parent_us > 0.0).then(|| usage.machine_cores * 1e6 / parent_us);
+    let by_node = json!({
+        "parent": parent_node, "child": child_node,
+        "postgres_shared_us": round(per_record(usage.cpu_secs("postgres")
+            - usage.databases.values().sum::<f64>())),
+        "parent_alone_records_per_sec": alone.map(f64::round),
+        "parent_alone_ratio_to_copy": alone.map(|a| (a / copy_rate.max(1e-9) * 1000.0).round() / 1000.0),
+    });
+    let cpu_us_per_record = json!({
+        "gateway": round(per_record(usage.cpu_secs("gateway"))),
+        "postgres": round(per_record(usage.cpu_secs("postgres"))),
+        "loadgen": round(per_record(usage.cpu_secs("loadgen"))),
+        "rows_in_window": in_window,
+    });
     results["growth"]["forwarding"]["drain"] = json!({
+        "by_node": by_node, "cpu_us_per_record": cpu_us_per_record,
         "outbox_rows": rows_sent, "records": records_sent,
         "secs_first_to_last_send": (span * 100.0).round() / 100.0,
         "secs_from_parent_start": (wall * 10.0).round() / 10.0,

@@ -98,6 +98,30 @@ fn postgres_kb(pids: &[u32]) -> u64 {
     private + shared
 }
 
+/// The database a PostgreSQL process works for, from its title (`/proc/<pid>/cmdline`, which
+/// PostgreSQL overwrites): a backend's `postgres: <user> <database> <host>(<port>) <state>`, an
+/// autovacuum worker's `postgres: autovacuum worker <database>`. None for the processes the
+/// databases share (WAL writer, checkpointer, background writer, the postmaster).
+fn database_of(title: &str) -> Option<&str> {
+    let rest = title.strip_prefix("postgres: ")?;
+    if let Some(db) = rest.strip_prefix("autovacuum worker ") {
+        return db.split_whitespace().next();
+    }
+    let mut words = rest.split_whitespace();
+    let (_user, db, host) = (words.next()?, words.next()?, words.next()?);
+    (host.contains('(') || host == "[local]").then_some(db)
+}
+
+fn title(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        String::from_utf8_lossy(&raw)
+            .replace('\0', " ")
+            .trim()
+            .to_owned(),
+    )
+}
+
 /// Busy and total ticks of the whole machine (`/proc/stat`).
 fn machine_ticks() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -133,6 +157,8 @@ struct Snapshot {
     /// PostgreSQL's whole CPU ticks: its live processes plus those its postmaster reaped. A
     /// backend that exits between two snapshots moves from the first term to the second.
     postgres: u64,
+    /// PostgreSQL processes working for one database (backends, autovacuum workers): pid → it.
+    databases: HashMap<u32, String>,
     machine_busy: u64,
     machine_total: u64,
 }
@@ -151,13 +177,16 @@ impl Watch {
     }
 
     fn snapshot(&self) -> Snapshot {
-        let (mut ticks, mut postgres) = (HashMap::new(), 0);
+        let (mut ticks, mut postgres, mut databases) = (HashMap::new(), 0, HashMap::new());
         for (name, pids) in self.groups() {
             for pid in pids {
                 if let Some(t) = cpu_ticks(pid) {
                     ticks.insert(pid, t);
                     if name == "postgres" {
                         postgres += t;
+                        if let Some(db) = title(pid).as_deref().and_then(database_of) {
+                            databases.insert(pid, db.to_owned());
+                        }
                     }
                 }
             }
@@ -170,6 +199,7 @@ impl Watch {
             at: Instant::now(),
             ticks,
             postgres,
+            databases,
             machine_busy,
             machine_total,
         }
@@ -222,9 +252,24 @@ pub struct Usage {
     pub groups: Vec<(String, f64, f64, f64)>,
     pub machine_cores_busy: f64,
     pub machine_cores: f64,
+    /// CPU seconds of each watched gateway process, by pid.
+    pub gateways: HashMap<u32, f64>,
+    /// CPU seconds of PostgreSQL's processes working for each database (backends and
+    /// autovacuum workers alive at the end of the window; the rest of PostgreSQL's is shared).
+    pub databases: HashMap<String, f64>,
 }
 
 impl Usage {
+    /// CPU seconds of one gateway process.
+    pub fn gateway_secs(&self, pid: u32) -> f64 {
+        self.gateways.get(&pid).copied().unwrap_or(0.0)
+    }
+
+    /// CPU seconds of PostgreSQL's processes working for `database`.
+    pub fn database_secs(&self, database: &str) -> f64 {
+        self.databases.get(database).copied().unwrap_or(0.0)
+    }
+
     pub fn cpu_secs(&self, group: &str) -> f64 {
         self.groups
             .iter()
@@ -280,6 +325,21 @@ impl Running {
             let mib = peaks.get(&name).copied().unwrap_or(0) as f64 / 1024.0;
             groups.push((name, secs / wall, secs, mib));
         }
+        let spent = |pid: &u32| {
+            last.ticks.get(pid).copied().unwrap_or(0)
+                - self.first.ticks.get(pid).copied().unwrap_or(0)
+        };
+        let gateways = self
+            .watch
+            .gateway
+            .iter()
+            .map(|pid| (*pid, spent(pid) as f64 / hz))
+            .collect();
+        // A process born inside the window counts from 0: all its time is the window's.
+        let mut databases: HashMap<String, f64> = HashMap::new();
+        for (pid, db) in &last.databases {
+            *databases.entry(db.clone()).or_default() += spent(pid) as f64 / hz;
+        }
         let busy = (last.machine_busy - self.first.machine_busy) as f64;
         let total = (last.machine_total - self.first.machine_total).max(1) as f64;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -288,6 +348,8 @@ impl Running {
             groups,
             machine_cores_busy: busy / total * cores,
             machine_cores: cores,
+            gateways,
+            databases,
         }
     }
 }
@@ -295,6 +357,32 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_process_is_named_for_its_database() {
+        let of = |t| database_of(t);
+        assert_eq!(
+            of("postgres: gateway bench_drain_620000000000 127.0.0.1(51234) idle"),
+            Some("bench_drain_620000000000")
+        );
+        assert_eq!(
+            of("postgres: gateway bench_ingest [local] INSERT"),
+            Some("bench_ingest")
+        );
+        assert_eq!(
+            of("postgres: autovacuum worker bench_drain_621000000000"),
+            Some("bench_drain_621000000000")
+        );
+        for shared in [
+            "postgres: checkpointer",
+            "postgres: walwriter",
+            "postgres: autovacuum launcher",
+            "postgres: logical replication launcher",
+            "/usr/lib/postgresql/15/bin/postgres -D /var/tmp/pgdata -p 55449",
+        ] {
+            assert_eq!(of(shared), None, "{shared}");
+        }
+    }
 
     /// A child that runs and exits inside the window (an autovacuum worker, to PostgreSQL's
     /// postmaster) still counts: its parent reaped it. This process stands in for the postmaster.

@@ -376,8 +376,13 @@ fn cpu_budget(
     target_rate: Option<f64>,
     cores: Option<f64>,
 ) -> Option<String> {
+    // Measured per record where the CPU window and the rate's differ (the drain's), else the
+    // window's cores over its rate.
     let rate = num(v, "/records_per_sec").filter(|r| *r > 0.0)?;
-    let per = |p: &str| num(v, &format!("/usage/processes/{p}/cpu_cores")).map(|c| c / rate * 1e6);
+    let per = |p: &str| {
+        num(v, &format!("/cpu_us_per_record/{p}"))
+            .or_else(|| num(v, &format!("/usage/processes/{p}/cpu_cores")).map(|c| c / rate * 1e6))
+    };
     let (gateway, postgres) = (per("gateway")?, per("postgres")?);
     let loadgen = per("loadgen").unwrap_or(0.0);
     let spent = gateway + postgres + loadgen;
@@ -389,6 +394,26 @@ fn cpu_budget(
          {budget:.1} µs of the {cores} cores' time per record, {:.2} × what was spent.",
         f(Some(target_rate), 0),
         budget / spent,
+    ))
+}
+
+/// The drain's CPU a forwarded record by node, and what the parent's part alone would allow
+/// on the machine's cores (a projection: in the run the child shared them).
+fn drain_by_node(b: &Value, cores: Option<f64>) -> Option<String> {
+    let us = |p: &str| num(b, p);
+    let (pg, pp) = (us("/parent/gateway_us")?, us("/parent/postgres_us")?);
+    let (cg, cp) = (us("/child/gateway_us")?, us("/child/postgres_us")?);
+    Some(format!(
+        "Of that, the parent's own: its gateway {pg:.1} µs and its database's backends {pp:.1} µs a \
+         record ({:.1} µs); the child's {cg:.1} + {cp:.1} µs; PostgreSQL's shared processes (WAL \
+         writer, checkpointer) {} µs. The parent's part alone on the machine's {} cores would \
+         take {} records/s, {} × its COPY ceiling: a projection of a parent on a machine of its \
+         own, not the target's figure, which is measured with the child on the same cores.\n",
+        pg + pp,
+        f(us("/postgres_shared_us"), 1),
+        cores.map_or("?".into(), |c| c.to_string()),
+        f(us("/parent_alone_records_per_sec"), 0),
+        f(us("/parent_alone_ratio_to_copy"), 2),
     ))
 }
 
@@ -903,6 +928,10 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
             )
             .map(|line| line + "\n"),
         );
+        out.extend(drain_by_node(
+            &fw["drain"]["by_node"],
+            num(r, "/machine/cores"),
+        ));
         out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
         out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
         if fw["drain"]["usage"].is_object() {
@@ -952,6 +981,22 @@ mod tests {
         );
         // A run without the figure (an older JSON) says nothing.
         assert_eq!(cores_note(&json!({})), None);
+    }
+
+    #[test]
+    fn the_drain_names_each_nodes_part_and_what_the_parent_alone_would_take() {
+        let b = json!({"parent": {"gateway_us": 20.5, "postgres_us": 50.0},
+            "child": {"gateway_us": 21.0, "postgres_us": 15.5}, "postgres_shared_us": 2.1,
+            "parent_alone_records_per_sec": 28369.0, "parent_alone_ratio_to_copy": 0.55});
+        let line = drain_by_node(&b, Some(2.0)).unwrap();
+        assert!(
+            line.contains("gateway 20.5 µs and its database's backends 50.0 µs a record (70.5 µs)")
+                && line.contains("the child's 21.0 + 15.5 µs")
+                && line.contains("2 cores would take 28,369 records/s, 0.55 ×"),
+            "{line}"
+        );
+        // A run from before the split: no line.
+        assert_eq!(drain_by_node(&json!(null), Some(2.0)), None);
     }
 
     /// 17,500 records/s on 0.90 + 0.96 + 0.04 cores is 51.4 + 54.9 + 2.3 µs a record; half of
