@@ -171,8 +171,9 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
     .await;
     match sent {
         Ok(_) => {
-            // Deleted, not marked sent: a mark (an update of the pending index's column) cost a
-            // new row version and index entry per item, and a purge later.
+            // Deleted, not marked sent: the mark of before migration 0031 (an update of the
+            // pending index's column) cost a new row version and index entry per item, and a
+            // purge later.
             tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
                 .await?;
             tx.commit().await?;
