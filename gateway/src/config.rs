@@ -158,6 +158,10 @@ pub struct FederationConfig {
     pub outbox_keep_hours: Option<u64>,
     /// Pause between forwarding rounds when the outbox is empty, in milliseconds.
     pub forward_interval_ms: u64,
+    /// Memory for the bodies of records just queued for the parent, per process, in MiB:
+    /// the drainers send them from there instead of reading them back (federation/recent.rs).
+    /// 0 reads every body from the database.
+    pub recent_bodies_mb: usize,
     /// How long a routed query waits for the next tier before answering 504, in milliseconds.
     pub query_timeout_ms: u64,
     /// How often a node asks its parent for newer reference data, in milliseconds.
@@ -179,6 +183,7 @@ impl Default for FederationConfig {
             forward_concurrency: 4,
             outbox_keep_hours: None,
             forward_interval_ms: 500,
+            recent_bodies_mb: 64,
             query_timeout_ms: 10_000,
             reference_interval_ms: 30_000,
             publisher_key: None,

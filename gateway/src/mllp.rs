@@ -210,6 +210,7 @@ async fn store_message(
         received_at: now,
         replay_of: Vec::new(),
         forward: app.config.federation.parent.is_some(),
+        recent: app.recent_bodies(),
     };
     let receipt = if app.group.takes(prepared.len()) {
         drop(db);

@@ -95,6 +95,9 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
         issuer,
         log: Arc::new(log),
         rows,
+        recent: Arc::new(crate::federation::recent::Recent::new(
+            config.federation.recent_bodies_mb.saturating_mul(1 << 20),
+        )),
     });
     let role_cas = Arc::new(crate::tls::RoleCas::load(&config.role_cas())?);
     // The CRLs held in the database apply from the first handshake; later ones are swapped in

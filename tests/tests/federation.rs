@@ -171,6 +171,16 @@ async fn a_parent_outage_loses_and_doubles_nothing() {
         province.count("SELECT count(*) FROM case_records").await == 15
     })
     .await;
+    // Nothing is kept in memory for a parent that does not answer: the backlog went up from
+    // the database.
+    let county = net.node(XIFENG);
+    Network::eventually(30, "the county's outbox drained", || async {
+        county.count("SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    let sent = |from: &str| format!("gateway_forward_bodies_total{{from=\"{from}\"}}");
+    assert_eq!(county.metric(&sent("database")).await, Some(15.0));
+    assert_eq!(county.metric(&sent("memory")).await.unwrap_or(0.0), 0.0);
     // Exactly once at every tier, despite the retries.
     for tier in [CITY, PROVINCE] {
         let n = net.node(tier);
@@ -268,6 +278,50 @@ async fn a_backlog_goes_up_without_sending_a_record_twice() {
                 .unwrap_or(0.0),
             0.0,
             "{kind}s sent twice"
+        );
+    }
+}
+
+/// A record queued a moment ago goes up from the drainer's memory; with none kept
+/// (`federation.recent_bodies_mb = 0`, as for a record another process of the node stored, or
+/// one sent again after a failure) from the database. The parent gets the same body either way.
+#[tokio::test]
+async fn bodies_go_up_from_memory_or_the_database_alike() {
+    for (mb, from, other) in [("64", "memory", "database"), ("0", "database", "memory")] {
+        let net = city_and_county(&[("GATEWAY_FEDERATION__RECENT_BODIES_MB", mb)]).await;
+        let receipt = push(&net, XIFENG, batch_with_licences(XIFENG, &format!("M{mb}"))).await;
+        assert_eq!(receipt["summary"]["accepted"], 3, "{receipt}");
+        let (xifeng, city) = (net.node(XIFENG), net.node(CITY));
+        let credentials = xifeng
+            .count("SELECT count(*) FROM credential_versions")
+            .await;
+        holds(city, "the county's records at the city", 3, credentials).await;
+        Network::eventually(30, "the outbox drained", || async {
+            xifeng.count("SELECT count(*) FROM outbox").await == 0
+        })
+        .await;
+        let sent = |from: &str| format!("gateway_forward_bodies_total{{from=\"{from}\"}}");
+        assert_eq!(xifeng.metric(&sent(from)).await, Some(3.0), "{from}");
+        assert_eq!(
+            xifeng.metric(&sent(other)).await.unwrap_or(0.0),
+            0.0,
+            "{other}"
+        );
+        let bodies = |db: tokio_postgres::Client| async move {
+            db.query(
+                "SELECT record_id, body FROM case_records ORDER BY record_id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, Value>(1)))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            bodies(city.db().await).await,
+            bodies(xifeng.db().await).await,
+            "{from}"
         );
     }
 }

@@ -60,7 +60,7 @@ impl Row {
             ingested_at: v.ingested_at,
             content_hash: v.content_hash.clone(),
             body: serde_json::value::RawValue::from_string(String::from_utf8(
-                v.body_json.clone(),
+                v.body_json.to_vec(),
             )?)?,
         })
     }

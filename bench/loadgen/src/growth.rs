@@ -673,6 +673,33 @@ async fn outbox(db: &tokio_postgres::Client) -> anyhow::Result<(i64, f64)> {
     Ok((r.get(0), r.get(1)))
 }
 
+/// Record bodies `node` has sent its parent, from memory and from the database
+/// (`gateway_forward_bodies_total`, read by its operator from `/metrics`).
+async fn bodies_sent(node: &harness::Node, region: &str) -> anyhow::Result<(f64, f64)> {
+    let clients = node.pki.join("clients");
+    let operator = |ext: &str| clients.join(format!("n{region}-operator.{ext}"));
+    let client = gateway::client::ExchangeClient::new(
+        &format!("https://localhost:{}", node.web.port()),
+        &node.pki.join("ca.crt"),
+        &operator("crt"),
+        &operator("key"),
+    )?;
+    let metrics = client.get("/metrics").await?;
+    let text = String::from_utf8_lossy(&metrics.body);
+    let sample = |from: &str| {
+        let name = format!("gateway_forward_bodies_total{{from=\"{from}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((sample("memory"), sample("database")))
+}
+
+/// What `bodies_sent` counted between `before` and `after`, as JSON.
+fn bodies_from(before: (f64, f64), after: (f64, f64)) -> Value {
+    json!({"memory": after.0 - before.0, "database": after.1 - before.1})
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -782,6 +809,9 @@ async fn forwarding(
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let wall = up.elapsed().as_secs_f64();
+    // Where the child's drainers found the bodies: the last minute's pushes in memory
+    // (`federation.recent_bodies_mb`), the rest in its database.
+    let sent_after_drain = bodies_sent(&child, harness::CHILD).await?;
     // The rows still unsent when CPU measuring began: those sent inside the window.
     let (usage, unsent_at_start) = match sending {
         Some((sending, unsent)) => {
@@ -886,6 +916,7 @@ async fn forwarding(
         "ratio_to_parent_copy": (ratio * 1000.0).round() / 1000.0,
         "complete": stuck.is_none(),
         "parent_forwarded_records": at_parent,
+        "bodies_from": bodies_from((0.0, 0.0), sent_after_drain),
         "usage": usage.to_json(), "samples": samples,
     });
 
@@ -896,7 +927,12 @@ async fn forwarding(
     // at a quarter, to show where forwarding keeps up on a machine the two nodes share.
     let lag_at = |share: f64| lag_phase(opts, &watch, &child_url, loads, &pools, peak * share);
     results["growth"]["forwarding"]["lag"] = lag_at(0.5).await?;
+    let sent_after_half = bodies_sent(&child, harness::CHILD).await?;
+    results["growth"]["forwarding"]["lag"]["bodies_from"] =
+        bodies_from(sent_after_drain, sent_after_half);
     results["growth"]["forwarding"]["lag_quarter"] = lag_at(0.25).await?;
+    results["growth"]["forwarding"]["lag_quarter"]["bodies_from"] =
+        bodies_from(sent_after_half, bodies_sent(&child, harness::CHILD).await?);
     drop(child);
     drop(parent);
     Ok(())

@@ -417,6 +417,34 @@ fn drain_by_node(b: &Value, cores: Option<f64>) -> Option<String> {
     ))
 }
 
+/// Where the child's drainers found the record bodies they sent, by phase: memory (what its
+/// pushes queued in the last minute) or its database.
+fn bodies_line(fw: &Value) -> Option<String> {
+    let phase = |key: &str, name: &str| -> Option<String> {
+        let b = &fw[key]["bodies_from"];
+        let (m, d) = (num(b, "/memory")?, num(b, "/database")?);
+        Some(format!(
+            "{name} {} from memory, {} from the database",
+            f(Some(m), 0),
+            f(Some(d), 0)
+        ))
+    };
+    let parts: Vec<String> = [
+        ("drain", "in the drain"),
+        ("lag", "at half the child's peak"),
+        ("lag_quarter", "at a quarter"),
+    ]
+    .iter()
+    .filter_map(|(key, name)| phase(key, name))
+    .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Record bodies the child sent (`gateway_forward_bodies_total`): {}.\n",
+            parts.join("; ")
+        )
+    })
+}
+
 fn usage_cells(v: &Value) -> String {
     let u = |p: &str| num(v, &format!("/usage{p}"));
     format!(
@@ -932,6 +960,7 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
             &fw["drain"]["by_node"],
             num(r, "/machine/cores"),
         ));
+        out.extend(bodies_line(fw));
         out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
         out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
         if fw["drain"]["usage"].is_object() {
@@ -997,6 +1026,19 @@ mod tests {
         );
         // A run from before the split: no line.
         assert_eq!(drain_by_node(&json!(null), Some(2.0)), None);
+    }
+
+    #[test]
+    fn the_bodies_line_says_where_each_phase_found_them() {
+        let fw = json!({"drain": {"bodies_from": {"memory": 58000.0, "database": 145500.0}},
+            "lag": {"bodies_from": {"memory": 496000.0, "database": 0.0}}});
+        let line = bodies_line(&fw).unwrap();
+        assert!(
+            line.contains("in the drain 58,000 from memory, 145,500 from the database; at half the child's peak 496,000 from memory, 0 from the database."),
+            "{line}"
+        );
+        // A run from before the counter: no line.
+        assert_eq!(bodies_line(&json!({"drain": {}})), None);
     }
 
     /// 17,500 records/s on 0.90 + 0.96 + 0.04 cores is 51.4 + 54.9 + 2.3 µs a record; half of

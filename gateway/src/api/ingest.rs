@@ -177,6 +177,8 @@ pub async fn ingest_batch(
         received_at: now,
         replay_of: Vec::new(),
         forward: app.config.federation.parent.is_some(),
+        // A dry run is rolled back: nothing of it goes up.
+        recent: app.recent_bodies().filter(|_| !query.dry_run),
     };
     let pusher = Pusher {
         principal_id: caller.id.clone(),

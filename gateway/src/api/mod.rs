@@ -46,6 +46,19 @@ pub struct App {
     pub log: Arc<crate::transparency::Log>,
     /// Principals and certificate statuses in memory, kept current across processes.
     pub rows: Arc<crate::db::row_cache::Rows>,
+    /// Bodies of records just queued for the parent, for the drainers.
+    pub recent: Arc<crate::federation::recent::Recent>,
+}
+
+impl App {
+    /// Where a push keeps the bodies it queues for the parent: nowhere on the root node.
+    pub fn recent_bodies(&self) -> Option<Arc<crate::federation::recent::Recent>> {
+        self.config
+            .federation
+            .parent
+            .is_some()
+            .then(|| self.recent.clone())
+    }
 }
 
 /// Routes of the exchange listener (mTLS required): departmental systems and peer nodes.

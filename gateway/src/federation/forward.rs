@@ -125,26 +125,40 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
     wanted.extend_from_slice(&record_ids);
     wanted.sort_unstable();
     wanted.dedup();
-    // Bodies as JSON text: sent as they are, not parsed into a tree and printed again.
-    let records_stmt = tx
-        .prepare_cached(
-            "SELECT record_id, body::text FROM case_records
-             -- an archived record went up before it was archived
-             WHERE record_id = ANY($1) AND body IS NOT NULL
-             ORDER BY record_id",
-        )
-        .await?;
-    let records = tx
-        .query(&records_stmt, &[&wanted])
-        .await?
-        .iter()
-        .map(|r| -> anyhow::Result<ForwardedRecord> {
+    // Bodies as JSON text, sent as they are: those just queued by this process from memory
+    // (`super::recent`), the rest from the database.
+    let mut records = app
+        .recent
+        .take(&wanted)
+        .into_iter()
+        .map(|(record_id, body)| -> anyhow::Result<ForwardedRecord> {
+            let body = String::from_utf8(body.to_vec())?;
             Ok(ForwardedRecord {
-                record_id: r.get(0),
-                body: serde_json::value::RawValue::from_string(r.get(1))?,
+                record_id,
+                body: serde_json::value::RawValue::from_string(body)?,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let from_memory = records.len();
+    if from_memory < wanted.len() {
+        let held: std::collections::HashSet<Uuid> = records.iter().map(|r| r.record_id).collect();
+        let rest: Vec<Uuid> = wanted.into_iter().filter(|id| !held.contains(id)).collect();
+        let records_stmt = tx
+            .prepare_cached(
+                "SELECT record_id, body::text FROM case_records
+                 -- an archived record went up before it was archived
+                 WHERE record_id = ANY($1) AND body IS NOT NULL",
+            )
+            .await?;
+        for r in tx.query(&records_stmt, &[&rest]).await? {
+            records.push(ForwardedRecord {
+                record_id: r.get(0),
+                body: serde_json::value::RawValue::from_string(r.get(1))?,
+            });
+        }
+    }
+    let from_database = records.len() - from_memory;
+    records.sort_unstable_by_key(|r| r.record_id);
     let body = serde_json::to_vec(&Forwarded {
         records,
         credentials,
@@ -169,6 +183,7 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
         Ok(receipt)
     }
     .await;
+    app.recent.parent_answered(sent.is_ok());
     match sent {
         Ok(_) => {
             // Deleted, not marked sent: the mark of before migration 0031 (an update of the
@@ -178,6 +193,10 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
                 .await?;
             tx.commit().await?;
             metrics::counter!("gateway_forwarded_out_total").increment(ids.len() as u64);
+            metrics::counter!("gateway_forward_bodies_total", "from" => "memory")
+                .increment(from_memory as u64);
+            metrics::counter!("gateway_forward_bodies_total", "from" => "database")
+                .increment(from_database as u64);
             Ok(ids.len())
         }
         Err(e) => {

@@ -4,6 +4,8 @@
 //!   transaction; a drainer sends them to the parent in batches, deletes them only after the
 //!   parent answered, and backs off while the parent is down: nothing is lost, nothing blocks
 //!   local ingest.
+//! - [`recent`]: the bodies of records just queued, kept in memory for the drainers, which
+//!   otherwise read each body back from the database.
 //! - [`receive`]: `POST /v1/federation/forward` on the exchange listener, for listed children
 //!   only (their node certificate names their region); stored idempotently in any arrival
 //!   order, then queued for this node's own parent.
@@ -17,6 +19,7 @@ pub mod forward;
 pub mod peers;
 pub mod protocol;
 pub mod receive;
+pub mod recent;
 pub mod route;
 
 use serde::{Deserialize, Serialize};

@@ -17,6 +17,7 @@ use domain::record::CaseRecord;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::recent::Recent;
 use super::{ForwardReceipt, Forwarded, ForwardedCredential, ForwardedRecord};
 use crate::api::App;
 use crate::api::problem::Problem;
@@ -72,7 +73,7 @@ struct Incoming {
     origin: RegionCode,
     content_hash: Vec<u8>,
     /// The body as JSON text, from the same RFC 8785 pass as the hash.
-    json: Vec<u8>,
+    json: bytes::Bytes,
     /// The body, for the supervision state.
     body: serde_json::Value,
 }
@@ -123,7 +124,7 @@ fn check(
         case_no: record.case_no,
         version: record.version,
         content_hash: canonical.content_hash,
-        json: canonical.json,
+        json: canonical.json.into(),
         body,
     })
 }
@@ -182,15 +183,23 @@ pub async fn forward(
     }
     let mut db = app.pool.get().await?;
     let forward = app.config.federation.parent.is_some();
-    let (receipt, stored, changed) = store(&mut db, &child, &records, &batch, forward)
-        .await
-        .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
-            Ok(db) => Problem::from(db),
-            Err(other) => match other.downcast_ref::<crate::supervision::refresh::HeadRace>() {
-                Some(race) => Problem::case_busy(race),
-                None => Problem::internal(other),
-            },
-        })?;
+    let recent = app.recent_bodies();
+    let (receipt, stored, changed) = store(
+        &mut db,
+        &child,
+        &records,
+        &batch,
+        forward,
+        recent.as_deref(),
+    )
+    .await
+    .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
+        Ok(db) => Problem::from(db),
+        Err(other) => match other.downcast_ref::<crate::supervision::refresh::HeadRace>() {
+            Some(race) => Problem::case_busy(race),
+            None => Problem::internal(other),
+        },
+    })?;
     metrics::counter!("gateway_forwarded_in_total", "kind" => "record", "outcome" => "stored")
         .increment(receipt.records_stored as u64);
     metrics::counter!("gateway_forwarded_in_total", "kind" => "credential", "outcome" => "stored")
@@ -225,10 +234,11 @@ async fn store(
     records: &[Incoming],
     batch: &Forwarded,
     forward: bool,
+    recent: Option<&Recent>,
 ) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
     let mut races = 0;
     loop {
-        match store_once(db, child, records, batch, forward).await {
+        match store_once(db, child, records, batch, forward, recent).await {
             Err(e) if crate::ingest::store::run_again(&e, &mut races) => continue,
             outcome => return outcome,
         }
@@ -241,6 +251,7 @@ async fn store_once(
     records: &[Incoming],
     batch: &Forwarded,
     forward: bool,
+    recent: Option<&Recent>,
 ) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
     let tx = db.transaction().await?;
     let mut receipt = ForwardReceipt::default();
@@ -308,6 +319,15 @@ async fn store_once(
         .filter(|id| stored.contains(id))
         .collect();
     if forward {
+        // Before the COMMIT that makes the outbox rows claimable (see `super::recent`).
+        if let Some(recent) = recent {
+            recent.keep(
+                sorted
+                    .iter()
+                    .filter(|r| stored.contains(&r.record_id))
+                    .map(|r| (r.record_id, r.json.clone())),
+            );
+        }
         queue(&tx, "record", &stored_ids).await?;
     }
     let (stored_credentials, duplicates) = insert_credentials(&tx, &batch.credentials).await?;

@@ -50,7 +50,8 @@ pub struct Valid {
     pub content_hash: Vec<u8>,
     /// The canonical body as JSON text (RFC 8785), written with the hash straight from the
     /// typed record: what `case_records.body` stores.
-    pub body_json: Vec<u8>,
+    /// Shared, not copied, with [`crate::federation::recent`].
+    pub body_json: bytes::Bytes,
     /// What supervision reads of the record, taken from the typed record here (in parallel,
     /// before the transaction) instead of parsed from `body_json` in the commit.
     pub facts: crate::supervision::assess::Facts,
@@ -189,7 +190,7 @@ fn prepare_one(
                 occurred_at: r.timestamps.occurred,
                 ingested_at: r.ingested_at,
                 content_hash: canonical.content_hash,
-                body_json: canonical.json,
+                body_json: canonical.json.into(),
                 facts: crate::supervision::assess::Facts {
                     timestamps: r.timestamps.clone(),
                     time_limits: r.time_limits.clone(),

@@ -227,6 +227,8 @@ async fn replay_group(
         received_at: now,
         replay_of: wanted.clone(),
         forward,
+        // `gateway quarantine replay` is a process of its own, with no drainers.
+        recent: None,
     };
     let receipt = store::commit(&mut db, &meta, selected, issuer, false).await?;
     if whole_payload {

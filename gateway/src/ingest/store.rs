@@ -34,6 +34,9 @@ pub struct BatchMeta {
     pub replay_of: Vec<(usize, Uuid)>,
     /// Queue what is stored for the parent node (false on the root node, which has none).
     pub forward: bool,
+    /// Where the bodies of what is queued are kept for the drainers of this process (none
+    /// outside `gateway serve`).
+    pub recent: Option<std::sync::Arc<crate::federation::recent::Recent>>,
 }
 
 type Key = (String, String, i64);
@@ -277,12 +280,23 @@ async fn write(
         .iter()
         .map(|v| crate::supervision::refresh::Written::valid(v, inserted[&v.record_id]))
         .collect();
-    let outbox: Vec<Uuid> = accepted
+    let queued: Vec<(&Valid, usize)> = accepted
         .iter()
         .zip(&accepted_in)
         .filter(|(_, m)| metas[**m].forward)
-        .map(|(v, _)| v.record_id)
+        .map(|(v, m)| (*v, *m))
         .collect();
+    // Before the COMMIT that makes the outbox rows claimable (see `federation::recent`).
+    // The batches of a group are one process's: one place to keep them.
+    if let Some(recent) = metas.iter().find_map(|m| m.recent.as_ref()) {
+        recent.keep(
+            queued
+                .iter()
+                .filter(|(_, m)| metas[*m].recent.is_some())
+                .map(|(v, _)| (v.record_id, v.body_json.clone())),
+        );
+    }
+    let outbox: Vec<Uuid> = queued.iter().map(|(v, _)| v.record_id).collect();
     // Quarantine ids are chosen here, so the rows and the receipts naming them are independent.
     let mut quarantined: Vec<Vec<QuarantineRow>> = metas.iter().map(|_| Vec::new()).collect();
     for (m, p) in prepared.iter().enumerate() {
