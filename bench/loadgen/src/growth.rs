@@ -44,6 +44,8 @@ pub struct Growth {
     pub only: bool,
     /// Only the forwarding phases (`--drain-only`).
     pub drain_only: bool,
+    /// The child's peak the lag phases take shares of (`--lag-peak`); none: the one measured.
+    pub lag_peak: Option<f64>,
 }
 
 /// Synthetic records per COPY transaction (records and supervision rows together).
@@ -925,7 +927,9 @@ async fn forwarding(
     }
     // Outbox lag with the parent up: the child at half its peak (open loop), the target; then
     // at a quarter, to show where forwarding keeps up on a machine the two nodes share.
-    let lag_at = |share: f64| lag_phase(opts, &watch, &child_url, loads, &pools, peak * share);
+    let lag_peak = growth.lag_peak.unwrap_or(peak);
+    results["growth"]["forwarding"]["lag_peak_given"] = json!(growth.lag_peak);
+    let lag_at = |share: f64| lag_phase(opts, &watch, &child_url, loads, &pools, lag_peak * share);
     results["growth"]["forwarding"]["lag"] = lag_at(0.5).await?;
     let sent_after_half = bodies_sent(&child, harness::CHILD).await?;
     results["growth"]["forwarding"]["lag"]["bodies_from"] =

@@ -91,6 +91,10 @@ enum Command {
         /// Of the growth phases, only forwarding (drain and lag; implies --growth-only).
         #[arg(long)]
         drain_only: bool,
+        /// The child's peak (records/s) the lag phases take half and a quarter of, instead of
+        /// the one this run measures: to compare two binaries at the same rates.
+        #[arg(long)]
+        lag_peak: Option<f64>,
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
@@ -231,6 +235,7 @@ async fn main() -> anyhow::Result<()> {
             growth_rows,
             drain_records,
             drain_only,
+            lag_peak,
         } => {
             let growth_only = growth_only || drain_only;
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -275,6 +280,7 @@ async fn main() -> anyhow::Result<()> {
                     drain_records,
                     only: growth_only,
                     drain_only,
+                    lag_peak,
                 }),
             };
             let outcome = run::run(opts, &mut out).await;

@@ -291,8 +291,12 @@ fn growth_targets(r: &Value, rows: &mut Vec<Value>) {
     let max = num(lag, "/lag_secs/max");
     rows.push(target(
         &format!(
-            "Outbox lag (oldest unsent row) with the child at half its peak ({} records/s): max, p99 {} s, first/last third max {}/{} s",
+            "Outbox lag (oldest unsent row) with the child at half its peak ({} records/s{}): max, p99 {} s, first/last third max {}/{} s",
             f(num(lag, "/records_per_sec"), 0),
+            match num(&r["growth"]["forwarding"], "/lag_peak_given") {
+                Some(p) => format!("; of a peak of {} given with `--lag-peak`, not this run's", f(Some(p), 0)),
+                None => String::new(),
+            },
             f(num(lag, "/lag_secs/p99"), 1),
             f(num(lag, "/lag_secs/first_third_max"), 1),
             f(num(lag, "/lag_secs/last_third_max"), 1),
@@ -1026,6 +1030,30 @@ mod tests {
         );
         // A run from before the split: no line.
         assert_eq!(drain_by_node(&json!(null), Some(2.0)), None);
+    }
+
+    #[test]
+    fn a_lag_peak_given_is_named_in_the_lag_target() {
+        let lag = json!({"records_per_sec": 8600.0, "lag_secs": {"max": 0.7, "p99": 0.6,
+            "first_third_max": 0.5, "last_third_max": 0.7, "bounded": true}, "errors": 0});
+        let figure = |given: Value| {
+            let r =
+                json!({"growth": {"forwarding": {"lag": lag.clone(), "lag_peak_given": given}}});
+            let mut rows = Vec::new();
+            growth_targets(&r, &mut rows);
+            rows.iter()
+                .map(|row| row["figure"].as_str().unwrap_or("").to_owned())
+                .find(|f| f.starts_with("Outbox lag (oldest"))
+                .unwrap()
+        };
+        assert!(
+            figure(json!(17200.0)).contains(
+                "(8,600 records/s; of a peak of 17,200 given with `--lag-peak`, not this run's)"
+            ),
+            "{}",
+            figure(json!(17200.0))
+        );
+        assert!(figure(Value::Null).contains("(8,600 records/s):"));
     }
 
     #[test]
