@@ -166,6 +166,59 @@ async fn a_re_push_mints_nothing_and_a_changed_certificate_is_a_new_version_of_t
     );
 }
 
+/// A certificate first seen twice in one push (two versions of its case, the licence changed
+/// between them): its row is created holding version 1 and moved to 2 in the same transaction;
+/// the copy, unchanged, stays at the 1 it was created with.
+#[tokio::test]
+async fn a_certificate_issued_twice_in_its_first_push_names_its_second_version() {
+    let node = Node::start().await;
+    let v1: Value = serde_json::from_slice::<Value>(&fixture("market-regulation/batch-valid.json"))
+        .unwrap()["records"][0]
+        .clone();
+    let mut v2 = v1.clone();
+    v2["version"] = json!(2);
+    v2["result"]["licences"][0]["surface"]["注册资本"] = json!("壹仟万元整");
+    let receipt = push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        serde_json::to_vec(&json!({"records": [v1, v2]})).unwrap(),
+    )
+    .await;
+    let (first, second) = (issued(&receipt, 0), issued(&receipt, 1));
+    let outcome = |c: &Value| (c["outcome"].clone(), c["version"].clone());
+    assert_eq!(
+        [&first[0], &first[1], &second[0], &second[1]].map(outcome),
+        [
+            (json!("issued"), json!(1)),
+            (json!("issued"), json!(1)),
+            (json!("issued"), json!(2)),
+            (json!("unchanged"), json!(1)),
+        ],
+        "{receipt}"
+    );
+    let db = node.db().await;
+    let current = |identifier: Value| {
+        let db = &db;
+        async move {
+            db.query_one(
+                "SELECT current_version FROM certificates WHERE identifier = $1",
+                &[&identifier.as_str().unwrap()],
+            )
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
+        }
+    };
+    assert_eq!(current(second[0]["identifier"].clone()).await, 2);
+    assert_eq!(current(second[1]["identifier"].clone()).await, 1);
+    let credential = credential(&node, second[0]["identifier"].as_str().unwrap()).await;
+    assert_eq!(
+        credential["credentialSubject"]["surface"]["注册资本"],
+        "壹仟万元整"
+    );
+}
+
 #[tokio::test]
 async fn a_valid_source_identifier_is_kept() {
     let node = Node::start().await;

@@ -43,7 +43,11 @@ fn content_hash(v: &Valid, c: &Certificate) -> Vec<u8> {
 
 struct Known {
     identifier: String,
+    /// The certificate's latest version, counting what this transaction issued (0: none).
     version: i32,
+    /// What the row's `current_version` holds. A row this transaction creates is inserted
+    /// holding 1, the version its first issue gets, so that issue does not update the row.
+    stored: i32,
     status_index: i64,
     hash: Option<Vec<u8>>,
 }
@@ -91,11 +95,14 @@ pub async fn issue(
                 (*v, *c)
             })
             .collect();
-        match create(tx, issuer, &firsts).await? {
-            // Rows this transaction inserted are locked by it already: no need to read them.
-            Some(created) => known.extend(created),
-            None => known = lock_existing(tx, &keys).await?,
+        let created = create(tx, issuer, &firsts).await?;
+        if created.len() < firsts.len() {
+            // Another transaction created some of them meanwhile: read (and lock) them.
+            known = lock_existing(tx, &keys).await?;
         }
+        // Rows this transaction inserted are locked by it already; what a read gives for them
+        // (`current_version` 1, no version issued yet) is replaced by what was inserted.
+        known.extend(created);
     }
 
     // Sign what is new or changed, in batch order so later case versions win within a batch.
@@ -185,6 +192,15 @@ pub async fn issue(
     if let Ok(key) = &key {
         store_versions(tx, &key.did(), &rows, now).await?;
     }
+    // Move each certificate's current version where it is not what its row holds: a new
+    // version of a certificate stored before, or a certificate first issued more than once here.
+    let mut moved: Vec<(&str, i32)> = known
+        .values()
+        .filter(|k| k.version != k.stored)
+        .map(|k| (k.identifier.as_str(), k.version))
+        .collect();
+    moved.sort_unstable();
+    move_current(tx, &moved).await?;
     // After the credentials exist: a case update may state the status of a certificate it
     // issues in the same version.
     for ((record_id, index), change) in &status_changes {
@@ -237,6 +253,7 @@ async fn lock_existing(
             let known = Known {
                 identifier: r.get(3),
                 version: r.get(4),
+                stored: r.get(4),
                 status_index: r.get(5),
                 hash: r.get(6),
             };
@@ -245,43 +262,38 @@ async fn lock_existing(
         .collect())
 }
 
-/// Create certificate rows with their identifiers and status-list indices. A row another
-/// transaction created meanwhile wins (its identifier is used). A source identifier that already
-/// names another certificate is not reused: this node mints one instead. Returns the new rows
-/// when the first attempt inserted them all (the common case), else `None`: read them back.
+/// Create certificate rows with their identifiers and status-list indices; returns the rows
+/// this transaction inserted. A row another transaction created meanwhile wins (its identifier
+/// is used; it is not returned). A source identifier that already names another certificate is
+/// not reused: this node mints one instead.
 async fn create(
     tx: &Transaction<'_>,
     issuer: &Issuer,
     firsts: &[(&Valid, &Certificate)],
-) -> anyhow::Result<Option<Vec<(CertKey, Known)>>> {
-    let left = match create_rows(tx, issuer, firsts, true).await? {
-        Ok(created) => return Ok(Some(created)),
-        Err(left) => left,
-    };
+) -> anyhow::Result<Vec<(CertKey, Known)>> {
+    let (mut created, left) = create_rows(tx, issuer, firsts, true).await?;
     if left.is_empty() {
-        return Ok(None);
+        return Ok(created);
     }
-    let left = create_rows(tx, issuer, &left, false)
-        .await?
-        .err()
-        .unwrap_or_default();
+    let (more, left) = create_rows(tx, issuer, &left, false).await?;
     anyhow::ensure!(
         left.is_empty(),
         "could not create {} certificate rows",
         left.len()
     );
-    Ok(None)
+    created.extend(more);
+    Ok(created)
 }
 
-/// One attempt: `Ok` with the rows when every one was inserted, else `Err` with the
-/// certificates that still have no row.
+/// One attempt: the rows inserted, and the certificates that still have no row (neither
+/// inserted here nor created by another transaction).
 #[allow(clippy::type_complexity)]
 async fn create_rows<'a>(
     tx: &Transaction<'_>,
     issuer: &Issuer,
     firsts: &[(&'a Valid, &'a Certificate)],
     use_supplied: bool,
-) -> anyhow::Result<Result<Vec<(CertKey, Known)>, Vec<(&'a Valid, &'a Certificate)>>> {
+) -> anyhow::Result<(Vec<(CertKey, Known)>, Vec<(&'a Valid, &'a Certificate)>)> {
     let stmt = tx
         .prepare_cached(
             "SELECT nextval('certificate_serial_seq'), nextval('status_index_seq') FROM generate_series(1, $1::int)",
@@ -304,18 +316,21 @@ async fn create_rows<'a>(
         };
         cols.push(v, c, identifier.to_string(), minted, seq.get(1));
     }
+    // `current_version` 1: a row is created only for a certificate this transaction issues,
+    // and its first issue is version 1 (`issue` moves it on if it issues more).
     let stmt = tx
         .prepare_cached(
             "INSERT INTO certificates (identifier, authority_code, type_code, number, holder_code, holder_name,
                 region_code, minted, current_version, status_index, issuer_node)
-             SELECT u.id, u.a, u.t, u.n, u.hc, u.hn, u.r, u.m, 0, u.s, $10
+             SELECT u.id, u.a, u.t, u.n, u.hc, u.hn, u.r, u.m, 1, u.s, $10
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::bool[], $9::int8[]) AS u(id, a, t, n, hc, hn, r, m, s)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING
+             RETURNING identifier",
         )
         .await?;
-    let inserted = tx
-        .execute(
+    let inserted: HashSet<String> = tx
+        .query(
             &stmt,
             &[
                 &cols.identifier,
@@ -330,31 +345,35 @@ async fn create_rows<'a>(
                 &issuer.node_region.as_str(),
             ],
         )
-        .await?;
-    let keys: Vec<CertKey> = firsts.iter().map(|(_, c)| cert_key(c)).collect();
-    if inserted as usize == firsts.len() {
-        let created = keys
-            .into_iter()
-            .zip(cols.identifier)
-            .zip(cols.status_index)
-            .map(|((key, identifier), status_index)| {
-                let known = Known {
-                    identifier,
-                    version: 0,
-                    status_index,
-                    hash: None,
-                };
-                (key, known)
-            })
-            .collect();
-        return Ok(Ok(created));
-    }
-    let found = lock_existing(tx, &keys).await?;
-    Ok(Err(firsts
+        .await?
         .iter()
-        .filter(|(_, c)| !found.contains_key(&cert_key(c)))
-        .copied()
-        .collect()))
+        .map(|r| r.get(0))
+        .collect();
+    let mut created = Vec::with_capacity(inserted.len());
+    let mut not_inserted = Vec::new();
+    for (((v, c), identifier), status_index) in
+        firsts.iter().zip(cols.identifier).zip(cols.status_index)
+    {
+        if inserted.contains(&identifier) {
+            let known = Known {
+                identifier,
+                version: 0,
+                stored: 1,
+                status_index,
+                hash: None,
+            };
+            created.push((cert_key(c), known));
+        } else {
+            not_inserted.push((*v, *c));
+        }
+    }
+    if not_inserted.is_empty() {
+        return Ok((created, not_inserted));
+    }
+    let keys: Vec<CertKey> = not_inserted.iter().map(|(_, c)| cert_key(c)).collect();
+    let found = lock_existing(tx, &keys).await?;
+    not_inserted.retain(|(_, c)| !found.contains_key(&cert_key(c)));
+    Ok((created, not_inserted))
 }
 
 #[derive(Default)]
@@ -392,7 +411,7 @@ impl CertColumns {
     }
 }
 
-/// Store the signed credential versions and move each certificate's current version. Nothing is
+/// Store the signed credential versions (with their transparency-log leaves). Nothing is
 /// queued for forwarding here: a version goes up with the outbox row of its record, which the
 /// same transaction queues (see `federation/forward.rs`).
 async fn store_versions(
@@ -441,10 +460,20 @@ async fn store_versions(
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Set the current version of these certificates (each named once).
+async fn move_current(tx: &Transaction<'_>, moved: &[(&str, i32)]) -> anyhow::Result<()> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let identifiers: Vec<&str> = moved.iter().map(|m| m.0).collect();
+    let versions: Vec<i32> = moved.iter().map(|m| m.1).collect();
     let stmt = tx
         .prepare_cached(
             "UPDATE certificates c SET current_version = u.ver
-             FROM (SELECT ident, max(ver) AS ver FROM UNNEST($1::text[], $2::int4[]) AS x(ident, ver) GROUP BY ident) u
+             FROM UNNEST($1::text[], $2::int4[]) AS u(ident, ver)
              WHERE c.identifier = u.ident",
         )
         .await?;
