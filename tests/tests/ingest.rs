@@ -133,9 +133,15 @@ async fn re_push_is_idempotent_and_concurrent_pushes_store_once() {
     let node = Node::start().await;
     let batch = fixture("market-regulation/batch-valid.json");
     let (_, first) = push(&node, XIFENG_AMR, MR, batch.clone()).await;
+    // New records are written with plain INSERTs, which fail on a stored key: the re-push's
+    // transaction runs again with ON CONFLICT (once), the first push's never (store.rs).
+    let reruns = "gateway_ingest_careful_reruns_total";
+    let reruns_now = || node.metric_as("qingyang-operator", reruns);
+    assert_eq!(reruns_now().await, None);
     let (status, second) = push(&node, XIFENG_AMR, MR, batch.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(outcomes(&second), ["duplicate"; 3]);
+    assert_eq!(reruns_now().await, Some(1.0));
     for i in 0..3 {
         assert_eq!(
             second["records"][i]["record_id"],
@@ -196,6 +202,9 @@ async fn re_push_is_idempotent_and_concurrent_pushes_store_once() {
         .sum();
     assert_eq!((accepted, duplicates), (3, 21));
     assert_eq!(node.count("SELECT count(*) FROM case_records").await, 6);
+    // The source sent a stored key: its transactions start with ON CONFLICT for a while (no
+    // failed attempt first, however many duplicates these pushes race into).
+    assert_eq!(reruns_now().await, Some(1.0));
     assert_eq!(
         node.count("SELECT count(*) FROM outbox WHERE kind = 'record'")
             .await,
@@ -385,6 +394,91 @@ async fn a_lower_version_after_a_higher_one_goes_to_history() {
     .await;
 }
 
+/// `body` pushed by Xifeng's market regulation system while `holder` (the test's own
+/// transaction) holds a case's state row: once the push waits for it, `holder` commits. The
+/// push's record is accepted as its case's head; its receipt.
+async fn push_past_a_held_state_row(
+    node: &Node,
+    body: Vec<u8>,
+    holder: tokio_postgres::Transaction<'_>,
+) -> Value {
+    let client = node.client(XIFENG_AMR);
+    let push = tokio::spawn(async move {
+        let resp = client
+            .post(MR, "application/octet-stream", body)
+            .await
+            .expect("request");
+        (resp.status.as_u16(), resp.json().expect("JSON"))
+    });
+    e2e::Network::eventually(30, "the push waits for the state row", || async {
+        node.count(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO supervision_cases%'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    holder.commit().await.unwrap();
+    let (status, receipt) = push.await.unwrap();
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["records"][0]["outcome"], "accepted");
+    assert_eq!(receipt["records"][0]["current"], true);
+    receipt
+}
+
+/// A case new to a push gets its state row with a plain INSERT. When another transaction
+/// creates that row meanwhile (here the test's own, holding it until the push waits on it), the
+/// insert fails on the key, nothing of the push is kept, and it runs again with ON CONFLICT:
+/// the case's head then moves from the row the other stored.
+#[tokio::test]
+async fn a_state_row_created_meanwhile_runs_the_push_again_with_on_conflict() {
+    let node = Node::start().await;
+    let records = mr_records();
+    let (status, _) = push(&node, XIFENG_AMR, MR, mr_batch(vec![records[0].clone()])).await;
+    assert_eq!(status, 200);
+    let case_b = records[1]["caseNo"].as_str().unwrap().to_owned();
+
+    // The other writer: a state row for case B (a copy of case A's, version 1), uncommitted.
+    let mut other = node.db().await;
+    let tx = other.transaction().await.unwrap();
+    let copied = tx
+        .execute(
+            "INSERT INTO supervision_cases
+             SELECT (jsonb_populate_record(s, jsonb_build_object('case_no', $1::text))).*
+             FROM supervision_cases s",
+            &[&case_b],
+        )
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    let receipt = push_past_a_held_state_row(&node, mr_batch(vec![records[1].clone()]), tx).await;
+    let row = node
+        .db()
+        .await
+        .query_one(
+            "SELECT version, record_id FROM supervision_cases WHERE case_no = $1",
+            &[&case_b],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+    assert_eq!(
+        row.get::<_, uuid::Uuid>(1).to_string(),
+        receipt["records"][0]["record_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        node.count("SELECT count(*) FROM case_records").await,
+        2,
+        "the failed attempt kept nothing"
+    );
+    assert_eq!(
+        node.metric_as("qingyang-operator", "gateway_ingest_careful_reruns_total")
+            .await,
+        Some(1.0)
+    );
+}
+
 /// Two transactions storing versions of one case at the same moment: the one whose write of the
 /// case's state row finds that the head changed since its insert read it (here: an earlier
 /// entry time, as a version forwarded from another tier would bring) runs again, once the other
@@ -414,31 +508,7 @@ async fn a_head_changed_by_a_concurrent_transaction_runs_the_push_again() {
         .await
         .unwrap()
         .get(0);
-    let push3 = {
-        let client = node.client(XIFENG_AMR);
-        let body = mr_batch(vec![with_version(3)]);
-        tokio::spawn(async move {
-            let resp = client
-                .post(MR, "application/octet-stream", body)
-                .await
-                .expect("request");
-            (resp.status.as_u16(), resp.json().expect("JSON"))
-        })
-    };
-    e2e::Network::eventually(30, "the push waits for the state row", || async {
-        node.count(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO supervision_cases%'",
-        )
-        .await
-            == 1
-    })
-    .await;
-    tx.commit().await.unwrap();
-    let (status, receipt) = push3.await.unwrap();
-    assert_eq!(status, 200, "{receipt}");
-    assert_eq!(receipt["records"][0]["outcome"], "accepted");
-    assert_eq!(receipt["records"][0]["current"], true);
+    push_past_a_held_state_row(&node, mr_batch(vec![with_version(3)]), tx).await;
 
     // Computed again from the committed state: version 3's row, with the earlier entry time
     // and the entry delay that goes with it.

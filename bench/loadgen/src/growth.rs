@@ -675,9 +675,13 @@ async fn outbox(db: &tokio_postgres::Client) -> anyhow::Result<(i64, f64)> {
     Ok((r.get(0), r.get(1)))
 }
 
-/// Record bodies `node` has sent its parent, from memory and from the database
-/// (`gateway_forward_bodies_total`, read by its operator from `/metrics`).
-async fn bodies_sent(node: &harness::Node, region: &str) -> anyhow::Result<(f64, f64)> {
+/// `node`'s samples of `name` (with its labels, as rendered; 0 when absent), read by its
+/// operator from `/metrics`.
+async fn metric_samples<const N: usize>(
+    node: &harness::Node,
+    region: &str,
+    names: [&str; N],
+) -> anyhow::Result<[f64; N]> {
     let clients = node.pki.join("clients");
     let operator = |ext: &str| clients.join(format!("n{region}-operator.{ext}"));
     let client = gateway::client::ExchangeClient::new(
@@ -688,13 +692,26 @@ async fn bodies_sent(node: &harness::Node, region: &str) -> anyhow::Result<(f64,
     )?;
     let metrics = client.get("/metrics").await?;
     let text = String::from_utf8_lossy(&metrics.body);
-    let sample = |from: &str| {
-        let name = format!("gateway_forward_bodies_total{{from=\"{from}\"}} ");
+    Ok(names.map(|name| {
         text.lines()
-            .find_map(|l| l.strip_prefix(&name)?.trim().parse().ok())
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
             .unwrap_or(0.0)
-    };
-    Ok((sample("memory"), sample("database")))
+    }))
+}
+
+/// Record bodies `node` has sent its parent, from memory and from the database
+/// (`gateway_forward_bodies_total`).
+async fn bodies_sent(node: &harness::Node, region: &str) -> anyhow::Result<(f64, f64)> {
+    let [memory, database] = metric_samples(
+        node,
+        region,
+        [
+            r#"gateway_forward_bodies_total{from="memory"}"#,
+            r#"gateway_forward_bodies_total{from="database"}"#,
+        ],
+    )
+    .await?;
+    Ok((memory, database))
 }
 
 /// What `bodies_sent` counted between `before` and `after`, as JSON.
@@ -937,6 +954,15 @@ async fn forwarding(
     results["growth"]["forwarding"]["lag_quarter"] = lag_at(0.25).await?;
     results["growth"]["forwarding"]["lag_quarter"]["bodies_from"] =
         bodies_from(sent_after_half, bodies_sent(&child, harness::CHILD).await?);
+    // Forwarded batches the parent stored with plain INSERTs unless a record was there already
+    // (sent again), after which that child's batches use ON CONFLICT for a while.
+    let [reruns] = metric_samples(
+        &parent,
+        harness::PARENT,
+        ["gateway_ingest_careful_reruns_total"],
+    )
+    .await?;
+    results["growth"]["forwarding"]["parent_careful_reruns"] = json!(reruns);
     drop(child);
     drop(parent);
     Ok(())

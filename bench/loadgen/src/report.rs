@@ -441,9 +441,15 @@ fn bodies_line(fw: &Value) -> Option<String> {
     .iter()
     .filter_map(|(key, name)| phase(key, name))
     .collect();
+    let reruns = num(fw, "/parent_careful_reruns").map_or(String::new(), |n| {
+        format!(
+            " The parent ran {} of its transactions again with `ON CONFLICT` (a record it held already; `gateway_ingest_careful_reruns_total`).",
+            f(Some(n), 0)
+        )
+    });
     (!parts.is_empty()).then(|| {
         format!(
-            "Record bodies the child sent (`gateway_forward_bodies_total`): {}.\n",
+            "Record bodies the child sent (`gateway_forward_bodies_total`): {}.{reruns}\n",
             parts.join("; ")
         )
     })
@@ -1063,6 +1069,14 @@ mod tests {
         let line = bodies_line(&fw).unwrap();
         assert!(
             line.contains("in the drain 58,000 from memory, 145,500 from the database; at half the child's peak 496,000 from memory, 0 from the database."),
+            "{line}"
+        );
+        assert!(!line.contains("ON CONFLICT"), "{line}");
+        let fw = json!({"drain": {"bodies_from": {"memory": 0.0, "database": 203500.0}},
+            "parent_careful_reruns": 2.0});
+        let line = bodies_line(&fw).unwrap();
+        assert!(
+            line.contains("The parent ran 2 of its transactions again with `ON CONFLICT`"),
             "{line}"
         );
         // A run from before the counter: no line.

@@ -226,8 +226,9 @@ pub async fn forward(
 /// Store a forwarding batch in one transaction, in bulk statements: records, the supervision
 /// rows that are their cases' heads, certificates and credential versions, outbox rows for this
 /// node's parent. Rows are written in key order, so concurrent batches (a child keeps several
-/// in flight) lock in one order and never deadlock. Run again after a head race (a version of
-/// one of the cases stored meanwhile by another transaction).
+/// in flight) lock in one order and never deadlock. Written fast first, and run again with
+/// `ON CONFLICT` when a key is stored already (a request sent again), or after a head race (a
+/// version of one of the cases stored meanwhile by another transaction): `store::run_again`.
 async fn store(
     db: &mut deadpool_postgres::Client,
     child: &RegionCode,
@@ -236,10 +237,13 @@ async fn store(
     forward: bool,
     recent: Option<&Recent>,
 ) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
+    let source = format!("child {child}");
+    let source = [source.as_str()];
+    let mut writes = store::DUPLICATES.first_writes(source, std::time::Instant::now());
     let mut races = 0;
     loop {
-        match store_once(db, child, records, batch, forward, recent).await {
-            Err(e) if crate::ingest::store::run_again(&e, &mut races) => continue,
+        match store_once(db, child, records, batch, forward, recent, writes).await {
+            Err(e) if store::run_again(&e, &mut races, &mut writes, source) => continue,
             outcome => return outcome,
         }
     }
@@ -252,6 +256,7 @@ async fn store_once(
     batch: &Forwarded,
     forward: bool,
     recent: Option<&Recent>,
+    writes: store::Writes,
 ) -> anyhow::Result<(ForwardReceipt, HashSet<Uuid>, Vec<&'static str>)> {
     let tx = db.transaction().await?;
     let mut receipt = ForwardReceipt::default();
@@ -276,7 +281,7 @@ async fn store_once(
             body_json: &r.json,
         })
         .collect();
-    let inserted = store::insert_rows(&tx, Some(child.as_str()), &rows).await?;
+    let inserted = store::insert_rows(&tx, Some(child.as_str()), &rows, writes).await?;
     receipt.records_stored = inserted.len();
     let stored: HashSet<Uuid> = inserted.keys().copied().collect();
     // The rest is already here (a retry, or another path): the same content is a duplicate.
@@ -312,7 +317,7 @@ async fn store_once(
             head: inserted[&r.record_id],
         })
         .collect();
-    let supervised = crate::supervision::refresh::refresh_heads(&tx, &written).await?;
+    let supervised = crate::supervision::refresh::refresh_heads(&tx, &written, writes).await?;
     let stored_ids: Vec<Uuid> = records
         .iter()
         .map(|r| r.record_id)

@@ -3,6 +3,14 @@
 //! deadlock. The unique key (source_system, case_no, version) decides duplicates and conflicts
 //! even between concurrent pushes: `ON CONFLICT DO NOTHING` waits for the other transaction and
 //! the follow-up read sees what it committed.
+//!
+//! A transaction first writes [`Writes::Fast`]: plain `INSERT`s, which cost PostgreSQL less
+//! than `ON CONFLICT` (no speculative insertion, no confirmation record; bench/README.md). When
+//! a key is already stored (a re-push, or another push of the same record committing first),
+//! the statement fails with a unique violation, nothing is kept, and the transaction runs again
+//! [`Writes::Careful`], as every transaction ran before; that source's transactions are then
+//! written careful for a while ([`Duplicates`]), so one that re-sends overlapping windows does
+//! not pay for a failed attempt on every push.
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,10 +79,84 @@ pub async fn stored_receipt(
 /// [`HeadRace`]: crate::supervision::refresh::HeadRace
 const HEAD_RACE_RETRIES: u32 = 8;
 
-/// Whether a transaction that failed with `e` runs again: after a head race, up to
-/// [`HEAD_RACE_RETRIES`] times (`races` counts them, as does
+/// How a transaction writes records and their cases' state rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Plain `INSERT`s of what the transaction's reads found new: a key stored meanwhile fails
+    /// the statement (unique violation) and the transaction runs again [`Writes::Careful`].
+    Fast,
+    /// `ON CONFLICT`: waits for a concurrent transaction writing the same key, then skips the
+    /// record (judged a duplicate or a conflict by the read that follows) or updates the state.
+    Careful,
+}
+
+/// Sources (pushing principals, children forwarding) whose transaction found a key stored
+/// already, and when: their transactions start [`Writes::Careful`] for [`Duplicates::CAREFUL_FOR`].
+/// At most one entry per source, and sources are provisioned: the map stays small.
+pub struct Duplicates(std::sync::Mutex<HashMap<String, std::time::Instant>>);
+
+/// The process's [`Duplicates`].
+pub static DUPLICATES: std::sync::LazyLock<Duplicates> =
+    std::sync::LazyLock::new(|| Duplicates(Default::default()));
+
+impl Duplicates {
+    /// How long a source that sent a stored key is written careful.
+    pub const CAREFUL_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+    /// How a transaction for `sources` starts at `now`.
+    pub fn first_writes<'a>(
+        &self,
+        sources: impl IntoIterator<Item = &'a str>,
+        now: std::time::Instant,
+    ) -> Writes {
+        let seen = self.0.lock().expect("not poisoned");
+        let recent = |s: &str| {
+            seen.get(s)
+                .is_some_and(|t| now.duration_since(*t) < Self::CAREFUL_FOR)
+        };
+        if sources.into_iter().any(recent) {
+            Writes::Careful
+        } else {
+            Writes::Fast
+        }
+    }
+
+    /// `sources` sent a key stored already, at `now`.
+    pub fn noted<'a>(&self, sources: impl IntoIterator<Item = &'a str>, now: std::time::Instant) {
+        let mut seen = self.0.lock().expect("not poisoned");
+        for s in sources {
+            seen.insert(s.to_owned(), now);
+        }
+    }
+}
+
+/// Whether `e` is a unique violation (of a transaction writing [`Writes::Fast`]).
+fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    })
+}
+
+/// Whether a transaction of `sources` that failed with `e` runs again: written
+/// [`Writes::Fast`], after a unique violation, once more `Careful` (`writes` becomes that, the
+/// sources are noted in [`DUPLICATES`]; `gateway_ingest_careful_reruns_total`); after a head
+/// race, up to [`HEAD_RACE_RETRIES`] times (`races` counts them, as does
 /// `gateway_ingest_head_races_total`).
-pub fn run_again(e: &anyhow::Error, races: &mut u32) -> bool {
+pub fn run_again<'a>(
+    e: &anyhow::Error,
+    races: &mut u32,
+    writes: &mut Writes,
+    sources: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    if *writes == Writes::Fast && is_unique_violation(e) {
+        *writes = Writes::Careful;
+        DUPLICATES.noted(sources, std::time::Instant::now());
+        metrics::counter!("gateway_ingest_careful_reruns_total").increment(1);
+        tracing::debug!(error = %e, "a key is stored already: running the transaction again with ON CONFLICT");
+        return true;
+    }
     if *races >= HEAD_RACE_RETRIES || !crate::supervision::refresh::is_head_race(e) {
         return false;
     }
@@ -93,10 +175,12 @@ pub async fn commit(
     issuer: &Issuer,
     dry_run: bool,
 ) -> anyhow::Result<Receipt> {
+    let source = [meta.principal_id.as_str()];
+    let mut writes = DUPLICATES.first_writes(source, std::time::Instant::now());
     let mut races = 0;
     loop {
-        match commit_once(db, meta, &prepared, issuer, dry_run).await {
-            Err(e) if run_again(&e, &mut races) => continue,
+        match commit_once(db, meta, &prepared, issuer, dry_run, writes).await {
+            Err(e) if run_again(&e, &mut races, &mut writes, source) => continue,
             outcome => return outcome,
         }
     }
@@ -108,13 +192,14 @@ async fn commit_once(
     prepared: &Prepared,
     issuer: &Issuer,
     dry_run: bool,
+    writes: Writes,
 ) -> anyhow::Result<Receipt> {
     let tx = db.transaction().await?;
     let Stored {
         mut receipts,
         supervised,
         batches,
-    } = write(&tx, &[meta], std::slice::from_ref(prepared), issuer).await?;
+    } = write(&tx, &[meta], std::slice::from_ref(prepared), issuer, writes).await?;
     let receipt = receipts.pop().expect("one receipt per batch");
     if batches == 0 {
         // A retry of the same client batch raced us and won: answer what it stored.
@@ -143,10 +228,12 @@ pub async fn commit_group(
     prepared: &[Prepared],
     issuer: &Issuer,
 ) -> anyhow::Result<Option<Vec<Receipt>>> {
+    let sources = || metas.iter().map(|m| m.principal_id.as_str());
+    let mut writes = DUPLICATES.first_writes(sources(), std::time::Instant::now());
     let mut races = 0;
     loop {
-        match commit_group_once(db, metas, prepared, issuer).await {
-            Err(e) if run_again(&e, &mut races) => continue,
+        match commit_group_once(db, metas, prepared, issuer, writes).await {
+            Err(e) if run_again(&e, &mut races, &mut writes, sources()) => continue,
             outcome => return outcome,
         }
     }
@@ -157,13 +244,14 @@ async fn commit_group_once(
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
+    writes: Writes,
 ) -> anyhow::Result<Option<Vec<Receipt>>> {
     let tx = db.transaction().await?;
     let Stored {
         receipts,
         supervised,
         batches,
-    } = write(&tx, metas, prepared, issuer).await?;
+    } = write(&tx, metas, prepared, issuer, writes).await?;
     if batches < metas.len() {
         return Ok(None); // dropping `tx` rolls it back
     }
@@ -191,6 +279,7 @@ async fn write(
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
+    writes: Writes,
 ) -> anyhow::Result<Stored> {
     let mut valid: Vec<(usize, &Valid)> = Vec::new();
     for (m, p) in prepared.iter().enumerate() {
@@ -215,6 +304,7 @@ async fn write(
     let inserted = insert_records(
         tx,
         primaries.iter().map(|&i| (metas[valid[i].0], valid[i].1)),
+        writes,
     )
     .await?;
     let missing: Vec<&Valid> = primaries
@@ -411,7 +501,7 @@ async fn write(
     };
     let (receipts, supervised, quarantine, outbox) = tokio::join!(
         receipts,
-        crate::supervision::refresh::refresh_heads(tx, &written),
+        crate::supervision::refresh::refresh_heads(tx, &written, writes),
         quarantine,
         outbox
     );
@@ -562,6 +652,7 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
 async fn insert_records<'a>(
     tx: &Transaction<'_>,
     rows: impl Iterator<Item = (&'a BatchMeta, &'a Valid)>,
+    writes: Writes,
 ) -> anyhow::Result<HashMap<Uuid, Head>> {
     let regions: Vec<(&BatchMeta, &Valid, String)> =
         rows.map(|(m, v)| (m, v, v.region.to_string())).collect();
@@ -583,7 +674,31 @@ async fn insert_records<'a>(
             body_json: &v.body_json,
         })
         .collect();
-    insert_rows(tx, None, &rows).await
+    insert_rows(tx, None, &rows, writes).await
+}
+
+/// The records statement of [`insert_rows`], with `$on_conflict` after the rows.
+macro_rules! insert_records_sql {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH ins AS (
+               INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
+                  item_code, status, occurred_at, ingested_at, batch_id, content_hash, body, forwarded_from)
+               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, u.batch,
+                      u.hash, u.body, $14
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                           $8::text[], $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::bytea[],
+                           $13::jsonb[])
+                    AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, batch, hash, body)
+               ",
+            $on_conflict,
+            "
+               RETURNING record_id, source_system, case_no)
+             SELECT ins.record_id, s.version, s.entered_at
+             FROM ins LEFT JOIN supervision_cases s
+               ON s.source_system = ins.source_system AND s.case_no = ins.case_no"
+        )
+    };
 }
 
 /// A `case_records` row to insert.
@@ -606,7 +721,8 @@ pub struct RecordRow<'a> {
 }
 
 /// Insert records (in the order given: key order, so concurrent transactions lock alike),
-/// skipping any whose id or (source, case, version) is already stored, in one statement that
+/// skipping any whose id or (source, case, version) is already stored ([`Writes::Careful`]; a
+/// [`Writes::Fast`] insert fails on one instead), in one statement that
 /// also reads each case's head as its state row holds it. Returns the ids inserted, each with
 /// its place among its case's versions ([`Head`]): a case's highest version inserted here is its
 /// new head unless a higher one was stored. The head itself moves with the case's state row,
@@ -616,6 +732,7 @@ pub async fn insert_rows<'a>(
     tx: &Transaction<'_>,
     forwarded_from: Option<&str>,
     rows: &[RecordRow<'a>],
+    writes: Writes,
 ) -> anyhow::Result<HashMap<Uuid, Head>> {
     if rows.is_empty() {
         return Ok(HashMap::new());
@@ -629,22 +746,10 @@ pub async fn insert_rows<'a>(
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.content_hash).collect();
     let bodies: Vec<Jsonb> = rows.iter().map(|r| Jsonb(r.body_json)).collect();
     let stmt = tx
-        .prepare_cached(
-            "WITH ins AS (
-               INSERT INTO case_records (record_id, source_system, case_no, version, department, region_code,
-                  item_code, status, occurred_at, ingested_at, batch_id, content_hash, body, forwarded_from)
-               SELECT u.id, u.sys, u.case_no, u.ver, u.dept, u.region, u.item, u.status, u.occ, u.ing, u.batch,
-                      u.hash, u.body, $14
-               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
-                           $8::text[], $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::bytea[],
-                           $13::jsonb[])
-                    AS u(id, sys, case_no, ver, dept, region, item, status, occ, ing, batch, hash, body)
-               ON CONFLICT DO NOTHING
-               RETURNING record_id, source_system, case_no)
-             SELECT ins.record_id, s.version, s.entered_at
-             FROM ins LEFT JOIN supervision_cases s
-               ON s.source_system = ins.source_system AND s.case_no = ins.case_no",
-        )
+        .prepare_cached(match writes {
+            Writes::Fast => insert_records_sql!(""),
+            Writes::Careful => insert_records_sql!("ON CONFLICT DO NOTHING"),
+        })
         .await?;
     let returned = tx
         .query(
@@ -805,4 +910,43 @@ pub async fn insert_quarantine(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Duplicates, Writes};
+
+    #[test]
+    fn a_source_that_sent_a_stored_key_is_written_careful_for_a_while() {
+        let d = Duplicates(Default::default());
+        let t0 = Instant::now();
+        assert_eq!(d.first_writes(["a", "b"], t0), Writes::Fast);
+        d.noted(["b"], t0);
+        assert_eq!(d.first_writes(["a"], t0), Writes::Fast);
+        // A group with one such source among others is written careful.
+        assert_eq!(d.first_writes(["a", "b"], t0), Writes::Careful);
+        let later = t0 + Duplicates::CAREFUL_FOR - Duration::from_secs(1);
+        assert_eq!(d.first_writes(["b"], later), Writes::Careful);
+        assert_eq!(
+            d.first_writes(["b"], t0 + Duplicates::CAREFUL_FOR),
+            Writes::Fast
+        );
+        // Noted again: careful from then on.
+        let again = t0 + Duplicates::CAREFUL_FOR * 2;
+        d.noted(["b"], again);
+        assert_eq!(d.first_writes(["b"], again), Writes::Careful);
+    }
+
+    #[test]
+    fn only_a_unique_violation_of_a_fast_transaction_runs_it_again_careful() {
+        let mut writes = Writes::Careful;
+        let mut races = 0;
+        let other = anyhow::anyhow!("connection reset");
+        assert!(!super::run_again(&other, &mut races, &mut writes, ["c"]));
+        writes = Writes::Fast;
+        assert!(!super::run_again(&other, &mut races, &mut writes, ["c"]));
+        assert_eq!(writes, Writes::Fast);
+    }
 }

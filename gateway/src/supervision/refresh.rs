@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::assess::{self, Facts, Level};
 use crate::api::App;
+use crate::ingest::store::Writes;
 
 /// Identifies the evaluator's lock among advisory locks ("egw_supv").
 const LOCK_KEY: i64 = 0x6567_775f_7375_7076;
@@ -82,11 +83,6 @@ struct StateRow {
 /// entry time and late-entry flag as stored: [`upsert`] checks them against what was computed.
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
     let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
-    let arrays: Vec<String> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, (_, t))| format!("${}::{t}[]", i + 1))
-        .collect();
     let set: Vec<String> = names[2..]
         .iter()
         .map(|&n| match n {
@@ -104,8 +100,32 @@ static UPSERT: LazyLock<String> = LazyLock::new(|| {
            WHERE supervision_cases.version <= EXCLUDED.version
          RETURNING source_system, case_no, xmax = 0, entered_at, late_entry",
         names = names.join(", "),
-        arrays = arrays.join(", "),
+        arrays = arrays(),
         set = set.join(", "),
+    )
+});
+
+/// `$1::text[], $2::text[], …`: one typed array parameter per column of [`COLUMNS`].
+fn arrays() -> String {
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, t))| format!("${}::{t}[]", i + 1))
+        .collect();
+    arrays.join(", ")
+}
+
+/// The plain `INSERT` of state rows whose cases had none ([`Writes::Fast`]), returning what
+/// [`UPSERT`] returns. A row stored meanwhile fails it with a unique violation.
+static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+    format!(
+        "INSERT INTO supervision_cases ({names}, updated_at)
+         SELECT x.*, now() FROM UNNEST({arrays}) AS x({names})
+         ORDER BY x.source_system, x.case_no
+         RETURNING source_system, case_no, true, entered_at, late_entry",
+        names = names.join(", "),
+        arrays = arrays(),
     )
 });
 
@@ -206,7 +226,7 @@ pub async fn refresh_records(
         .collect();
     // Each row was read from its state row: an update is expected.
     let expected = vec![false; rows.len()];
-    upsert(db, &rows, &expected).await
+    upsert(db, &rows, &expected, Writes::Careful).await
 }
 
 /// A record's body as the refresh gets it: the JSON tree, or the fields supervision reads,
@@ -286,6 +306,7 @@ impl<'a> Written<'a> {
 pub async fn refresh_heads(
     db: &impl GenericClient,
     written: &[Written<'_>],
+    writes: Writes,
 ) -> anyhow::Result<Refreshed> {
     use std::collections::{HashMap, HashSet};
     if written.is_empty() {
@@ -337,7 +358,7 @@ pub async fn refresh_heads(
         .filter(|w| !headed.contains(&w.case()))
         .map(|w| w.record_id)
         .collect();
-    let mut refreshed = upsert(db, &rows, &expected).await?;
+    let mut refreshed = upsert(db, &rows, &expected, writes).await?;
     refreshed.new_late_entries += refresh_records(db, &history).await?.new_late_entries;
     Ok(refreshed)
 }
@@ -358,15 +379,62 @@ fn as_stored(t: DateTime<FixedOffset>) -> DateTime<Utc> {
 /// head was read). A row that was not written (a higher version's state is stored), was
 /// inserted or updated against that expectation, or whose stored entry time is earlier than the
 /// one its state was computed from, means the head moved meanwhile: [`HeadRace`].
+/// [`Writes::Fast`] inserts the expected-new rows with a plain `INSERT`, after the upsert of the
+/// others (each statement in key order: two transactions wait on each other's updates, or on
+/// each other's inserts, but never one on an update and the other on an insert).
 async fn upsert(
     db: &impl GenericClient,
     rows: &[StateRow],
     expected: &[bool],
+    writes: Writes,
 ) -> anyhow::Result<Refreshed> {
     if rows.is_empty() {
         return Ok(Refreshed::default());
     }
-    let stmt = db.prepare_cached(UPSERT.as_str()).await?;
+    let (plain, upserted): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .zip(expected)
+        .partition(|(_, new)| writes == Writes::Fast && **new);
+    let mut written = Vec::with_capacity(rows.len());
+    for (sql, group) in [(UPSERT.as_str(), upserted), (INSERT_NEW.as_str(), plain)] {
+        if !group.is_empty() {
+            let group: Vec<&StateRow> = group.into_iter().map(|(r, _)| r).collect();
+            written.extend(write_rows(db, sql, &group).await?);
+        }
+    }
+    let mut new_late_entries = 0;
+    let mut found = std::collections::HashMap::with_capacity(written.len());
+    for r in &written {
+        let (inserted, entered_at, late): (bool, DateTime<Utc>, bool) =
+            (r.get(2), r.get(3), r.get(4));
+        found.insert(
+            (r.get::<_, &str>(0), r.get::<_, &str>(1)),
+            (inserted, entered_at),
+        );
+        new_late_entries += u64::from(inserted && late);
+    }
+    for (row, &new) in rows.iter().zip(expected) {
+        let as_computed = found
+            .get(&(row.source_system.as_str(), row.case_no.as_str()))
+            .is_some_and(|&(inserted, entered_at)| inserted == new && entered_at == row.entered_at);
+        if !as_computed {
+            return Err(HeadRace {
+                source_system: row.source_system.clone(),
+                case_no: row.case_no.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(Refreshed { new_late_entries })
+}
+
+/// `sql` ([`UPSERT`] or [`INSERT_NEW`]) over `rows`, as typed arrays in the order of [`COLUMNS`].
+async fn write_rows(
+    db: &impl GenericClient,
+    sql: &str,
+    rows: &[&StateRow],
+) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+    let stmt = db.prepare_cached(sql).await?;
     macro_rules! col {
         ($f:ident) => {
             rows.iter().map(|r| &r.$f).collect::<Vec<_>>()
@@ -431,31 +499,7 @@ async fn upsert(
         &completed_on_time,
         &completed_early,
     ];
-    let written = db.query(&stmt, &params).await?;
-    let mut new_late_entries = 0;
-    let mut found = std::collections::HashMap::with_capacity(written.len());
-    for r in &written {
-        let (inserted, entered_at, late): (bool, DateTime<Utc>, bool) =
-            (r.get(2), r.get(3), r.get(4));
-        found.insert(
-            (r.get::<_, &str>(0), r.get::<_, &str>(1)),
-            (inserted, entered_at),
-        );
-        new_late_entries += u64::from(inserted && late);
-    }
-    for (row, &new) in rows.iter().zip(expected) {
-        let as_computed = found
-            .get(&(row.source_system.as_str(), row.case_no.as_str()))
-            .is_some_and(|&(inserted, entered_at)| inserted == new && entered_at == row.entered_at);
-        if !as_computed {
-            return Err(HeadRace {
-                source_system: row.source_system.clone(),
-                case_no: row.case_no.clone(),
-            }
-            .into());
-        }
-    }
-    Ok(Refreshed { new_late_entries })
+    Ok(db.query(&stmt, &params).await?)
 }
 
 /// The columns of a state row that come from the head record itself.
