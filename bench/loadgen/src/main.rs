@@ -20,6 +20,7 @@ mod harness;
 mod load;
 mod procstat;
 mod profile;
+mod redate;
 mod report;
 mod run;
 
