@@ -27,7 +27,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{Json, ToSql, Type};
 use uuid::Uuid;
 
-use crate::batches::{self, Load, Pipeline};
+use crate::batches::{Load, Pipeline};
 use crate::client::{Pool, Target};
 use crate::harness::{self, Env};
 use crate::load::{self, Window};
@@ -147,7 +147,7 @@ pub async fn run(
     let db = "bench_growth";
     let (pki, db_url) = harness::ingest_pki_in(env, "growth", db)?;
     let pipeline = Pipeline::new(&pki)?;
-    let loads = Arc::new(batches::loads(&opts.repo, &mappings, &pipeline)?);
+    let loads = opts.loads(&mappings, &pipeline)?;
     if !growth.drain_only {
         store(opts, growth, env, results, &pki, &db_url, &mappings, &loads).await?;
     }

@@ -96,6 +96,10 @@ enum Command {
         /// the one this run measures: to compare two binaries at the same rates.
         #[arg(long)]
         lag_peak: Option<f64>,
+        /// Send the fixtures' own dates (November 2026) instead of moving each record's to the
+        /// day before the run: to compare with runs from before 2026-12-06.
+        #[arg(long)]
+        fixture_dates: bool,
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
@@ -217,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
                     pki.display()
                 )
             })?;
-            let loads = batches::loads(&repo, mappings, &pipeline)?;
+            let loads = batches::loads(&repo, mappings, &pipeline, false)?;
             let figure = ceilings::prepare_batches(&loads, &pipeline, secs, records)?;
             println!("{figure}");
             Ok(())
@@ -237,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
             drain_records,
             drain_only,
             lag_peak,
+            fixture_dates,
         } => {
             let growth_only = growth_only || drain_only;
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -267,6 +272,7 @@ async fn main() -> anyhow::Result<()> {
                 "rustc": first_line("rustc", &["-V"]),
                 "machine": machine(),
                 "gateway_binary": gateway_bin.display().to_string(),
+                "fixture_dates": fixture_dates,
             });
             let opts = run::Options {
                 plan: run::Plan::new(short),
@@ -276,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
                 pg_port,
                 nginx: !no_nginx,
                 perf,
+                fixture_dates,
                 growth: (growth || growth_only).then_some(growth::Growth {
                     rows: growth_rows,
                     drain_records,

@@ -500,6 +500,13 @@ pub fn markdown(r: &Value) -> String {
         r["rustc"].as_str().unwrap_or("?"),
         r["commit"].as_str().unwrap_or("?"),
     ));
+    if r["fixture_dates"] == json!(true) {
+        out.push(
+            "Records sent with the fixtures' own dates (`--fixture-dates`), not moved to the day \
+             before the run.\n"
+                .to_owned(),
+        );
+    }
     let elsewhere: Vec<f64> = ["/ceilings/copy", "/ceilings/plain_hyper"]
         .iter()
         .map(|p| p.to_string())

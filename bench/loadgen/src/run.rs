@@ -132,8 +132,22 @@ pub struct Options {
     pub nginx: bool,
     /// Sample the node with `perf record` during the sustained run and the single-record peak.
     pub perf: bool,
+    /// Send the fixtures' own dates (`--fixture-dates`), not moved to the day before the run.
+    pub fixture_dates: bool,
     /// The growth phases (`--growth`, `--growth-only`).
     pub growth: Option<crate::growth::Growth>,
+}
+
+impl Options {
+    /// Every adapter's batches (checked), with the dates this run sends.
+    pub fn loads(
+        &self,
+        mappings: &std::path::Path,
+        pipeline: &Pipeline,
+    ) -> anyhow::Result<Arc<Vec<batches::Load>>> {
+        let loads = batches::loads(&self.repo, mappings, pipeline, self.fixture_dates)?;
+        Ok(Arc::new(loads))
+    }
 }
 
 /// A phase's load outcome with the CPU and memory of the processes during it.
@@ -277,7 +291,7 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     let db = "bench_ingest";
     let (pki, db_url) = harness::ingest_pki(env, db)?;
     let pipeline = Pipeline::new(&pki)?;
-    let loads = Arc::new(batches::loads(&opts.repo, &mappings, &pipeline)?);
+    let loads = opts.loads(&mappings, &pipeline)?;
     say(format!(
         "{} adapters: batches generated and checked",
         loads.len()
