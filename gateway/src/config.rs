@@ -148,7 +148,8 @@ pub struct FederationConfig {
     pub parent: Option<PeerNode>,
     /// Child nodes: the only nodes allowed to forward to this one.
     pub children: Vec<PeerNode>,
-    /// Outbox rows sent per request to the parent.
+    /// Items (records, certificates, status changes) sent per request to the parent, at most:
+    /// whole outbox rows of up to 100 items, at least one (`federation::outbox`).
     pub forward_batch: usize,
     /// Forwarding requests kept in flight to the parent, per gateway process.
     pub forward_concurrency: usize,

@@ -564,6 +564,27 @@ pub fn replace_database(url: &str, name: &str) -> String {
 /// A database of its own on the shared cluster with every migration applied, and a client of
 /// it: for tests that take a store back to an older schema and migrate it again.
 pub async fn migrated_database() -> tokio_postgres::Client {
+    let url = new_database().await;
+    let (mut db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the new database");
+    tokio::spawn(conn);
+    gateway::db::migrate::run(&mut db)
+        .await
+        .expect("migrations");
+    db
+}
+
+/// [`migrated_database`] as the gateway's own pool: for tests of its database functions.
+pub async fn migrated_pool() -> deadpool_postgres::Pool {
+    let url = new_database().await;
+    gateway::db::connect_to(&url, &gateway::config::Config::default())
+        .await
+        .expect("connect and migrate")
+}
+
+/// A new empty database on the shared cluster; its URL.
+async fn new_database() -> String {
     let name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
     let admin_url = &cluster().admin_url;
     let (admin, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
@@ -574,15 +595,7 @@ pub async fn migrated_database() -> tokio_postgres::Client {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("CREATE DATABASE");
-    let url = replace_database(admin_url, &name);
-    let (mut db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the new database");
-    tokio::spawn(conn);
-    gateway::db::migrate::run(&mut db)
-        .await
-        .expect("migrations");
-    db
+    replace_database(admin_url, &name)
 }
 
 /// A PostgreSQL server of one test's own (`gateway db start` in a fresh folder on a free port),

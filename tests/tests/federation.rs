@@ -156,9 +156,14 @@ async fn a_parent_outage_loses_and_doubles_nothing() {
     let county = net.node(XIFENG);
     assert_eq!(
         county
-            .count("SELECT count(*) FROM outbox WHERE kind = 'record'")
+            .count("SELECT sum(cardinality(ref_ids))::int8 FROM outbox WHERE kind = 'record'")
             .await,
         15
+    );
+    assert_eq!(
+        county.count("SELECT count(*) FROM outbox").await,
+        5,
+        "a row for each push's records"
     );
     assert!(
         county.count("SELECT max(attempts)::int8 FROM outbox").await >= 1,
@@ -247,7 +252,8 @@ async fn a_backlog_goes_up_without_sending_a_record_twice() {
     );
     net.node_mut(CITY).spawn().await;
     let xifeng = net.node(XIFENG);
-    // Everything due at once, claimed two rows at a time by four drainers.
+    // Everything due at once, claimed by four drainers: one row a request (a push's three
+    // records, one more than `forward_batch`: a request takes at least one whole row).
     xifeng
         .db()
         .await
@@ -475,10 +481,10 @@ async fn outbox_rows_stay_until_the_parent_has_them_and_leave_then() {
     net.node_mut(CITY).stop();
     push(&net, XIFENG, batch_for(XIFENG, "P1")).await;
     let xifeng = net.node(XIFENG);
-    let queued = xifeng.count("SELECT count(*) FROM outbox").await;
-    assert!(queued >= 3, "{queued}");
+    let items = "SELECT sum(cardinality(ref_ids))::int8 FROM outbox";
+    assert_eq!(xifeng.count(items).await, 3);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_eq!(xifeng.count("SELECT count(*) FROM outbox").await, queued);
+    assert_eq!(xifeng.count(items).await, 3);
     assert!(
         xifeng.count("SELECT min(attempts)::int8 FROM outbox").await >= 1,
         "every row was tried"
@@ -499,12 +505,150 @@ async fn outbox_rows_stay_until_the_parent_has_them_and_leave_then() {
     assert_eq!(city.count("SELECT count(*) FROM case_records").await, 3);
 }
 
+/// Back to the outbox of 0031: a row per item, in `ref_id`.
+const BEFORE_0032: &str = "DELETE FROM schema_migrations WHERE version = 32;
+    ALTER TABLE outbox DROP CONSTRAINT outbox_ref_ids;
+    ALTER TABLE outbox ADD COLUMN ref_id uuid NOT NULL;
+    ALTER TABLE outbox DROP COLUMN ref_ids;";
+
+/// Migration 0032 on an outbox of one row per item: each row becomes a row of one item, with
+/// its kind, attempts, delay and error.
+#[tokio::test]
+async fn migration_0032_keeps_every_row_as_a_row_of_one_item() {
+    let mut db = e2e::migrated_database().await;
+    db.batch_execute(BEFORE_0032).await.unwrap();
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    db.execute(
+        "INSERT INTO outbox (kind, ref_id, attempts, last_error, next_attempt_at) VALUES
+           ('record', $1, 0, NULL, now()),
+           ('status', $2, 2, 'parent answered 503', now() + interval '1 h')",
+        &[&a, &b],
+    )
+    .await
+    .unwrap();
+    assert_eq!(gateway::db::migrate::run(&mut db).await.unwrap(), [32]);
+    // Kind, ids, attempts, last error, still waiting out its delay.
+    type Row = (String, Vec<uuid::Uuid>, i32, Option<String>, bool);
+    let rows: Vec<Row> = db
+        .query(
+            "SELECT kind, ref_ids, attempts, last_error, next_attempt_at > now() FROM outbox ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("record".to_owned(), vec![a], 0, None, false),
+            (
+                "status".to_owned(),
+                vec![b],
+                2,
+                Some("parent answered 503".to_owned()),
+                true
+            )
+        ]
+    );
+    // A row names one item at least, a hundred at most.
+    for ids in [vec![], vec![a; 101]] {
+        let refused = db
+            .execute(
+                "INSERT INTO outbox (kind, ref_ids) VALUES ('record', $1)",
+                &[&ids],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{refused:?}").contains("outbox_ref_ids"),
+            "{refused:?}"
+        );
+    }
+}
+
+/// A pushed batch is queued in rows of up to 100 records, in order. A drain round claims whole
+/// rows within `forward_batch` items, however many rows it asked for: a drainer that expected
+/// single items asks for 500 rows, sends 403 items (three single rows and four full ones) and
+/// lets the rows beyond go at once, so another drainer claims them while its request is out.
+#[tokio::test]
+async fn a_claim_takes_whole_rows_within_the_batch_and_lets_the_rest_go() {
+    use gateway::federation::outbox;
+    let pool = e2e::migrated_pool().await;
+    let mut db = pool.get().await.unwrap();
+    let statuses: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+    let records: Vec<uuid::Uuid> = (0..650).map(|_| uuid::Uuid::now_v7()).collect();
+    let tx = db.transaction().await.unwrap();
+    for status in &statuses {
+        outbox::queue(&tx, "status", &[*status]).await.unwrap();
+    }
+    outbox::queue(&tx, "record", &records).await.unwrap();
+    tx.commit().await.unwrap();
+    let sizes: Vec<i32> = db
+        .query("SELECT cardinality(ref_ids) FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sizes, [1, 1, 1, 100, 100, 100, 100, 100, 100, 50]);
+    let queued: Vec<uuid::Uuid> = db
+        .query(
+            "SELECT u.id FROM outbox, unnest(ref_ids) WITH ORDINALITY AS u(id, n)
+             WHERE kind = 'record' ORDER BY outbox.id, u.n",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(queued, records);
+
+    let mut rows = 500;
+    let tx = db.transaction().await.unwrap();
+    let claimed = outbox::claim(&tx, 500, &mut rows).await.unwrap();
+    assert_eq!(claimed.ids.len(), 7);
+    assert_eq!(claimed.of_kind("status"), statuses);
+    assert_eq!(claimed.of_kind("record"), records[..400]);
+    // It saw 653 items in 10 rows: 500 items are 8 such rows.
+    assert_eq!(rows, 8);
+
+    let mut other = pool.get().await.unwrap();
+    let other_tx = other.transaction().await.unwrap();
+    let mut other_rows = outbox::first_estimate(500);
+    let rest = outbox::claim(&other_tx, 500, &mut other_rows)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.ids.len(),
+        3,
+        "the rows beyond the first claim are free"
+    );
+    assert_eq!(rest.of_kind("record"), records[400..]);
+    other_tx.rollback().await.unwrap();
+
+    tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&claimed.ids])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        db.query_one("SELECT sum(cardinality(ref_ids))::int8 FROM outbox", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        250
+    );
+}
+
 /// Migration 0031 on an outbox from before it (sent rows kept, marked `sent_at`): the sent rows
 /// go, every unsent one stays with its attempts and error, and the claim's index is there.
 #[tokio::test]
 async fn migration_0031_keeps_every_unsent_outbox_row() {
     let mut db = e2e::migrated_database().await;
     // Back to the outbox of 0030: three rows sent, two waiting (one after failed attempts).
+    db.batch_execute(BEFORE_0032).await.unwrap();
     db.batch_execute(
         "DELETE FROM schema_migrations WHERE version = 31;
          DROP INDEX outbox_due;
@@ -518,7 +662,7 @@ async fn migration_0031_keeps_every_unsent_outbox_row() {
     )
     .await
     .unwrap();
-    assert_eq!(gateway::db::migrate::run(&mut db).await.unwrap(), [31]);
+    assert_eq!(gateway::db::migrate::run(&mut db).await.unwrap(), [31, 32]);
     let left: Vec<(String, i32, Option<String>)> = db
         .query(
             "SELECT kind, attempts, last_error FROM outbox ORDER BY id",

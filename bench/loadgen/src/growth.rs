@@ -663,11 +663,12 @@ async fn push_records(
     ))
 }
 
-/// Unsent outbox rows and the age of the oldest, in seconds.
+/// Unsent outbox items (a row names up to 100 since migration 0032) and the age of the
+/// oldest row, in seconds.
 async fn outbox(db: &tokio_postgres::Client) -> anyhow::Result<(i64, f64)> {
     let r = db
         .query_one(
-            "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0)
+            "SELECT coalesce(sum(cardinality(ref_ids)), 0)::int8, coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0)
              FROM outbox",
             &[],
         )
@@ -772,10 +773,14 @@ async fn forwarding(
         "  child ingested {acked} records in {secs:.1} s ({peak:.0}/s, {workers} workers) with its parent down"
     ));
     let (backlog, _) = outbox(&db).await?;
-    let backlog_records: i64 = db
-        .query_one("SELECT count(*) FROM outbox WHERE kind = 'record'", &[])
-        .await?
-        .get(0);
+    let r = db
+        .query_one(
+            "SELECT count(*), coalesce(sum(cardinality(ref_ids)) FILTER (WHERE kind = 'record'), 0)::int8
+             FROM outbox",
+            &[],
+        )
+        .await?;
+    let (backlog_rows, backlog_records): (i64, i64) = (r.get(0), r.get(1));
     ensure!(
         backlog_records as u64 >= acked,
         "the child's outbox holds {backlog_records} records for {acked} acknowledged"
@@ -790,7 +795,7 @@ async fn forwarding(
     db.batch_execute("VACUUM (ANALYZE)").await?;
     let settled = crate::run::settle(&child_url).await?;
     say(format!(
-        "  backlog: {backlog} outbox rows ({backlog_records} records), vacuumed and settled in \
+        "  backlog: {backlog} outbox items in {backlog_rows} rows ({backlog_records} records), vacuumed and settled in \
          {settled:.1} s; starting the parent"
     ));
     let parent = harness::pair_node(env, "drain", harness::PARENT, Some(mappings))?;
@@ -831,7 +836,7 @@ async fn forwarding(
     // Where the child's drainers found the bodies: the last minute's pushes in memory
     // (`federation.recent_bodies_mb`), the rest in its database.
     let sent_after_drain = bodies_sent(&child, harness::CHILD).await?;
-    // The rows still unsent when CPU measuring began: those sent inside the window.
+    // The items still unsent when CPU measuring began: those sent inside the window.
     let (usage, unsent_at_start) = match sending {
         Some((sending, unsent)) => {
             drop(running.stop());
@@ -843,10 +848,13 @@ async fn forwarding(
     // when is the parent's `stored_at` (each forwarded batch's transaction start; the child's
     // `sent_at`, each claim's, until 2026-12-06).
     let left_records: i64 = db
-        .query_one("SELECT count(*) FROM outbox WHERE kind = 'record'", &[])
+        .query_one(
+            "SELECT coalesce(sum(cardinality(ref_ids)), 0)::int8 FROM outbox WHERE kind = 'record'",
+            &[],
+        )
         .await?
         .get(0);
-    let (records_sent, rows_sent) = (backlog_records - left_records, backlog - stuck.unwrap_or(0));
+    let (records_sent, items_sent) = (backlog_records - left_records, backlog - stuck.unwrap_or(0));
     let parent_db = connect(&env.url(&format!("bench_drain_{}", harness::PARENT))?).await?;
     let r = parent_db
         .query_one(
@@ -860,7 +868,7 @@ async fn forwarding(
     let drain_rate = records_sent as f64 / span;
     let ratio = drain_rate / copy_rate.max(1e-9);
     say(format!(
-        "  drained {rows_sent} rows ({records_sent} records) in {span:.1} s from the first send: \
+        "  drained {items_sent} outbox items ({records_sent} records) in {span:.1} s from the first send: \
          {drain_rate:.0} records/s = {ratio:.2} × the parent's COPY ({wall:.1} s from the parent's start)"
     ));
     ensure!(
@@ -870,7 +878,7 @@ async fn forwarding(
     results["growth"]["forwarding"]["backlog"] = json!({
         "records_acknowledged": acked, "errors": errors, "secs": (secs * 10.0).round() / 10.0,
         "records_per_sec": peak.round(), "workers": workers,
-        "outbox_rows": backlog, "outbox_records": backlog_records,
+        "outbox_items": backlog, "outbox_rows": backlog_rows, "outbox_records": backlog_records,
     });
     if let Some(left) = stuck {
         // What the child's drainer last heard from the parent.
@@ -884,7 +892,7 @@ async fn forwarding(
             .take(600)
             .collect::<String>();
         say(format!(
-            "  the backlog is STUCK: {left} rows unsent, none sent for {} s; the lag phase is skipped. \
+            "  the backlog is STUCK: {left} outbox items unsent, none sent for {} s; the lag phase is skipped. \
              The child's drainer: {last}",
             stall.as_secs()
         ));
@@ -895,7 +903,7 @@ async fn forwarding(
     // Whose CPU a forwarded record took: each node's gateway and its database's backends (by
     // process title); the rest of PostgreSQL (WAL writer, checkpointer) the nodes share. The
     // parent's part on cores of its own is what a parent on a machine of its own could take.
-    // Per outbox row sent inside the CPU window (here one row is one record).
+    // Per outbox item sent inside the CPU window (here one item is one record).
     let in_window = (unsent_at_start - stuck.unwrap_or(0)).max(1) as f64;
     let per_record = |secs: f64| secs / in_window * 1e6;
     let round = |us: f64| (us * 10.0).round() / 10.0;
@@ -924,11 +932,11 @@ async fn forwarding(
         "gateway": round(per_record(usage.cpu_secs("gateway"))),
         "postgres": round(per_record(usage.cpu_secs("postgres"))),
         "loadgen": round(per_record(usage.cpu_secs("loadgen"))),
-        "rows_in_window": in_window,
+        "items_in_window": in_window,
     });
     results["growth"]["forwarding"]["drain"] = json!({
         "by_node": by_node, "cpu_us_per_record": cpu_us_per_record,
-        "outbox_rows": rows_sent, "records": records_sent,
+        "outbox_items": items_sent, "records": records_sent,
         "secs_first_to_last_send": (span * 100.0).round() / 100.0,
         "secs_from_parent_start": (wall * 10.0).round() / 10.0,
         "records_per_sec": drain_rate.round(),

@@ -919,16 +919,17 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
         let (bk, d) = (&fw["backlog"], &fw["drain"]);
         out.push(format!(
             "\n**Forwarding.** A province (parent) and a city (child) node; with the parent stopped the child \
-             ingested {} records ({} records/s, {} workers), leaving {} outbox rows ({} records, the rest \
-             certificates). The backlog made due, the parent started: {} rows drained in {} s from the first \
+             ingested {} records ({} records/s, {} workers), leaving {} outbox items in {} rows ({} records, \
+             the rest certificates). The backlog made due, the parent started: {} items drained in {} s from the first \
              send ({} s from the parent's start, retry backoff included) = **{} records/s**, against the \
              parent's COPY ceiling of {} rows/s (ratio {}).{}\n",
             f(num(bk, "/records_acknowledged"), 0),
             f(num(bk, "/records_per_sec"), 0),
             bk["workers"],
+            f(num(bk, "/outbox_items"), 0),
             f(num(bk, "/outbox_rows"), 0),
             f(num(bk, "/outbox_records"), 0),
-            f(num(d, "/outbox_rows"), 0),
+            f(num(d, "/outbox_items"), 0),
             f(num(d, "/secs_first_to_last_send"), 1),
             f(num(d, "/secs_from_parent_start"), 1),
             f(num(d, "/records_per_sec"), 0),
@@ -956,7 +957,7 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
         ));
         if let Some(left) = fw["stuck"]["unsent"].as_i64() {
             out.push(format!(
-                "**The backlog did not drain**: {left} outbox rows were still unsent when nothing had been \
+                "**The backlog did not drain**: {left} outbox items were still unsent when nothing had been \
                  sent for {} s, so the drain figure is only what was sent before, and the lag phase was not \
                  run. The child's drainer last logged: `{}`\n",
                 fw["stuck"]["no_progress_secs"],

@@ -61,11 +61,12 @@ async fn one_segment(
                  SELECT h.source_system, h.case_no FROM supervision_cases h
                  JOIN case_records hr ON hr.record_id = h.record_id
                  WHERE hr.status IN ('completed', 'rejected', 'withdrawn')
-                   AND hr.occurred_at < $1 AND hr.body IS NOT NULL)
+                   AND hr.occurred_at < $1 AND hr.body IS NOT NULL),
+             queued AS (SELECT unnest(ref_ids) AS record_id FROM outbox WHERE kind = 'record')
              SELECT r.record_id, r.source_system, r.case_no, r.version, r.content_hash, r.body
              FROM case_records r JOIN done USING (source_system, case_no)
              WHERE r.body IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ref_id = r.record_id)
+               AND NOT EXISTS (SELECT 1 FROM queued q WHERE q.record_id = r.record_id)
              ORDER BY r.source_system, r.case_no, r.version
              LIMIT $2
              FOR UPDATE OF r SKIP LOCKED",

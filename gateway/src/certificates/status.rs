@@ -99,11 +99,7 @@ pub async fn apply(
         return Ok(Applied::Unchanged);
     }
     if forward {
-        tx.execute(
-            "INSERT INTO outbox (kind, ref_id) VALUES ('status', $1)",
-            &[&change.change_id],
-        )
-        .await?;
+        crate::federation::outbox::queue(tx, "status", &[change.change_id]).await?;
     }
     // A change older than the one that set the current status is history only; revocation is
     // final whatever arrives later.

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "outbox_delete_on_send",
         include_str!("../../migrations/0031_outbox_delete_on_send.sql"),
     ),
+    (
+        32,
+        "outbox_rows_of_many",
+        include_str!("../../migrations/0032_outbox_rows_of_many.sql"),
+    ),
 ];
 
 /// The first line of a migration run outside a transaction, one statement at a time: index

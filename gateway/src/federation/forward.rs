@@ -25,14 +25,15 @@ pub fn spawn(app: Arc<App>, parent: PeerNode) -> anyhow::Result<()> {
     let config = &app.config;
     let client = Arc::new(ExchangeClient::to_parent(config, &parent)?);
     let interval = Duration::from_millis(config.federation.forward_interval_ms);
-    let batch = config.federation.forward_batch.max(1) as i64;
+    let batch = config.federation.forward_batch.max(1);
     for worker in 0..config.federation.forward_concurrency.max(1) {
         let (app, client, parent) = (app.clone(), client.clone(), parent.clone());
         tokio::spawn(async move {
             let mut failures = 0u32;
             let mut reported = None;
+            let mut rows = super::outbox::first_estimate(batch);
             loop {
-                match drain_once(&app, &client, batch).await {
+                match drain_once(&app, &client, batch, &mut rows).await {
                     Ok(0) => {
                         failures = 0;
                         report_depth(&app, worker, &mut reported).await;
@@ -75,27 +76,23 @@ fn reports_depth(worker: usize, last: Option<std::time::Instant>, now: std::time
     worker == 0 && last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
 }
 
-/// Send one batch of due outbox rows; returns how many were sent.
-pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyhow::Result<usize> {
+/// Send one batch of due outbox items; returns how many were sent.
+/// `rows` is the drainer's estimate of the outbox rows that make one request
+/// ([`super::outbox::claim`]).
+pub async fn drain_once(
+    app: &App,
+    client: &ExchangeClient,
+    batch: usize,
+    rows: &mut usize,
+) -> anyhow::Result<usize> {
     let mut db = app.pool.get().await?;
     let tx = db.transaction().await?;
-    let claim = tx
-        .prepare_cached(
-            "SELECT id, kind, ref_id FROM outbox WHERE next_attempt_at <= now()
-             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .await?;
-    let rows = tx.query(&claim, &[&batch]).await?;
-    if rows.is_empty() {
+    let claimed = super::outbox::claim(&tx, batch, rows).await?;
+    if claimed.ids.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    let of_kind = |kind: &str| -> Vec<Uuid> {
-        rows.iter()
-            .filter(|r| r.get::<_, &str>(1) == kind)
-            .map(|r| r.get(2))
-            .collect()
-    };
+    let ids = &claimed.ids;
+    let of_kind = |kind: &str| claimed.of_kind(kind);
     let record_ids = of_kind("record");
     let status_changes = crate::certificates::status::changes(&tx, &of_kind("status")).await?;
     // A record travels with the credentials issued with it (they have no outbox row of their
@@ -164,6 +161,7 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
         credentials,
         status_changes,
     })?;
+    let sent_items = claimed.items.len();
     let sent = async {
         let resp = client
             .post("/v1/federation/forward", "application/json", body)
@@ -189,23 +187,23 @@ pub async fn drain_once(app: &App, client: &ExchangeClient, batch: i64) -> anyho
             // Deleted, not marked sent: the mark of before migration 0031 (an update of the
             // pending index's column) cost a new row version and index entry per item, and a
             // purge later.
-            tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+            tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[ids])
                 .await?;
             tx.commit().await?;
-            metrics::counter!("gateway_forwarded_out_total").increment(ids.len() as u64);
+            metrics::counter!("gateway_forwarded_out_total").increment(sent_items as u64);
             metrics::counter!("gateway_forward_bodies_total", "from" => "memory")
                 .increment(from_memory as u64);
             metrics::counter!("gateway_forward_bodies_total", "from" => "database")
                 .increment(from_database as u64);
-            Ok(ids.len())
+            Ok(sent_items)
         }
         Err(e) => {
-            metrics::counter!("gateway_forward_failed_total").increment(ids.len() as u64);
+            metrics::counter!("gateway_forward_failed_total").increment(sent_items as u64);
             tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                     next_attempt_at = now() + make_interval(secs => least(60, power(2, least(attempts, 6))))
                  WHERE id = ANY($1)",
-                &[&ids, &format!("{e:#}")],
+                &[ids, &format!("{e:#}")],
             )
             .await?;
             tx.commit().await?;

@@ -1,9 +1,10 @@
 //! Federation across tiers (province → city → county → township).
 //!
-//! - [`forward`]: every accepted record and issued credential gets an outbox row in the same
-//!   transaction; a drainer sends them to the parent in batches, deletes them only after the
-//!   parent answered, and backs off while the parent is down: nothing is lost, nothing blocks
-//!   local ingest.
+//! - [`outbox`]: every accepted record is queued for the parent in the transaction that stores
+//!   it, in rows of up to 100 ids; the claim that shares them among drainers.
+//! - [`forward`]: drainers send the queued items to the parent in batches, delete their rows
+//!   only after the parent answered, and back off while the parent is down: nothing is lost,
+//!   nothing blocks local ingest.
 //! - [`recent`]: the bodies of records just queued, kept in memory for the drainers, which
 //!   otherwise read each body back from the database.
 //! - [`receive`]: `POST /v1/federation/forward` on the exchange listener, for listed children
@@ -16,6 +17,7 @@
 //!   newer minors' features are used only when both sides have them.
 
 pub mod forward;
+pub mod outbox;
 pub mod peers;
 pub mod protocol;
 pub mod receive;

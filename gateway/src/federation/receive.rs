@@ -333,7 +333,7 @@ async fn store_once(
                     .map(|r| (r.record_id, r.json.clone())),
             );
         }
-        queue(&tx, "record", &stored_ids).await?;
+        super::outbox::queue(&tx, "record", &stored_ids).await?;
     }
     let (stored_credentials, duplicates) = insert_credentials(&tx, &batch.credentials).await?;
     receipt.credentials_stored = stored_credentials.len();
@@ -348,7 +348,7 @@ async fn store_once(
             })
             .map(|c| c.credential_id)
             .collect();
-        queue(&tx, "certificate", &alone).await?;
+        super::outbox::queue(&tx, "certificate", &alone).await?;
     }
     // Status changes after the credentials: their certificates are here by now.
     let mut changed = Vec::new();
@@ -401,18 +401,6 @@ async fn existing_hashes(
         .iter()
         .map(|r| r.get(1))
         .collect())
-}
-
-/// Outbox rows for this node's parent.
-async fn queue(tx: &Transaction<'_>, kind: &str, ids: &[Uuid]) -> anyhow::Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let stmt = tx
-        .prepare_cached("INSERT INTO outbox (kind, ref_id) SELECT $1, unnest($2::uuid[])")
-        .await?;
-    tx.execute(&stmt, &[&kind, &ids]).await?;
-    Ok(())
 }
 
 /// Store credential versions (their records must be here: forwarded before them or in this

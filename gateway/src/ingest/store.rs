@@ -488,17 +488,7 @@ async fn write(
             anyhow::Ok(())
         },
     ));
-    let outbox = async {
-        if !outbox.is_empty() {
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (kind, ref_id) SELECT 'record', unnest($1::uuid[])",
-                )
-                .await?;
-            tx.execute(&stmt, &[&outbox]).await?;
-        }
-        anyhow::Ok(())
-    };
+    let outbox = crate::federation::outbox::queue(tx, "record", &outbox);
     let (receipts, supervised, quarantine, outbox) = tokio::join!(
         receipts,
         crate::supervision::refresh::refresh_heads(tx, &written, writes),

@@ -225,12 +225,14 @@ pub fn record_forwarded_status(statuses: impl IntoIterator<Item = &'static str>)
     }
 }
 
-/// The outbox's depth and the age of its oldest unsent row (forwarding lag), in seconds.
+/// The outbox's depth (items still to send) and the age of its oldest unsent row (forwarding
+/// lag), in seconds.
 pub async fn outbox_now(app: &App) -> anyhow::Result<(i64, f64)> {
     let db = app.pool.get().await?;
     let row = db
         .query_one(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+            "SELECT coalesce(sum(cardinality(ref_ids)), 0)::int8,
+                    coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
              FROM outbox",
             &[],
         )
