@@ -1,7 +1,7 @@
--- Forwarding (issue 11; bench/README.md "Changed on the evening of 2026-12-06, late"): an outbox
+-- Forwarding (issue 11; bench/README.md "Changed late in the night of 2026-12-06"): an outbox
 -- row names up to 100 items (`ref_ids`) instead of one (`ref_id`). A pushed batch of 500
 -- records wrote 500 rows and two index entries each, and the drain deleted them one by one:
--- about 7 µs of PostgreSQL a record on the child (and on every tier between it and the root)
+-- about 6 µs of PostgreSQL a record on the child (and on every tier between it and the root)
 -- for what is one request's worth of ids. Each row from before becomes a row of one item,
 -- with its attempts, delay and error.
 --

@@ -666,14 +666,38 @@ async fn push_records(
 /// Unsent outbox items (a row names up to 100 since migration 0032) and the age of the
 /// oldest row, in seconds.
 async fn outbox(db: &tokio_postgres::Client) -> anyhow::Result<(i64, f64)> {
-    let r = db
-        .query_one(
-            "SELECT coalesce(sum(cardinality(ref_ids)), 0)::int8, coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0)
-             FROM outbox",
+    let sql = format!(
+        "SELECT coalesce(sum({}), 0)::int8,
+                coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0)
+         FROM outbox",
+        items(db).await?
+    );
+    let r = db.query_one(&sql, &[]).await?;
+    Ok((r.get(0), r.get(1)))
+}
+
+/// How many items an outbox row names, in SQL: `ref_ids` since migration 0032, one before
+/// (so a binary from before it can be measured against one after). Asked once a run (the probes run every second): 0 not yet, 1 arrays, 2 one item a row.
+async fn items(db: &tokio_postgres::Client) -> anyhow::Result<&'static str> {
+    static KNOWN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    let known = KNOWN.load(Ordering::Relaxed);
+    if known != 0 {
+        return Ok(if known == 1 {
+            "cardinality(ref_ids)"
+        } else {
+            "1"
+        });
+    }
+    let arrays = db
+        .query_opt(
+            "SELECT 1 FROM information_schema.columns
+             WHERE table_name = 'outbox' AND column_name = 'ref_ids'",
             &[],
         )
-        .await?;
-    Ok((r.get(0), r.get(1)))
+        .await?
+        .is_some();
+    KNOWN.store(if arrays { 1 } else { 2 }, Ordering::Relaxed);
+    Ok(if arrays { "cardinality(ref_ids)" } else { "1" })
 }
 
 /// `node`'s samples of `name` (with its labels, as rendered; 0 when absent), read by its
@@ -773,10 +797,13 @@ async fn forwarding(
         "  child ingested {acked} records in {secs:.1} s ({peak:.0}/s, {workers} workers) with its parent down"
     ));
     let (backlog, _) = outbox(&db).await?;
+    let items = items(&db).await?;
     let r = db
         .query_one(
-            "SELECT count(*), coalesce(sum(cardinality(ref_ids)) FILTER (WHERE kind = 'record'), 0)::int8
-             FROM outbox",
+            &format!(
+                "SELECT count(*), coalesce(sum({items}) FILTER (WHERE kind = 'record'), 0)::int8
+                 FROM outbox"
+            ),
             &[],
         )
         .await?;
@@ -849,7 +876,7 @@ async fn forwarding(
     // `sent_at`, each claim's, until 2026-12-06).
     let left_records: i64 = db
         .query_one(
-            "SELECT coalesce(sum(cardinality(ref_ids)), 0)::int8 FROM outbox WHERE kind = 'record'",
+            &format!("SELECT coalesce(sum({items}), 0)::int8 FROM outbox WHERE kind = 'record'"),
             &[],
         )
         .await?
