@@ -100,6 +100,9 @@ enum Command {
         /// day before the run: to compare with runs from before 2026-12-06.
         #[arg(long)]
         fixture_dates: bool,
+        /// Concurrent clients of the verification phases (default 4).
+        #[arg(long)]
+        verify_workers: Option<usize>,
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
@@ -242,6 +245,7 @@ async fn main() -> anyhow::Result<()> {
             drain_only,
             lag_peak,
             fixture_dates,
+            verify_workers,
         } => {
             let growth_only = growth_only || drain_only;
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -275,7 +279,7 @@ async fn main() -> anyhow::Result<()> {
                 "fixture_dates": fixture_dates,
             });
             let opts = run::Options {
-                plan: run::Plan::new(short),
+                plan: run::Plan::new(short).verify_workers(verify_workers),
                 repo: repo.clone(),
                 work,
                 gateway_bin,

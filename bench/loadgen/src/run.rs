@@ -104,6 +104,14 @@ impl Plan {
         }
     }
 
+    /// The plan with `workers` verification clients instead of its own, when given.
+    pub fn verify_workers(mut self, workers: Option<usize>) -> Plan {
+        if let Some(n) = workers {
+            self.verify_workers = n.max(1);
+        }
+        self
+    }
+
     fn to_json(&self) -> Value {
         let w = |w: &Window| json!({"warmup_secs": w.warmup.as_secs_f64(), "measure_secs": w.measure.as_secs_f64()});
         json!({
