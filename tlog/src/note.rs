@@ -129,6 +129,16 @@ pub struct VerifiedSig {
     pub timestamp: Option<u64>,
 }
 
+/// The key names of a note's signature lines, in order, read without checking anything else
+/// (cheap: no decoding): to choose the keys to open it with. [`Note::parse`] and
+/// [`crate::open_note`] check the note; a line this cannot read is left out.
+pub fn signer_names(text: &str) -> impl Iterator<Item = &str> {
+    let sigs = text.rfind("\n\n").map_or("", |split| &text[split + 2..]);
+    sigs.lines()
+        .filter_map(|line| line.strip_prefix(SIG_PREFIX)?.split_once(' '))
+        .map(|(name, _)| name)
+}
+
 impl Note {
     /// Parses a signed note without verifying anything (syntax only).
     pub fn parse(text: impl AsRef<[u8]>) -> Result<Note, NoteError> {
@@ -451,6 +461,18 @@ mod tests {
             note.verify(&[a.clone(), a]),
             Err(NoteError::InvalidSignature { .. })
         ));
+    }
+
+    /// The names of the signature lines after the last blank line, in order; a line that is
+    /// not a signature line is left out (opening the note refuses it).
+    #[test]
+    fn signer_names_are_read_from_the_signature_lines() {
+        let text = "origin\n\nblank line above is the body's\n\n\u{2014} log.example/a AAAA\n\u{2014} w/b BBBB\nnot a signature\n";
+        assert_eq!(
+            signer_names(text).collect::<Vec<_>>(),
+            ["log.example/a", "w/b"]
+        );
+        assert_eq!(signer_names("no signatures\n").count(), 0);
     }
 
     #[test]

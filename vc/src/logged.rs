@@ -18,13 +18,14 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
+use domain::codes::RegionCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tlog::{Checkpoint, Hash, VerifiedSig, VerifierKey};
 
 use crate::did_key::resolve_verification_method;
 use crate::json::JsonNode;
-use crate::trust::{KeyTrust, TrustBundle, witness_name};
+use crate::trust::{KeyTrust, TrustBundle, log_host};
 
 /// `type` of a [`LogProof`].
 pub const PROOF_TYPE: &str = "LogInclusionProof";
@@ -183,6 +184,41 @@ pub fn check(credential: &Value, proof: &Value, trust: &TrustBundle) -> Result<I
     check_proof(credential, &LogProof::from_json(proof)?, trust)
 }
 
+/// The keys a checkpoint of `node`'s log is opened with: its log key under its origin, and as
+/// a cosigner every other node's log key that signs the note as a witness. Only the note's own
+/// signers are looked up: any node of the bundle may witness, and a bundle can list thousands,
+/// whose keys would cost a verification far more to decode than its signature check.
+fn signer_keys(
+    note: &str,
+    trust: &TrustBundle,
+    node: &RegionCode,
+    (origin, log_key): (&str, [u8; 32]),
+) -> Vec<(String, [u8; 32], bool)> {
+    let mut keys = vec![(origin.to_owned(), log_key, false)];
+    // A witness is named `crate::trust::witness_name(network, region)`.
+    let host = log_host(&trust.network_base_url);
+    for name in tlog::note::signer_names(note) {
+        let witness = name
+            .strip_prefix(host)
+            .and_then(|rest| rest.strip_prefix("/witness/"))
+            .filter(|region| *region != node.as_str());
+        let Some(witness) = witness else { continue };
+        if keys.iter().any(|(known, _, _)| known == name) {
+            continue;
+        }
+        let key = trust
+            .nodes
+            .iter()
+            .find(|n| n.region.as_str() == witness)
+            .and_then(|n| n.log.as_ref())
+            .and_then(|l| did_public_key(&l.key));
+        if let Some(key) = key {
+            keys.push((name.to_owned(), key, true));
+        }
+    }
+    keys
+}
+
 /// Check a read `proof` for `credential` against the trust bundle (a node that builds or keeps
 /// proofs passes them so, without a round trip through JSON).
 pub fn check_proof<N: JsonNode>(
@@ -209,16 +245,7 @@ pub fn check_proof<N: JsonNode>(
     let bad = |e: tlog::NoteError| LogError::Checkpoint(e.to_string());
     let log_key = did_public_key(&node_log.key)
         .ok_or_else(|| LogError::Checkpoint("the log key is not an Ed25519 did:key".into()))?;
-    let mut keys = vec![(node_log.origin.clone(), log_key, false)];
-    for other in trust.nodes.iter().filter(|n| n.region != node) {
-        if let Some(key) = other.log.as_ref().and_then(|l| did_public_key(&l.key)) {
-            keys.push((
-                witness_name(&trust.network_base_url, &other.region),
-                key,
-                true,
-            ));
-        }
-    }
+    let keys = signer_keys(&proof.checkpoint, trust, &node, (&node_log.origin, log_key));
     let opened = open_checkpoint(&proof.checkpoint, &keys).map_err(bad)?;
     let (checkpoint, sigs) = &*opened;
     if checkpoint.origin != node_log.origin || !sigs.iter().any(|s| s.name == node_log.origin) {

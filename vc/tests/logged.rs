@@ -200,3 +200,37 @@ fn a_proof_read_once_gives_the_verdict_its_json_gives() {
     assert_eq!(v.checks.logged, CheckResult::Fail);
     assert_eq!(v.error_codes(), vec!["log.malformed"]);
 }
+
+/// The keys a checkpoint is opened with are its signers' (a bundle may list thousands of
+/// nodes, any of which may witness): among 1,500 more nodes with logs, the witness that signed
+/// is found, and a signer the bundle does not list proves nothing.
+#[test]
+fn a_large_bundle_finds_the_witness_that_signed() {
+    let cred = example_credential();
+    let mut bundle = bundle_with_logs();
+    let template = bundle.nodes[0].clone();
+    for i in 0..1500 {
+        let mut node = template.clone();
+        node.region = domain::codes::RegionCode::parse(&format!("6210221{:05}", i)).unwrap();
+        let key = checkpoint_key(node.region.as_str());
+        node.log = Some(NodeLog {
+            origin: log_origin(NETWORK_BASE_URL, &node.region),
+            key: did(&key),
+        });
+        node.keys.clear();
+        bundle.nodes.insert(0, node);
+    }
+    let included = check(&cred, &proof(&cred, Some(now())), &bundle).unwrap();
+    assert_eq!(
+        included.witnesses,
+        vec![witness_name(
+            NETWORK_BASE_URL,
+            &domain::codes::RegionCode::parse(GANSU).unwrap()
+        )]
+    );
+    bundle.nodes.retain(|n| n.region.as_str() != GANSU);
+    assert_eq!(
+        check(&cred, &proof(&cred, Some(now())), &bundle),
+        Err(LogError::NotCosigned)
+    );
+}
