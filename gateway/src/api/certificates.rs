@@ -90,9 +90,9 @@ mod memo {
         }
     }
 
-    /// (this node's log origin, SHA-256 of a presented identifier, a zero byte and its proof
-    /// value) → the stored version it is.
-    pub static HELD: Memo<(String, [u8; 32]), (Uuid, i32)> = Memo::new();
+    /// [`super::held_key`]: this node's log origin, a presented identifier and its proof value,
+    /// hashed → the stored version it is. Only identifiers that parsed are remembered.
+    pub static HELD: Memo<[u8; 32], (Uuid, i32)> = Memo::new();
     /// (this node's log origin, credential id) → the credential's leaf index in that log.
     pub static LEAVES: Memo<(String, Uuid), u64> = Memo::new();
     /// (this node's log origin, credential id, version) → the proof last built for it from
@@ -788,6 +788,21 @@ struct Presented<N> {
     status: Option<String>,
 }
 
+/// The key of [`memo::HELD`]: SHA-256 of this node's log origin, a presented identifier and
+/// its proof value, each but the last after its length (no two triples share one).
+fn held_key(origin: &str, identifier: &str, proof_value: &str) -> [u8; 32] {
+    let mut key = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [origin, identifier] {
+        key.update(&(part.len() as u64).to_le_bytes());
+        key.update(part.as_bytes());
+    }
+    key.update(proof_value.as_bytes());
+    key.finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
+}
+
 /// Look up what this node knows of `credential`. A client error (4xx) is about this credential
 /// alone; anything else is the node's.
 async fn present<'a>(
@@ -797,54 +812,46 @@ async fn present<'a>(
     headers: &HeaderMap,
 ) -> Result<Presented<vc::json::Json<'a>>, Problem> {
     let id = credential.get("id").and_then(JsonNode::as_str);
-    if let Some(id) = id {
-        parse_identifier(id)?;
-    }
     // A credential this node holds is checked against its issuer's log. The stored version a
     // credential is, is the one with its identifier and its signature (the proof value): the
     // signature covers every other member, so a body that differs from that version in
     // anything fails the signature check (and the log's, whose leaf is the stored version),
     // and one that differs only in spelling (spacing, member order) is that version. That
-    // never changes, so it is remembered.
+    // never changes, so it is remembered, and so is that its identifier parsed (only parsed
+    // ones are): a remembered credential is not parsed again.
     let proof_value = credential
         .get("proof")
         .and_then(|p| p.get("proofValue"))
         .and_then(JsonNode::as_str);
-    let held = match (
-        id.and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX)),
-        proof_value,
-    ) {
-        (Some(identifier), Some(proof_value)) => {
-            let mut signed = ring::digest::Context::new(&ring::digest::SHA256);
-            signed.update(identifier.as_bytes());
-            signed.update(&[0]);
-            signed.update(proof_value.as_bytes());
-            let signed: [u8; 32] = signed
-                .finish()
-                .as_ref()
-                .try_into()
-                .expect("SHA-256 is 32 bytes");
-            let key = (app.log.origin.clone(), signed);
-            match memo::HELD.get(&key) {
-                Some(held) => Some(held),
-                None => {
-                    let stmt = db
-                        .prepare_cached(
-                            "SELECT credential_id, version FROM credential_versions
-                             WHERE identifier = $1 AND credential #>> '{proof,proofValue}' = $2
-                             ORDER BY version DESC LIMIT 1",
-                        )
-                        .await?;
-                    let held = db
-                        .query_opt(&stmt, &[&identifier, &proof_value])
-                        .await?
-                        .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1)));
-                    if let Some(held) = held {
-                        memo::HELD.put(key, held);
-                    }
-                    held
-                }
+    let presented = id
+        .and_then(|id| id.strip_prefix(vc::ecert::ID_PREFIX))
+        .zip(proof_value);
+    let key = presented
+        .map(|(identifier, proof_value)| held_key(&app.log.origin, identifier, proof_value));
+    let remembered = key.as_ref().and_then(|key| memo::HELD.get(key));
+    if remembered.is_none()
+        && let Some(id) = id
+    {
+        parse_identifier(id)?;
+    }
+    let held = match (remembered, presented, key) {
+        (Some(held), _, _) => Some(held),
+        (None, Some((identifier, proof_value)), Some(key)) => {
+            let stmt = db
+                .prepare_cached(
+                    "SELECT credential_id, version FROM credential_versions
+                     WHERE identifier = $1 AND credential #>> '{proof,proofValue}' = $2
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .await?;
+            let held = db
+                .query_opt(&stmt, &[&identifier, &proof_value])
+                .await?
+                .map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i32>(1)));
+            if let Some(held) = held {
+                memo::HELD.put(key, held);
             }
+            held
         }
         _ => None,
     };
@@ -882,5 +889,22 @@ fn counted(route: &'static str, valid: bool, n: usize) {
         let valid = if valid { "true" } else { "false" };
         metrics::counter!("gateway_certificates_verified_total", "route" => route, "valid" => valid)
             .increment(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_key;
+
+    /// Each part is hashed after its length: moving a boundary between parts, or changing
+    /// the node, gives another key.
+    #[test]
+    fn held_keys_of_different_triples_differ() {
+        let key = held_key("node", "ab", "cd");
+        assert_eq!(key, held_key("node", "ab", "cd"));
+        assert_ne!(key, held_key("node", "a", "bcd"));
+        assert_ne!(key, held_key("node", "abc", "d"));
+        assert_ne!(key, held_key("nodea", "b", "cd"));
+        assert_ne!(key, held_key("other", "ab", "cd"));
     }
 }
