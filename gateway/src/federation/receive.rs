@@ -24,6 +24,7 @@ use crate::api::problem::Problem;
 use crate::certificates::status;
 use crate::ingest::Reference;
 use crate::ingest::store::{self, RecordRow};
+use crate::supervision::Facts;
 use crate::supervision::refresh::Written;
 use crate::tls::PeerIdentity;
 
@@ -74,8 +75,10 @@ struct Incoming {
     content_hash: Vec<u8>,
     /// The body as JSON text, from the same RFC 8785 pass as the hash.
     json: bytes::Bytes,
-    /// The body, for the supervision state.
-    body: serde_json::Value,
+    /// What the supervision state is computed from, taken from the typed record (as a push's
+    /// are), so the parsed body is dropped with the checks.
+    facts: Facts,
+    item_name: String,
 }
 
 impl Incoming {
@@ -111,6 +114,7 @@ fn check(
         ));
     }
     let canonical = crate::ingest::canonical::canonical(&body);
+    drop(body);
     Ok(Incoming {
         record_id: r.record_id,
         region: record.region_code.to_string(),
@@ -124,8 +128,14 @@ fn check(
         case_no: record.case_no,
         version: record.version,
         content_hash: canonical.content_hash,
+        item_name: record.service_item.name,
+        facts: Facts {
+            timestamps: record.timestamps,
+            time_limits: record.time_limits,
+            status: record.status,
+            holds: record.holds,
+        },
         json: canonical.json.into(),
-        body,
     })
 }
 
@@ -313,7 +323,10 @@ async fn store_once(
             status: &r.status,
             occurred_at: r.occurred,
             ingested_at: r.ingested,
-            body: crate::supervision::refresh::Body::Tree(&r.body),
+            body: crate::supervision::refresh::Body::Facts {
+                facts: &r.facts,
+                item_name: &r.item_name,
+            },
             head: inserted[&r.record_id],
         })
         .collect();

@@ -229,8 +229,9 @@ pub async fn refresh_records(
     upsert(db, &rows, &expected, Writes::Careful).await
 }
 
-/// A record's body as the refresh gets it: the JSON tree, or the fields supervision reads,
-/// already taken from the typed record by the ingest path (no tree to build or text to parse).
+/// A record's body as the refresh gets it: the JSON tree (a stored head read back), or the
+/// fields supervision reads, already taken from the typed record by a push or a forwarding
+/// receipt (no tree to keep or read again).
 #[derive(Clone, Copy)]
 pub enum Body<'a> {
     Tree(&'a serde_json::Value),
