@@ -131,10 +131,13 @@ pub struct VerifiedSig {
 
 /// The key names of a note's signature lines, in order, read without checking anything else
 /// (cheap: no decoding): to choose the keys to open it with. [`Note::parse`] and
-/// [`crate::open_note`] check the note; a line this cannot read is left out.
+/// [`crate::open_note`] check the note; a line this cannot read is left out, and so is every
+/// line after the first [`MAX_SIGNATURES`] (a note with more is refused when opened: the
+/// caller's work per name stays bounded whatever a note holds).
 pub fn signer_names(text: &str) -> impl Iterator<Item = &str> {
     let sigs = text.rfind("\n\n").map_or("", |split| &text[split + 2..]);
     sigs.lines()
+        .take(MAX_SIGNATURES)
         .filter_map(|line| line.strip_prefix(SIG_PREFIX)?.split_once(' '))
         .map(|(name, _)| name)
 }
@@ -473,6 +476,11 @@ mod tests {
             ["log.example/a", "w/b"]
         );
         assert_eq!(signer_names("no signatures\n").count(), 0);
+        let many = format!(
+            "origin\n\n{}",
+            "\u{2014} w/b BBBB\n".repeat(MAX_SIGNATURES + 5)
+        );
+        assert_eq!(signer_names(&many).count(), MAX_SIGNATURES);
     }
 
     #[test]
