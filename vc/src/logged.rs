@@ -207,9 +207,7 @@ fn signer_keys(
             continue;
         }
         let key = trust
-            .nodes
-            .iter()
-            .find(|n| n.region.as_str() == witness)
+            .node_of(witness)
             .and_then(|n| n.log.as_ref())
             .and_then(|l| did_public_key(&l.key));
         if let Some(key) = key {

@@ -16,7 +16,9 @@
 //! Unknown fields are refused, not ignored: a field a verifier does not understand might
 //! restrict a key, and ignoring a restriction would trust too much.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use domain::codes::RegionCode;
@@ -45,6 +47,39 @@ pub struct TrustBundle {
     /// Base URL under which every node's status lists are served.
     pub network_base_url: String,
     pub nodes: Vec<TrustedNode>,
+    #[serde(skip)]
+    index: Index,
+}
+
+/// Where each region and key sits in [`TrustBundle::nodes`], built at the first lookup: every
+/// verification looks up its signing key and its issuer's node, and a bundle can list
+/// thousands of nodes. The bundle's fields stay public, so a hit is checked against `nodes`
+/// (a bundle changed after its first lookup falls back to searching them) and a miss is
+/// searched for. Not part of the bundle: a clone starts without one, and equality ignores it.
+#[derive(Default)]
+struct Index(OnceLock<Positions>);
+
+struct Positions {
+    regions: HashMap<String, usize>,
+    dids: HashMap<String, (usize, usize)>,
+}
+
+impl Clone for Index {
+    fn clone(&self) -> Index {
+        Index::default()
+    }
+}
+
+impl PartialEq for Index {
+    fn eq(&self, _: &Index) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Index")
+    }
 }
 
 /// A gateway node of the network.
@@ -160,19 +195,50 @@ impl TrustBundle {
             issued,
             network_base_url: network_base_url.into(),
             nodes: Vec::new(),
+            index: Index::default(),
         }
+    }
+
+    /// Where the nodes' regions and keys sit (the first occurrence of each), built once.
+    fn positions(&self) -> &Positions {
+        self.index.0.get_or_init(|| {
+            let mut regions = HashMap::new();
+            let mut dids = HashMap::new();
+            for (i, node) in self.nodes.iter().enumerate() {
+                regions.entry(node.region.as_str().to_owned()).or_insert(i);
+                for (j, key) in node.keys.iter().enumerate() {
+                    dids.entry(key.did.clone()).or_insert((i, j));
+                }
+            }
+            Positions { regions, dids }
+        })
     }
 
     /// The node of a region.
     pub fn node(&self, region: &RegionCode) -> Option<&TrustedNode> {
-        self.nodes.iter().find(|n| &n.region == region)
+        self.node_of(region.as_str())
+    }
+
+    /// The node of a region given as text (a key name, a URN's tail).
+    pub(crate) fn node_of(&self, region: &str) -> Option<&TrustedNode> {
+        let at = self.positions().regions.get(region);
+        at.and_then(|&i| self.nodes.get(i))
+            .filter(|n| n.region.as_str() == region)
+            .or_else(|| self.nodes.iter().find(|n| n.region.as_str() == region))
     }
 
     /// The node listing key `did`, and the key's entry.
     pub fn find_key(&self, did: &str) -> Option<(&TrustedNode, &NodeKey)> {
-        self.nodes
-            .iter()
-            .find_map(|n| n.keys.iter().find(|k| k.did == did).map(|k| (n, k)))
+        let at = self.positions().dids.get(did);
+        at.and_then(|&(i, j)| {
+            let node = self.nodes.get(i)?;
+            node.keys.get(j).filter(|k| k.did == did).map(|k| (node, k))
+        })
+        .or_else(|| {
+            self.nodes
+                .iter()
+                .find_map(|n| n.keys.iter().find(|k| k.did == did).map(|k| (n, k)))
+        })
     }
 
     /// The public key registered under a non-did:key verification method id (exact match of

@@ -239,3 +239,37 @@ fn verification_methods_registered_in_the_bundle_resolve() {
     assert_eq!(signed["nodes"][1]["keys"][0]["verification_method"], vm);
     assert_eq!(verify_bundle(&signed, &root_key().did()).unwrap(), bundle);
 }
+
+/// Lookups go through an index built at the first one; the bundle's fields stay public, so
+/// lookups after a change answer from the bundle as it is, and a clone is the same bundle.
+#[test]
+fn lookups_follow_changes_made_after_the_first() {
+    let mut bundle = dev_bundle();
+    let gansu = domain::codes::RegionCode::parse(GANSU).unwrap();
+    let current = node_key().did();
+    assert_eq!(bundle.find_key(&current).unwrap().0.region, qingyang());
+    assert_eq!(bundle.node(&gansu).unwrap().region, gansu);
+    assert_eq!(bundle.clone(), bundle);
+
+    // A key added, a key's DID changed, a node moved to the front: each found where it is.
+    let added = fixed_key("added");
+    bundle.nodes[1]
+        .keys
+        .push(key(&added, "2026-01-01T00:00:00Z", None, KeyStatus::Active));
+    assert_eq!(bundle.find_key(&added.did()).unwrap().1.did, added.did());
+    let (i, j) = bundle
+        .nodes
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| n.keys.iter().position(|k| k.did == current).map(|j| (i, j)))
+        .unwrap();
+    bundle.nodes[i].keys[j].did = fixed_key("renamed").did();
+    assert!(bundle.find_key(&current).is_none());
+    assert!(bundle.find_key(&fixed_key("renamed").did()).is_some());
+    let last = bundle.nodes.pop().unwrap();
+    let region = last.region.clone();
+    assert!(bundle.node(&region).is_none());
+    bundle.nodes.insert(0, last);
+    assert_eq!(bundle.node(&region).unwrap().region, region);
+    assert_eq!(bundle.node(&gansu).unwrap().region, gansu);
+}
