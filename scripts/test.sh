@@ -24,10 +24,11 @@ GATEWAY_DATABASE__EMBEDDED__BASE_DIR="$E2E_PG_DIR" GATEWAY_DATABASE__EMBEDDED__P
   "$gw" demo --smoke --dir /var/tmp/exchange-gateway-test-demo --base-port 19541
 # The benchmark harness as a smoke test (issue 11), so it does not rot: a few seconds per figure
 # on the debug build just made, no timing assertion, no nginx hop (setup-debian.sh does not
-# install nginx); ~1 min. It fails if what was pushed is not all stored, or a phase errors out.
-# Its own state folder and PostgreSQL port, apart from a developer's full run.
+# install nginx), with the node run as two processes too (--scale-out); ~1.5 min. It fails if
+# what was pushed is not all stored (or stored twice, or a credential not logged once), or a
+# phase errors out. Its own state folder and PostgreSQL port, apart from a developer's full run.
 BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \
-  bench/run.sh --short --no-nginx --results target/bench-smoke >/dev/null
+  bench/run.sh --short --no-nginx --scale-out --results target/bench-smoke >/dev/null
 # And its forwarding phases (a parent and a child node, a small backlog drained, the outbox lag
 # at half and a quarter of the child's peak): ~1 min.
 BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \

@@ -6,17 +6,22 @@
 //! takes it back after a complete exchange; a connection that failed is dropped. Closed-loop
 //! load keeps as many connections as workers; open-loop load opens more when requests queue,
 //! and beyond the limit requests wait for a connection, as behind a client's bounded pool.
+//! A pool may spread its connections over several processes of one node
+//! ([`Pool::spread`]), and a target may speak HTTP/2 ([`Target::http2`]: one connection, its
+//! requests as streams).
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -26,6 +31,7 @@ use tokio_rustls::TlsConnector;
 pub struct Target {
     addr: SocketAddr,
     connector: TlsConnector,
+    http2: bool,
 }
 
 impl Target {
@@ -35,6 +41,19 @@ impl Target {
         Ok(Target {
             addr,
             connector: TlsConnector::from(Arc::new(config)),
+            http2: false,
+        })
+    }
+
+    /// The same target spoken to in HTTP/2 (ALPN `h2`): every request of a pool shares one
+    /// connection, as streams.
+    pub fn http2(self) -> anyhow::Result<Target> {
+        let mut config = ClientConfig::clone(self.connector.config());
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Target {
+            connector: TlsConnector::from(Arc::new(config)),
+            http2: true,
+            ..self
         })
     }
 
@@ -49,7 +68,7 @@ impl Target {
         )
     }
 
-    /// A new connection: TCP, the TLS handshake, HTTP/1.1.
+    /// A new connection: TCP, the TLS handshake, HTTP/1.1 or HTTP/2.
     pub async fn connect(&self) -> anyhow::Result<Conn> {
         let tcp = TcpStream::connect(self.addr)
             .await
@@ -60,14 +79,46 @@ impl Target {
             .connect(ServerName::try_from("localhost")?, tcp)
             .await
             .context("TLS handshake")?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        if self.http2 {
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+            tokio::spawn(conn);
+            return Ok(Conn::Http2(sender));
+        }
+        let (sender, conn) = http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
-        Ok(Conn { sender })
+        Ok(Conn::Http1(sender))
     }
 }
 
-pub struct Conn {
-    sender: SendRequest<Full<Bytes>>,
+pub enum Conn {
+    Http1(http1::SendRequest<Full<Bytes>>),
+    /// Shared: a pool keeps one and lends clones of it.
+    Http2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Conn {
+    fn is_closed(&self) -> bool {
+        match self {
+            Conn::Http1(s) => s.is_closed(),
+            Conn::Http2(s) => s.is_closed(),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
+        Ok(match self {
+            Conn::Http1(s) => {
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+            Conn::Http2(s) => {
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+        })
+    }
 }
 
 /// A response, read whole.
@@ -79,37 +130,60 @@ pub struct Answer {
 /// Most connections a pool opens to its target.
 pub const MAX_CONNECTIONS: usize = 64;
 
-/// Kept-alive connections to one target.
+/// Kept-alive connections to one target, or spread over several.
 pub struct Pool {
-    target: Target,
+    targets: Vec<Target>,
+    /// The target of the next connection opened (round robin).
+    next: AtomicUsize,
     idle: Mutex<Vec<Conn>>,
     slots: tokio::sync::Semaphore,
 }
 
 impl Pool {
     pub fn new(target: Target) -> Arc<Pool> {
+        Pool::spread(vec![target])
+    }
+
+    /// New connections opened to each of `targets` in turn, as a TCP load balancer in front of
+    /// them spreads connections (several processes of one node).
+    pub fn spread(targets: Vec<Target>) -> Arc<Pool> {
+        assert!(!targets.is_empty(), "a pool needs a target");
         Arc::new(Pool {
-            target,
+            targets,
+            next: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
         })
     }
 
+    async fn connect(&self) -> anyhow::Result<Conn> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len();
+        self.targets[i].connect().await
+    }
+
     fn take(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(c) = idle.pop() {
-            if !c.sender.is_closed() {
-                return Some(c);
+            if c.is_closed() {
+                continue;
             }
+            if let Conn::Http2(s) = &c {
+                // Streams of one connection: it stays in the pool for the others.
+                let lent = Conn::Http2(s.clone());
+                idle.push(c);
+                return Some(lent);
+            }
+            return Some(c);
         }
         None
     }
 
     /// Open `n` connections ahead of the load, so handshakes are not measured.
     pub async fn warm(&self, n: usize) -> anyhow::Result<()> {
+        let n = if self.targets[0].http2 { n.min(1) } else { n };
         let mut opened = Vec::new();
         for _ in 0..n {
-            opened.push(self.target.connect().await?);
+            opened.push(self.connect().await?);
         }
         self.idle
             .lock()
@@ -130,7 +204,17 @@ impl Pool {
         let _slot = self.slots.acquire().await?;
         let mut conn = match self.take() {
             Some(c) => c,
-            None => self.target.connect().await?,
+            None => {
+                let conn = self.connect().await?;
+                if let Conn::Http2(s) = &conn {
+                    let shared = Conn::Http2(s.clone());
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(shared);
+                }
+                conn
+            }
         };
         let mut req = Request::builder()
             .method(method)
@@ -139,14 +223,15 @@ impl Pool {
         if let Some(ct) = content_type {
             req = req.header(http::header::CONTENT_TYPE, ct);
         }
-        conn.sender.ready().await?;
-        let resp = conn.sender.send_request(req.body(Full::new(body))?).await?;
+        let resp = conn.send(req.body(Full::new(body))?).await?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await?.to_bytes();
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
+        if let Conn::Http1(_) = conn {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
         Ok(Answer {
             status: parts.status,
             body,

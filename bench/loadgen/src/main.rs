@@ -23,6 +23,7 @@ mod profile;
 mod redate;
 mod report;
 mod run;
+mod scale_out;
 
 use std::path::PathBuf;
 
@@ -103,6 +104,14 @@ enum Command {
         /// Concurrent clients of the verification phases (default 4).
         #[arg(long)]
         verify_workers: Option<usize>,
+        /// The verification phases over HTTP/2: the clients' requests as streams of one
+        /// connection (default: HTTP/1.1, a connection each).
+        #[arg(long)]
+        verify_http2: bool,
+        /// Also run a node as two processes on one database: sustained ingest against one,
+        /// then both, and what the database holds checked (results under `scale_out`).
+        #[arg(long)]
+        scale_out: bool,
     },
     /// Write the markdown report (and the targets) again from a results `.json`.
     Report { json: PathBuf },
@@ -246,6 +255,8 @@ async fn main() -> anyhow::Result<()> {
             lag_peak,
             fixture_dates,
             verify_workers,
+            verify_http2,
+            scale_out,
         } => {
             let growth_only = growth_only || drain_only;
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -279,7 +290,9 @@ async fn main() -> anyhow::Result<()> {
                 "fixture_dates": fixture_dates,
             });
             let opts = run::Options {
-                plan: run::Plan::new(short).verify_workers(verify_workers),
+                plan: run::Plan::new(short)
+                    .verify_workers(verify_workers)
+                    .verify_http2(verify_http2),
                 repo: repo.clone(),
                 work,
                 gateway_bin,
@@ -287,6 +300,7 @@ async fn main() -> anyhow::Result<()> {
                 nginx: !no_nginx,
                 perf,
                 fixture_dates,
+                scale_out,
                 growth: (growth || growth_only).then_some(growth::Growth {
                     rows: growth_rows,
                     drain_records,

@@ -181,6 +181,25 @@ pub fn targets(r: &Value) -> Value {
         "–",
         None,
     ));
+    if r["scale_out"].is_object() {
+        let two = num(r, "/scale_out/two/records_per_sec");
+        let one = match (
+            num(r, "/scale_out/one/records_per_sec"),
+            num(r, "/scale_out/one_again/records_per_sec"),
+        ) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (a, b) => a.or(b),
+        };
+        rows.push(target(
+            "Sustained ingest, the node as two processes on one database (connections spread over both; nothing doubled or lost)",
+            two,
+            "records/s",
+            Some(("the same load against one process, before and after, mean records/s", one)),
+            div(two, one),
+            "–",
+            None,
+        ));
+    }
     let schema = num(r, "/ceilings/schema/records_per_sec");
     rows.push(target(
         "Sustained ingest vs. JSON parse + schema validation alone",
@@ -777,6 +796,9 @@ pub fn markdown(r: &Value) -> String {
         out.push(format!("\nnginx was not measured: {e}"));
     }
 
+    if r["scale_out"].is_object() {
+        scale_out_markdown(&r["scale_out"], &mut out);
+    }
     if r["growth"].is_object() {
         growth_markdown(r, &mut out);
     }
@@ -841,6 +863,42 @@ pub fn markdown(r: &Value) -> String {
         }
     }
     out.join("\n") + "\n"
+}
+
+/// `--scale-out`: one process, then two, on one database; what it holds afterwards.
+fn scale_out_markdown(s: &Value, out: &mut Vec<String>) {
+    out.push("\n## The node as two processes (`--scale-out`)\n".into());
+    out.push(format!(
+        "A second `gateway serve` of the same node (same PKI, same database `bench_scale`) started beside the first; \
+         the load's new connections go to each in turn, as behind a TCP load balancer. Both share the machine's cores with \
+         PostgreSQL: this is what running a node as several processes costs, not what a second machine adds. \
+         One process, two, then one again (the second stopped), so that two are compared with the phases around them. \
+         CPU seconds by process with two: {}.\n",
+        s["two"]["cpu_secs_by_process"]
+    ));
+    out.push("| phase | load | records/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU | PostgreSQL CPU | gateway MiB | PostgreSQL MiB | elsewhere |".into());
+    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    for (key, name) in [
+        ("one", "one process"),
+        ("two", "two processes"),
+        ("one_again", "one process again"),
+    ] {
+        let v = &s[key];
+        if !v.is_object() {
+            continue;
+        }
+        let load = format!("{} workers, 500-record batches", v["workers"]);
+        out.push(load_row(name, &load, v));
+    }
+    let c = &s["check"];
+    if c.is_object() {
+        out.push(format!(
+            "\nAfterwards: {} records acknowledged, {} stored, {} quarantined; {} credentials, {} log leaves for them, \
+             leaf indexes without a gap; `gateway log audit`: {}.",
+            c["acknowledged"], c["stored"], c["quarantined"], c["credentials"], c["logged"],
+            c["log_audit"].as_str().unwrap_or("?")
+        ));
+    }
 }
 
 /// The records listing on the grown store (`growth.listing`; runs before 2026-12-06 have none).
@@ -1028,6 +1086,32 @@ mod tests {
         );
         // A run without the figure (an older JSON) says nothing.
         assert_eq!(cores_note(&json!({})), None);
+    }
+
+    #[test]
+    fn two_processes_are_compared_with_the_mean_of_the_phases_around_them() {
+        let r = json!({"scale_out": {
+            "one": {"records_per_sec": 20000.0},
+            "two": {"records_per_sec": 18000.0},
+            "one_again": {"records_per_sec": 16000.0},
+        }});
+        let rows = targets(&r);
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["figure"].as_str().unwrap().contains("two processes"))
+            .unwrap();
+        assert_eq!(row["value"], 18000.0);
+        assert_eq!(row["ceiling"]["value"], 18000.0);
+        assert_eq!(row["ratio"], 1.0);
+        assert!(
+            !targets(&json!({}))
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["figure"].as_str().unwrap().contains("two processes"))
+        );
     }
 
     #[test]

@@ -49,9 +49,12 @@ pub struct Plan {
     single_peak_workers: usize,
     short_run: Window,
     verify_workers: usize,
+    verify_http2: bool,
     http_workers: usize,
     route: Window,
     route_rate: f64,
+    /// Each scale-out phase (one process, then two).
+    pub scale_out: Window,
 }
 
 fn win(warmup: f64, measure: f64) -> Window {
@@ -78,9 +81,11 @@ impl Plan {
                 single_peak_workers: 32,
                 short_run: win(0.5, 2.0),
                 verify_workers: 4,
+                verify_http2: false,
                 http_workers: 16,
                 route: win(0.5, 3.0),
                 route_rate: 50.0,
+                scale_out: win(1.0, 4.0),
             }
         } else {
             Plan {
@@ -97,9 +102,11 @@ impl Plan {
                 single_peak_workers: 32,
                 short_run: win(2.0, 10.0),
                 verify_workers: 4,
+                verify_http2: false,
                 http_workers: 16,
                 route: win(2.0, 45.0),
                 route_rate: 100.0,
+                scale_out: win(5.0, 30.0),
             }
         }
     }
@@ -109,6 +116,12 @@ impl Plan {
         if let Some(n) = workers {
             self.verify_workers = n.max(1);
         }
+        self
+    }
+
+    /// The verification phases over HTTP/2 (one connection) instead of HTTP/1.1.
+    pub fn verify_http2(mut self, on: bool) -> Plan {
+        self.verify_http2 = on;
         self
     }
 
@@ -124,9 +137,12 @@ impl Plan {
             "sustained": w(&self.sustained), "half_peak": w(&self.half),
             "single": w(&self.single), "single_rate": self.single_rate,
             "single_peak_workers": self.single_peak_workers,
-            "verify_workers": self.verify_workers, "http_workers": self.http_workers,
+            "verify_workers": self.verify_workers,
+            "verify_protocol": if self.verify_http2 { "HTTP/2" } else { "HTTP/1.1" },
+            "http_workers": self.http_workers,
             "short_runs": w(&self.short_run),
             "route": w(&self.route), "route_rate": self.route_rate,
+            "scale_out": w(&self.scale_out),
         })
     }
 }
@@ -142,6 +158,8 @@ pub struct Options {
     pub perf: bool,
     /// Send the fixtures' own dates (`--fixture-dates`), not moved to the day before the run.
     pub fixture_dates: bool,
+    /// Two processes of one node (`--scale-out`).
+    pub scale_out: bool,
     /// The growth phases (`--growth`, `--growth-only`).
     pub growth: Option<crate::growth::Growth>,
 }
@@ -269,6 +287,12 @@ pub async fn run(opts: Options, results: &mut Value) -> anyhow::Result<()> {
         Ok(()) => body(&opts, &env, results).await,
         Err(e) => Err(e),
     };
+    if outcome.is_ok() && opts.scale_out && !only_growth {
+        let workers = results["gateway"]["sustained"]["workers"]
+            .as_u64()
+            .map(|w| w as usize);
+        outcome = crate::scale_out::run(&opts, &env, workers, results).await;
+    }
     if outcome.is_ok()
         && let Some(g) = &opts.growth
     {
@@ -531,11 +555,11 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
         .map(|r| Bytes::from(r.get::<_, String>(0)))
         .collect();
     ensure!(!creds.is_empty(), "no credential was issued");
-    let verifier = Pool::new(Target::principal(
-        node.exchange,
-        &pki,
-        loads[0].spec.principal,
-    )?);
+    let mut target = Target::principal(node.exchange, &pki, loads[0].spec.principal)?;
+    if plan.verify_http2 {
+        target = target.http2()?;
+    }
+    let verifier = Pool::new(target);
     let first = verifier
         .send(
             Method::POST,
