@@ -163,7 +163,15 @@ impl Pool {
 
     fn take(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(c) = idle.pop() {
+        // Spread over several targets, the connection idle longest goes first, so requests
+        // take turns over the targets' connections even when few are in flight at once (the
+        // most recent one first would keep a lone worker on one process).
+        let spread = self.targets.len() > 1;
+        while let Some(c) = if spread && !idle.is_empty() {
+            Some(idle.remove(0))
+        } else {
+            idle.pop()
+        } {
             if c.is_closed() {
                 continue;
             }

@@ -870,7 +870,7 @@ fn scale_out_markdown(s: &Value, out: &mut Vec<String>) {
     out.push("\n## The node as two processes (`--scale-out`)\n".into());
     out.push(format!(
         "A second `gateway serve` of the same node (same PKI, same database `bench_scale`) started beside the first; \
-         the load's new connections go to each in turn, as behind a TCP load balancer. Both share the machine's cores with \
+         each principal's connections go to each in turn and are used in turn (the one idle longest first), as behind a TCP load balancer. Both share the machine's cores with \
          PostgreSQL: this is what running a node as several processes costs, not what a second machine adds. \
          One process, two, then one again (the second stopped), so that two are compared with the phases around them. \
          CPU seconds by process with two: {}.\n",

@@ -1,7 +1,7 @@
 //! Two `gateway serve` processes of one node on one database (`--scale-out`; issue 11,
 //! "Beyond one machine"), measured: the same sustained ingest against one process, then with
-//! a second process started beside it and the load's new connections spread over both (what a
-//! TCP load balancer in front of them does). Then what the database holds is checked: every
+//! a second process started beside it: each principal's pool keeps connections to both and uses
+//! them in turn (what a TCP load balancer in front of them does with a client's connections). Then what the database holds is checked: every
 //! acknowledged record stored once, nothing quarantined, every credential logged once, the
 //! log's leaves numbered without a gap, and `gateway log audit` recomputing the log from its
 //! rows.
@@ -88,6 +88,10 @@ impl Phase<'_> {
             other: vec![],
         };
         let spread = pools(&self.loads, nodes, self.pki)?;
+        // A connection to each process in every pool before the load.
+        for pool in spread.iter() {
+            pool.warm(nodes.len()).await?;
+        }
         let jobs = ingest_jobs(self.loads.clone(), spread, BATCH);
         let running = watch.start();
         let out = load::closed(self.workers, self.opts.plan.scale_out, jobs).await;
