@@ -58,7 +58,7 @@ pub fn targets(r: &Value) -> Value {
     let rate = num(r, "/gateway/half_peak/target_rate_per_sec");
     rows.push(target(
         &format!(
-            "500-record batch p99 at half the peak ({:.2} batches/s; after a checkpoint)",
+            "500-record batch p99 at half the peak ({:.2} batches/s; after a checkpoint and ANALYZE)",
             rate.unwrap_or(0.0)
         ),
         p99,
@@ -74,7 +74,7 @@ pub fn targets(r: &Value) -> Value {
     let got = num(r, "/gateway/single/requests_per_sec").unwrap_or(0.0);
     rows.push(target(
         &format!(
-            "Single-record push p99 at {asked:.0}/s ({got:.0}/s answered in the window; after a checkpoint)"
+            "Single-record push p99 at {asked:.0}/s ({got:.0}/s answered in the window; after a checkpoint and ANALYZE)"
         ),
         p99,
         "ms",
