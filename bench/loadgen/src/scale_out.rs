@@ -1,7 +1,8 @@
 //! Two `gateway serve` processes of one node on one database (`--scale-out`; issue 11,
 //! "Beyond one machine"), measured: the same sustained ingest against one process, then with
-//! a second process started beside it: each principal's pool keeps connections to both and uses
-//! them in turn (what a TCP load balancer in front of them does with a client's connections). Then what the database holds is checked: every
+//! a second process started beside it (each principal's pool keeps connections to both and
+//! uses them in turn, as a TCP load balancer in front of them spreads a client's connections),
+//! then against the first alone again. Then what the database holds is checked: every
 //! acknowledged record stored once, nothing quarantined, every credential logged once, the
 //! log's leaves numbered without a gap, and `gateway log audit` recomputing the log from its
 //! rows.
