@@ -171,7 +171,7 @@ async fn store_message(
             format!("the node cannot store now, retry later: {e}"),
         )
     };
-    let mut db = app.pool.get().await.map_err(|e| unavailable(&e))?;
+    let db = app.pool.get().await.map_err(|e| unavailable(&e))?;
     let principal = auth::principal(app, &db, identity)
         .await
         .map_err(|p| (p.code, p.detail))?;
@@ -216,7 +216,7 @@ async fn store_message(
         drop(db);
         app.group.commit(meta.clone(), prepared).await
     } else {
-        store::commit(&mut db, &meta, prepared, &app.issuer, false).await
+        store::commit(&db, &meta, prepared, &app.issuer, false).await
     }
     .map_err(
         |e| match e.downcast_ref::<crate::supervision::refresh::HeadRace>() {

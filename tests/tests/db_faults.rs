@@ -3,7 +3,8 @@
 //! (or the connection fails), readiness says so, nothing unacknowledged is claimed, every
 //! acknowledged batch is stored exactly once afterwards, and the same gateway process serves
 //! pushes again by itself. A statement failing inside a push's transaction stores nothing of
-//! the push and is what the log reports. Pooled connections left unused are closed.
+//! the push and is what the log reports. Pooled connections left unused are closed. A
+//! transaction whose `BEGIN` was not awaited alone is whole, and rolled back when dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -361,4 +362,58 @@ async fn pooled_connections_left_unused_are_closed_and_opened_again_when_needed(
         reopened.iter().any(|pid| !opened.contains(pid)),
         "no connection was opened again: {opened:?} then {reopened:?}"
     );
+}
+
+/// What the table `tx_probe` holds, seen from `db`.
+async fn probe(db: &tokio_postgres::Client) -> Vec<i32> {
+    db.query("SELECT n FROM tx_probe ORDER BY n", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `db::tx::Tx` sends `BEGIN` without waiting for it: the statements sent behind it are inside
+/// the transaction (another connection sees nothing before the COMMIT), and a `Tx` dropped
+/// while a statement still runs (a cancelled request) rolls back what it wrote and hands the
+/// connection on outside any transaction (its next statement is committed by itself).
+#[tokio::test]
+async fn a_transaction_begun_early_is_whole_and_one_dropped_mid_way_is_rolled_back() {
+    use gateway::db::tx::Tx;
+    let pool = e2e::migrated_pool().await;
+    let db = pool.get().await.unwrap();
+    let other = pool.get().await.unwrap();
+    db.batch_execute("CREATE TABLE tx_probe (n int)")
+        .await
+        .unwrap();
+
+    let tx = Tx::begin(&db).await;
+    tx.client()
+        .execute("INSERT INTO tx_probe VALUES (1)", &[])
+        .await
+        .unwrap();
+    tx.begun().await.unwrap();
+    assert_eq!(probe(&other).await, Vec::<i32>::new(), "seen before COMMIT");
+    tx.commit().await.unwrap();
+    assert_eq!(probe(&other).await, [1]);
+
+    {
+        let tx = Tx::begin(&db).await;
+        tx.client()
+            .execute("INSERT INTO tx_probe VALUES (2)", &[])
+            .await
+            .unwrap();
+        let slow = tx.client().batch_execute("SELECT pg_sleep(0.3)");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), slow)
+                .await
+                .is_err(),
+            "pg_sleep answered within 50 ms"
+        );
+    }
+    db.execute("INSERT INTO tx_probe VALUES (3)", &[])
+        .await
+        .unwrap();
+    assert_eq!(probe(&other).await, [1, 3]);
 }

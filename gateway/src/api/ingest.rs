@@ -135,7 +135,7 @@ pub async fn ingest_batch(
                 format!("no adapter '{adapter_id}'"),
             )
         })?;
-    let mut db = app.pool.get().await?;
+    let db = app.pool.get().await?;
     let caller = auth::caller(&app, &db, &peer, &headers, listener).await?;
     POLICY.check(&caller, listener)?;
     if caller.department.as_deref() != Some(adapter.department()) {
@@ -237,7 +237,7 @@ pub async fn ingest_batch(
         drop(db);
         app.group.commit(meta.clone(), prepared).await
     } else {
-        store::commit(&mut db, &meta, prepared, &app.issuer, query.dry_run).await
+        store::commit(&db, &meta, prepared, &app.issuer, query.dry_run).await
     }
     .map_err(storage_problem)?;
     if !receipt.dry_run {

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::GenericClient;
 use domain::codes::cert_id::CertIdentifier;
 use domain::record::Certificate;
 use uuid::Uuid;
@@ -57,7 +57,7 @@ struct Known {
 /// version already holds (its outcome is `superseded`). Returns, per record id, one entry per
 /// certificate in the record's order.
 pub async fn issue(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     issuer: &Issuer,
     accepted: &[&Valid],
     current: &HashSet<Uuid>,
@@ -228,7 +228,7 @@ struct NewVersion {
 /// The rows of these certificates, locked for the rest of the transaction so concurrent
 /// batches issue versions one after another.
 async fn lock_existing(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     keys: &[CertKey],
 ) -> anyhow::Result<HashMap<CertKey, Known>> {
     let authorities: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
@@ -267,7 +267,7 @@ async fn lock_existing(
 /// is used; it is not returned). A source identifier that already names another certificate is
 /// not reused: this node mints one instead.
 async fn create(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     issuer: &Issuer,
     firsts: &[(&Valid, &Certificate)],
 ) -> anyhow::Result<Vec<(CertKey, Known)>> {
@@ -289,7 +289,7 @@ async fn create(
 /// inserted here nor created by another transaction).
 #[allow(clippy::type_complexity)]
 async fn create_rows<'a>(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     issuer: &Issuer,
     firsts: &[(&'a Valid, &'a Certificate)],
     use_supplied: bool,
@@ -415,7 +415,7 @@ impl CertColumns {
 /// queued for forwarding here: a version goes up with the outbox row of its record, which the
 /// same transaction queues (see `federation/forward.rs`).
 async fn store_versions(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     signing_key: &str,
     rows: &[NewVersion],
     now: DateTime<Utc>,
@@ -464,7 +464,7 @@ async fn store_versions(
 }
 
 /// Set the current version of these certificates (each named once).
-async fn move_current(tx: &Transaction<'_>, moved: &[(&str, i32)]) -> anyhow::Result<()> {
+async fn move_current(tx: &impl GenericClient, moved: &[(&str, i32)]) -> anyhow::Result<()> {
     if moved.is_empty() {
         return Ok(());
     }

@@ -4,6 +4,7 @@
 pub mod embedded;
 pub mod migrate;
 pub mod row_cache;
+pub mod tx;
 
 use std::time::Duration;
 

@@ -107,7 +107,7 @@ async fn committer(pool: Pool, issuer: Arc<Issuer>, rx: Arc<Mutex<mpsc::Unbounde
 /// Commit the group and answer each push.
 async fn commit(pool: Pool, issuer: Arc<Issuer>, group: Vec<Push>) {
     let issuer = issuer.as_ref();
-    let mut db = match pool.get().await {
+    let db = match pool.get().await {
         Ok(db) => db,
         Err(e) => {
             let msg = format!("no database connection: {e}");
@@ -119,7 +119,7 @@ async fn commit(pool: Pool, issuer: Arc<Issuer>, group: Vec<Push>) {
     };
     if let [_] = group.as_slice() {
         let push = group.into_iter().next().expect("one push");
-        let receipt = store::commit(&mut db, &push.meta, push.prepared, issuer, false).await;
+        let receipt = store::commit(&db, &push.meta, push.prepared, issuer, false).await;
         let _ = push.reply.send(receipt);
         return;
     }
@@ -129,7 +129,7 @@ async fn commit(pool: Pool, issuer: Arc<Issuer>, group: Vec<Push>) {
         .unzip();
     let (prepared, replies): (Vec<Prepared>, Vec<_>) = rest.into_iter().unzip();
     let refs: Vec<&BatchMeta> = metas.iter().collect();
-    match store::commit_group(&mut db, &refs, &prepared, issuer).await {
+    match store::commit_group(&db, &refs, &prepared, issuer).await {
         Ok(Some(receipts)) => {
             for (reply, receipt) in replies.into_iter().zip(receipts) {
                 let _ = reply.send(Ok(receipt));
@@ -144,7 +144,7 @@ async fn commit(pool: Pool, issuer: Arc<Issuer>, group: Vec<Push>) {
         ),
     }
     for ((meta, prepared), reply) in metas.iter().zip(prepared).zip(replies) {
-        let receipt = store::commit(&mut db, meta, prepared, issuer, false).await;
+        let receipt = store::commit(&db, meta, prepared, issuer, false).await;
         let _ = reply.send(receipt);
     }
 }

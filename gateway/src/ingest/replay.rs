@@ -148,7 +148,7 @@ async fn replay_group(
             "this gateway has no such adapter any more",
         ));
     };
-    let mut db = pool.get().await?;
+    let db = pool.get().await?;
     let payload: Vec<u8> = if whole_payload {
         first.raw.clone()
     } else {
@@ -230,7 +230,7 @@ async fn replay_group(
         // `gateway quarantine replay` is a process of its own, with no drainers.
         recent: None,
     };
-    let receipt = store::commit(&mut db, &meta, selected, issuer, false).await?;
+    let receipt = store::commit(&db, &meta, selected, issuer, false).await?;
     if whole_payload {
         db.execute(
             "UPDATE quarantine SET replayed_at = now(), last_replay_at = now(), replay_attempts = replay_attempts + 1 WHERE id = $1",

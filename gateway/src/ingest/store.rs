@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::BufMut;
 use chrono::{DateTime, FixedOffset};
-use deadpool_postgres::{Client, GenericClient, Transaction};
+use deadpool_postgres::{Client, GenericClient};
 use domain::FieldError;
 use futures_util::future::try_join_all;
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
 use super::{Invalid, Prepared, Valid};
 use crate::certificates::Issuer;
+use crate::db::tx::Tx;
 use crate::supervision::refresh::Head;
 
 /// The batch as a whole: who sent it, through which adapter, when.
@@ -169,7 +170,7 @@ pub fn run_again<'a>(
 /// Write the batch's whole outcome atomically and return its receipt. When another request
 /// with the same client batch id committed first, its receipt is returned and nothing is written.
 pub async fn commit(
-    db: &mut Client,
+    db: &Client,
     meta: &BatchMeta,
     prepared: Prepared,
     issuer: &Issuer,
@@ -187,14 +188,14 @@ pub async fn commit(
 }
 
 async fn commit_once(
-    db: &mut Client,
+    db: &Client,
     meta: &BatchMeta,
     prepared: &Prepared,
     issuer: &Issuer,
     dry_run: bool,
     writes: Writes,
 ) -> anyhow::Result<Receipt> {
-    let tx = db.transaction().await?;
+    let tx = Tx::begin(db).await;
     let Stored {
         mut receipts,
         supervised,
@@ -223,7 +224,7 @@ async fn commit_once(
 /// would have got alone, in the order given. `None` when one of them repeats a client batch id
 /// already stored: nothing was written, and the caller commits them one by one.
 pub async fn commit_group(
-    db: &mut Client,
+    db: &Client,
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
@@ -240,13 +241,13 @@ pub async fn commit_group(
 }
 
 async fn commit_group_once(
-    db: &mut Client,
+    db: &Client,
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
     writes: Writes,
 ) -> anyhow::Result<Option<Vec<Receipt>>> {
-    let tx = db.transaction().await?;
+    let tx = Tx::begin(db).await;
     let Stored {
         receipts,
         supervised,
@@ -275,12 +276,13 @@ struct Stored {
 /// of all of them go through the same statements, in key order, judged in the order given: a
 /// record repeated in a later batch is judged against the earlier one, like a re-push.
 async fn write(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     metas: &[&BatchMeta],
     prepared: &[Prepared],
     issuer: &Issuer,
     writes: Writes,
 ) -> anyhow::Result<Stored> {
+    let db = tx.client();
     let mut valid: Vec<(usize, &Valid)> = Vec::new();
     for (m, p) in prepared.iter().enumerate() {
         valid.extend(p.valid.iter().map(|v| (m, v)));
@@ -302,17 +304,20 @@ async fn write(
     }
     // Records, with the heads of their cases as stored before: one statement.
     let inserted = insert_records(
-        tx,
+        db,
         primaries.iter().map(|&i| (metas[valid[i].0], valid[i].1)),
         writes,
     )
     .await?;
+    // `BEGIN` went ahead of the records statement and is answered by now; nothing after
+    // this may run outside the transaction.
+    tx.begun().await?;
     let missing: Vec<&Valid> = primaries
         .iter()
         .map(|&i| valid[i].1)
         .filter(|v| !inserted.contains_key(&v.record_id))
         .collect();
-    let existing = existing_records(tx, &missing).await?;
+    let existing = existing_records(db, &missing).await?;
 
     // What the store holds for each key now: (record id, content hash).
     let stored = |v: &Valid| -> (Uuid, Vec<u8>) {
@@ -425,7 +430,7 @@ async fn write(
         let received = metas.iter().map(|m| m.received_at).max();
         let forward = metas.iter().any(|m| m.forward);
         let mut certificates = crate::certificates::issue::issue(
-            tx,
+            db,
             issuer,
             &accepted,
             &current,
@@ -463,16 +468,16 @@ async fn write(
             metas
                 .iter()
                 .zip(&receipts)
-                .map(|(meta, r)| mark_replayed(tx, &meta.replay_of, &r.records)),
+                .map(|(meta, r)| mark_replayed(db, &meta.replay_of, &r.records)),
         );
-        let (stored, _) = tokio::try_join!(insert_batches(tx, metas, &receipts), replayed)?;
+        let (stored, _) = tokio::try_join!(insert_batches(db, metas, &receipts), replayed)?;
         anyhow::Ok((receipts, stored))
     };
     let quarantine = try_join_all(metas.iter().zip(&quarantined).zip(prepared).map(
         |((meta, rows), p)| async move {
-            insert_quarantine(tx, meta, rows).await?;
+            insert_quarantine(db, meta, rows).await?;
             if !rows.is_empty() {
-                tx.execute(
+                db.execute(
                     "INSERT INTO ingest_payloads (batch_id, adapter, principal_id, received_at, payload)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                     &[
@@ -488,10 +493,10 @@ async fn write(
             anyhow::Ok(())
         },
     ));
-    let outbox = crate::federation::outbox::queue(tx, "record", &outbox);
+    let outbox = crate::federation::outbox::queue(db, "record", &outbox);
     let (receipts, supervised, quarantine, outbox) = tokio::join!(
         receipts,
-        crate::supervision::refresh::refresh_heads(tx, &written, writes),
+        crate::supervision::refresh::refresh_heads(db, &written, writes),
         quarantine,
         outbox
     );
@@ -529,7 +534,7 @@ fn cause(mut errors: Vec<anyhow::Error>) -> Option<anyhow::Error> {
 /// inserted (fewer than given when a client batch id is already stored: by a retry that
 /// committed first, or one still in flight, which this waits for).
 async fn insert_batches(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     metas: &[&BatchMeta],
     receipts: &[Receipt],
 ) -> anyhow::Result<usize> {
@@ -579,7 +584,7 @@ async fn insert_batches(
 
 /// Quarantined records that a replay stored (or found stored) leave the quarantine.
 async fn mark_replayed(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     replay_of: &[(usize, Uuid)],
     outcomes: &[RecordOutcome],
 ) -> anyhow::Result<()> {
@@ -640,7 +645,7 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
 
 /// Insert the records, each with its batch (see [`insert_rows`]).
 async fn insert_records<'a>(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     rows: impl Iterator<Item = (&'a BatchMeta, &'a Valid)>,
     writes: Writes,
 ) -> anyhow::Result<HashMap<Uuid, Head>> {
@@ -719,7 +724,7 @@ pub struct RecordRow<'a> {
 /// written by [`crate::supervision::refresh::refresh_heads`] in the same transaction.
 /// `forwarded_from`: the child node a forwarded batch came from.
 pub async fn insert_rows<'a>(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     forwarded_from: Option<&str>,
     rows: &[RecordRow<'a>],
     writes: Writes,
@@ -794,7 +799,7 @@ pub async fn insert_rows<'a>(
 
 /// (record id, content hash) of stored records with the keys of `rows`.
 async fn existing_records(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     rows: &[&Valid],
 ) -> anyhow::Result<HashMap<Key, (Uuid, Vec<u8>)>> {
     if rows.is_empty() {
