@@ -7,7 +7,8 @@
 //! - [`procstat`]: CPU and memory of the gateway, PostgreSQL and the machine, from `/proc`;
 //! - [`ceilings`]: COPY, ring Ed25519, JSON Schema, a plain hyper server;
 //! - [`harness`]: PostgreSQL, `gateway pki init` + `gateway serve`, a node pair, nginx;
-//! - [`profile`]: `perf record` of the node during sustained ingest (`--perf`);
+//! - [`profile`]: `perf record` of the node during sustained ingest, the single-record peak
+//!   and verification (`--perf`): tables and flame graphs;
 //! - [`growth`]: ingest with millions of records stored, forwarding drain and outbox lag
 //!   (`--growth`);
 //! - [`run`]: the phases in order; [`report`]: targets as ratios, and the markdown table.
@@ -74,7 +75,9 @@ enum Command {
         /// Leave out the nginx hop (when nginx cannot be installed).
         #[arg(long)]
         no_nginx: bool,
-        /// Sample the node with `perf record` during sustained ingest and the single-record peak.
+        /// Sample the node with `perf record` during sustained ingest, the single-record peak and
+        /// verification: the hottest functions in the report, flame graphs of the node and of
+        /// PostgreSQL beside it (`<date>-flame-<phase>-<node|postgres>.svg`).
         #[arg(long)]
         perf: bool,
         /// Also measure growth: ingest with `--growth-rows` records stored vs. an empty store,
@@ -315,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
             }
             out["targets"] = report::targets(&out);
             std::fs::create_dir_all(&results)?;
+            profile::keep_flamegraphs(&mut out, &results, &stem)?;
             let (json_path, md_path) = (
                 results.join(format!("{stem}.json")),
                 results.join(format!("{stem}.md")),

@@ -806,6 +806,11 @@ pub fn markdown(r: &Value) -> String {
     for (key, what) in [
         ("ingest", "sustained ingest"),
         ("single", "the single-record push peak"),
+        ("verify", "verification through the API (one a request)"),
+        (
+            "verify_batch",
+            "verification through the API (50 a request)",
+        ),
     ] {
         let prof = &r["profile"][key];
         if !prof.is_object() {
@@ -818,6 +823,7 @@ pub fn markdown(r: &Value) -> String {
              Raw data: `{}` (`perf report -i …`).\n",
             prof["data"].as_str().unwrap_or("")
         ));
+        out.push(flamegraph_links(&prof["flamegraphs"]));
         out.push("| inclusive % | function |".into());
         out.push("| ---: | --- |".into());
         for t in prof["inclusive"].as_array().into_iter().flatten() {
@@ -1065,6 +1071,32 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// The line naming a profile's flame graphs (SVG files beside the report), or why there are none.
+fn flamegraph_links(graphs: &Value) -> String {
+    if let Some(e) = graphs["error"].as_str() {
+        return format!("Flame graphs: not drawn ({e}).\n");
+    }
+    let link = |who: &str, title: &str| {
+        graphs[who]["svg"].as_str().map(|svg| {
+            format!(
+                "[{title}]({svg}) ({} samples)",
+                graphs[who]["samples"].as_u64().unwrap_or(0)
+            )
+        })
+    };
+    let links: Vec<String> = [link("node", "the node"), link("postgres", "PostgreSQL")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if links.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Flame graphs (SVG; a frame's width is its share of the samples, click to zoom): {}.\n",
+        links.join(", ")
+    )
 }
 
 #[cfg(test)]
