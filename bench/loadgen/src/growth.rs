@@ -826,6 +826,10 @@ async fn forwarding(
          {settled:.1} s; starting the parent"
     ));
     let parent = harness::pair_node(env, "drain", harness::PARENT, Some(mappings))?;
+    // `--perf`: the parent node, and PostgreSQL for both nodes, from its start to the end of
+    // the drain (the drainers' backoff in between is idle and adds no samples).
+    let perf =
+        crate::profile::Perf::start_if(opts.perf, parent.pid(), &env.work.join("perf-drain.data"))?;
     let watch = Watch {
         gateway: vec![parent.pid(), child.pid()],
         postgres: Some(env.pg_pid),
@@ -860,6 +864,9 @@ async fn forwarding(
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let wall = up.elapsed().as_secs_f64();
+    if let Some(perf) = perf {
+        results["profile"]["drain"] = perf.finish()?;
+    }
     // Where the child's drainers found the bodies: the last minute's pushes in memory
     // (`federation.recent_bodies_mb`), the rest in its database.
     let sent_after_drain = bodies_sent(&child, harness::CHILD).await?;

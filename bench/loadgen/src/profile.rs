@@ -27,6 +27,11 @@ pub struct Perf {
 }
 
 impl Perf {
+    /// [`Perf::start`] when `on` (`--perf`), else nothing.
+    pub fn start_if(on: bool, pid: u32, data: &Path) -> anyhow::Result<Option<Perf>> {
+        on.then(|| Perf::start(pid, data)).transpose()
+    }
+
     pub fn start(pid: u32, data: &Path) -> anyhow::Result<Perf> {
         let child = Command::new("perf")
             .args([

@@ -599,6 +599,7 @@ pub fn markdown(r: &Value) -> String {
 
     if growth_only(r) {
         growth_markdown(r, &mut out);
+        profiles_markdown(r, &mut out);
         return out.join("\n") + "\n";
     }
     out.push("\n## Ceilings (same run)\n".into());
@@ -803,46 +804,7 @@ pub fn markdown(r: &Value) -> String {
         growth_markdown(r, &mut out);
     }
 
-    for (key, what) in [
-        ("ingest", "sustained ingest"),
-        ("single", "the single-record push peak"),
-        ("verify", "verification through the API (one a request)"),
-        (
-            "verify_batch",
-            "verification through the API (50 a request)",
-        ),
-    ] {
-        let prof = &r["profile"][key];
-        if !prof.is_object() {
-            continue;
-        }
-        out.push(format!("\n## Profile of the node during {what}\n"));
-        out.push(format!(
-            "`perf record -e cpu-clock --call-graph dwarf` on the gateway process; shares of its samples. \
-             Inclusive time of the project's functions (and the libraries it leans on), then self time.\n\n\
-             Raw data: `{}` (`perf report -i …`).\n",
-            prof["data"].as_str().unwrap_or("")
-        ));
-        out.push(flamegraph_links(&prof["flamegraphs"]));
-        out.push("| inclusive % | function |".into());
-        out.push("| ---: | --- |".into());
-        for t in prof["inclusive"].as_array().into_iter().flatten() {
-            out.push(format!(
-                "| {:.1} | `{}` |",
-                t["percent"].as_f64().unwrap_or(0.0),
-                t["symbol"].as_str().unwrap_or("").replace('|', "\\|")
-            ));
-        }
-        out.push("\n| self % | symbol |".into());
-        out.push("| ---: | --- |".into());
-        for t in prof["self"].as_array().into_iter().flatten() {
-            out.push(format!(
-                "| {:.1} | `{}` |",
-                t["percent"].as_f64().unwrap_or(0.0),
-                t["symbol"].as_str().unwrap_or("").replace('|', "\\|")
-            ));
-        }
-    }
+    profiles_markdown(r, &mut out);
     for (key, what) in [
         ("postgres", "sustained ingest"),
         ("postgres_single", "single-record push peak"),
@@ -1069,6 +1031,50 @@ fn growth_markdown(r: &Value, out: &mut Vec<String>) {
                 ),
                 &fw["lag_quarter"],
             ));
+        }
+    }
+}
+
+/// The node's profiles (`--perf`): hottest functions and flame graphs, one section a phase.
+fn profiles_markdown(r: &Value, out: &mut Vec<String>) {
+    for (key, what) in [
+        ("ingest", "sustained ingest"),
+        ("single", "the single-record push peak"),
+        ("verify", "verification through the API (one a request)"),
+        (
+            "verify_batch",
+            "verification through the API (50 a request)",
+        ),
+        (
+            "drain",
+            "the forwarding drain (the parent node; PostgreSQL of both nodes)",
+        ),
+    ] {
+        let prof = &r["profile"][key];
+        if !prof.is_object() {
+            continue;
+        }
+        out.push(format!("\n## Profile of the node during {what}\n"));
+        out.push(format!(
+            "`perf record -e cpu-clock --call-graph dwarf` on the gateway process; shares of its samples. \
+             Inclusive time of the project's functions (and the libraries it leans on), then self time.\n\n\
+             Raw data: `{}` (`perf report -i …`).\n",
+            prof["data"].as_str().unwrap_or("")
+        ));
+        out.push(flamegraph_links(&prof["flamegraphs"]));
+        for (rows, header) in [
+            ("inclusive", "| inclusive % | function |"),
+            ("self", "\n| self % | symbol |"),
+        ] {
+            out.push(header.into());
+            out.push("| ---: | --- |".into());
+            for t in prof[rows].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "| {:.1} | `{}` |",
+                    t["percent"].as_f64().unwrap_or(0.0),
+                    t["symbol"].as_str().unwrap_or("").replace('|', "\\|")
+                ));
+            }
         }
     }
 }

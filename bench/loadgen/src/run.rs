@@ -417,14 +417,8 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     } else {
         None
     };
-    let perf = if opts.perf {
-        Some(crate::profile::Perf::start(
-            node.pid(),
-            &env.work.join("perf-ingest.data"),
-        )?)
-    } else {
-        None
-    };
+    let perf =
+        crate::profile::Perf::start_if(opts.perf, node.pid(), &env.work.join("perf-ingest.data"))?;
     let jobs = ingest_jobs(loads.clone(), pools.clone(), BATCH);
     let wal_before = Wal::mark(&db_url).await?;
     let (sustained, mut v) = measured(&watch, load::closed(best.0, plan.sustained, jobs)).await;
@@ -495,14 +489,8 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
 
     let jobs = ingest_jobs(loads.clone(), pools.clone(), 1);
     reset_statements(&stats_db).await?;
-    let perf = if opts.perf {
-        Some(crate::profile::Perf::start(
-            node.pid(),
-            &env.work.join("perf-single.data"),
-        )?)
-    } else {
-        None
-    };
+    let perf =
+        crate::profile::Perf::start_if(opts.perf, node.pid(), &env.work.join("perf-single.data"))?;
     let (peak, v) = measured(
         &watch,
         load::closed(plan.single_peak_workers, plan.short_run, jobs),
@@ -695,13 +683,11 @@ impl VerifyPhase<'_> {
                 0
             },
         );
-        let perf = match self.perf {
-            Some(pid) => Some(crate::profile::Perf::start(
-                pid,
-                &self.work.join(format!("perf-{name}.data")),
-            )?),
-            None => None,
-        };
+        let data = self.work.join(format!("perf-{name}.data"));
+        let perf = self
+            .perf
+            .map(|pid| crate::profile::Perf::start(pid, &data))
+            .transpose()?;
         let running = self.watch.start();
         let out = load::closed(self.plan.verify_workers, self.plan.short_run, jobs).await;
         let usage = running.stop();
