@@ -69,7 +69,15 @@ impl Perf {
                 .args([
                     "report", "--stdio", children, "--sort", "symbol", "-g", "none",
                 ])
-                .args(["--no-inline", "--percent-limit", "1"])
+                // `relative`: shares of the node's samples. The default (`absolute`, used
+                // until 2026-12-07) gave shares of every sample of the machine, idle included.
+                .args([
+                    "--no-inline",
+                    "--percent-limit",
+                    "1",
+                    "--percentage",
+                    "relative",
+                ])
                 .args(["--pid", &self.pid.to_string(), "-i"])
                 .arg(&self.data)
                 .stderr(Stdio::null())
