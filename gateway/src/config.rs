@@ -133,6 +133,9 @@ pub struct IngestConfig {
     pub group_commit_records: usize,
     /// Committer tasks per process writing those groups.
     pub group_commit_workers: usize,
+    /// A transaction inserting at least this many new records writes them with binary `COPY`
+    /// instead of `INSERT` (`ingest/store.rs`); 0 never does.
+    pub copy_from_rows: usize,
     /// A catalog file to use instead of the bundled `schemas/catalog/catalog.json`.
     pub catalog: Option<PathBuf>,
     /// A folder of mapping files (`mapping/v1`, see adapters/mappings/README.md): one more
@@ -510,6 +513,7 @@ impl Default for IngestConfig {
             max_clock_skew_secs: 300,
             group_commit_records: 50,
             group_commit_workers: 2,
+            copy_from_rows: crate::ingest::store::COPY_FROM_ROWS_DEFAULT,
             catalog: None,
             mappings: None,
         }

@@ -77,6 +77,10 @@ pub async fn run(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<
     if config.database.row_cache {
         crate::db::row_cache::spawn(rows.clone(), url)?;
     }
+    crate::ingest::store::COPY_FROM_ROWS.store(
+        config.ingest.copy_from_rows,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let config = Arc::new(config);
     let group = crate::ingest::group::GroupCommit::start(
         pool.clone(),

@@ -210,13 +210,18 @@ async fn city_and_county(env: &[(&str, &str)]) -> Network {
         (XIFENG, "西峰区节点", Some(CITY)),
     ])
     .await;
-    let xifeng = net.node_mut(XIFENG);
-    xifeng.stop();
-    for (key, value) in env {
-        xifeng.set_env(key, value);
-    }
-    xifeng.spawn().await;
+    restart_with(&mut net, XIFENG, env).await;
     net
+}
+
+/// Restart the node of `region` with `env` set.
+async fn restart_with(net: &mut Network, region: &str, env: &[(&str, &str)]) {
+    let node = net.node_mut(region);
+    node.stop();
+    for (key, value) in env {
+        node.set_env(key, value);
+    }
+    node.spawn().await;
 }
 
 /// A record goes up in one request with the credentials issued with it, which have no outbox
@@ -1283,4 +1288,46 @@ fn node_region(node: &e2e::Node) -> String {
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+/// A parent writes the records of a forwarded request with `COPY` once there are enough of
+/// them (`ingest.copy_from_rows`; 1 here, so every request): it holds them as the child
+/// stored them, marked as the child's, with each case's head where the child has it.
+#[tokio::test]
+async fn a_parent_copies_forwarded_records_as_the_child_stored_them() {
+    let mut net = city_and_county(&[]).await;
+    restart_with(&mut net, CITY, &[("GATEWAY_INGEST__COPY_FROM_ROWS", "1")]).await;
+    for i in 0..3 {
+        push(&net, XIFENG, batch_for(XIFENG, &format!("P{i}"))).await;
+    }
+    let (xifeng, city) = (net.node(XIFENG), net.node(CITY));
+    let credentials = xifeng
+        .count("SELECT count(*) FROM credential_versions")
+        .await;
+    holds(city, "the county's records at the city", 9, credentials).await;
+    let same = "SELECT json_agg(json_build_array(record_id, source_system, case_no, version,
+                    department, region_code, item_code, status, occurred_at, ingested_at,
+                    encode(content_hash, 'hex'), body) ORDER BY record_id)::text
+                FROM case_records";
+    let heads = "SELECT json_agg(json_build_array(source_system, case_no, record_id, version,
+                     entered_at) ORDER BY case_no)::text
+                 FROM supervision_cases";
+    for sql in [same, heads] {
+        let (up, down) = (city.db().await, xifeng.db().await);
+        let at = |db: tokio_postgres::Client| async move {
+            db.query_one(sql, &[]).await.unwrap().get::<_, String>(0)
+        };
+        assert_eq!(at(up).await, at(down).await, "{sql}");
+    }
+    assert_eq!(
+        city.count(&format!(
+            "SELECT count(*) FROM case_records WHERE forwarded_from = '{XIFENG}'"
+        ))
+        .await,
+        9
+    );
+    assert_eq!(
+        city.metric("gateway_ingest_copied_records_total").await,
+        Some(9.0)
+    );
 }

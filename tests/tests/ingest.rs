@@ -1149,3 +1149,181 @@ async fn concurrent_small_pushes_share_transactions_and_each_keeps_its_own_recei
     assert!(pushed >= 68.0, "every push went through a group: {pushed}");
     assert!(groups < pushed, "{groups} groups for {pushed} pushes");
 }
+
+/// What `node` told and stored in [`copy_or_insert_scenario`], without the ids and times a
+/// node picks itself.
+type Observed = (Vec<Value>, Vec<Value>, Vec<Value>, (i64, i64));
+
+/// Pushes that give a transaction new cases, a case whose head moves, history, two versions of
+/// a new case together, concurrent pushes of the same records and a re-push with one record
+/// changed: receipts (outcomes, `current`), stored records, state rows, outbox and quarantine.
+async fn copy_or_insert_scenario(node: &Node) -> Observed {
+    let records = mr_records();
+    let with = |i: usize, suffix: &str, version: i64, state: &str| {
+        let mut r = records[i].clone();
+        r["caseNo"] = json!(format!("{}{suffix}", r["caseNo"].as_str().unwrap()));
+        r["version"] = json!(version);
+        r["state"] = json!(state);
+        r
+    };
+    let told = |receipt: &Value| {
+        let records: Vec<Value> = receipt["records"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{receipt}"))
+            .iter()
+            .map(|r| json!([r["case_no"], r["version"], r["outcome"], r["current"]]))
+            .collect();
+        json!({"summary": receipt["summary"], "records": records})
+    };
+    let second = with(1, "", 2, "HANDLING");
+    let mut pushes = vec![
+        mr_batch(vec![second.clone()]),
+        mr_batch(vec![
+            records[0].clone(),
+            records[2].clone(),
+            with(1, "", 1, "ACCEPTED"),
+            with(1, "", 4, "HANDLING"),
+            with(1, "", 3, "HANDLING"),
+        ]),
+        mr_batch(vec![
+            with(1, "", 5, "HANDLING"),
+            with(1, "-N", 2, "HANDLING"),
+            with(1, "-N", 1, "ACCEPTED"),
+        ]),
+    ];
+    let mut receipts = Vec::new();
+    for body in pushes.drain(..) {
+        let (status, receipt) = push(node, XIFENG_AMR, MR, body).await;
+        assert_eq!(status, 200, "{receipt}");
+        receipts.push(told(&receipt));
+    }
+    // None of them sent a stored key: no transaction ran again with `ON CONFLICT` (a head
+    // read wrong would insert a second state row for a case, and run again).
+    let reruns = "gateway_ingest_careful_reruns_total";
+    assert_eq!(node.metric_as("qingyang-operator", reruns).await, None);
+    // Eight at once: each record stored once, whichever transaction commits first.
+    let body = mr_batch(vec![
+        with(0, "-C", 1, "FINISHED"),
+        with(2, "-C", 1, "RECEIVED"),
+    ]);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, body) = (node.client(XIFENG_AMR), body.clone());
+            tokio::spawn(async move {
+                let resp = client.post(MR, "application/json", body).await.unwrap();
+                let receipt: Value = resp.json().unwrap();
+                assert_eq!(resp.status.as_u16(), 200, "{receipt}");
+                receipt["summary"].clone()
+            })
+        })
+        .collect();
+    let (mut accepted, mut duplicates) = (0, 0);
+    for t in tasks {
+        let summary = t.await.unwrap();
+        accepted += summary["accepted"].as_i64().unwrap();
+        duplicates += summary["duplicate"].as_i64().unwrap();
+    }
+    receipts.push(json!([accepted, duplicates]));
+    // The second push again, one record changed under its version.
+    let mut changed = with(1, "", 4, "HANDLING");
+    changed["applicant"]["address"] = json!("甘肃省庆阳市西峰区董志镇北庄村");
+    let (_, receipt) = push(
+        node,
+        XIFENG_AMR,
+        MR,
+        mr_batch(vec![
+            records[0].clone(),
+            records[2].clone(),
+            with(1, "", 1, "ACCEPTED"),
+            changed,
+            with(1, "", 3, "HANDLING"),
+        ]),
+    )
+    .await;
+    receipts.push(told(&receipt));
+
+    let db = node.db().await;
+    let rows = |sql: &'static str| {
+        let db = &db;
+        async move {
+            let rows = db.query(sql, &[]).await.unwrap();
+            rows.iter()
+                .map(|r| r.get::<_, Value>(0))
+                .collect::<Vec<Value>>()
+        }
+    };
+    let stored = rows(
+        "SELECT json_build_array(source_system, case_no, version, department, region_code,
+                item_code, status, occurred_at, encode(content_hash, 'hex'),
+                body - 'ingested_at', forwarded_from, batch_id IS NOT NULL,
+                ingested_at = (body->>'ingested_at')::timestamptz)
+         FROM case_records ORDER BY case_no, version",
+    )
+    .await;
+    let state = rows(
+        "SELECT json_build_array(s.case_no, s.version, s.status, s.level,
+                s.record_id = c.record_id,
+                s.entered_at = (SELECT min(ingested_at) FROM case_records m
+                                WHERE m.case_no = s.case_no))
+         FROM supervision_cases s
+         JOIN case_records c ON (c.source_system, c.case_no, c.version) = (s.source_system, s.case_no, s.version)
+         ORDER BY s.case_no",
+    )
+    .await;
+    let queued = (
+        node.count("SELECT sum(cardinality(ref_ids))::int8 FROM outbox WHERE kind = 'record'")
+            .await,
+        node.count("SELECT count(*) FROM quarantine WHERE reason = 'version_conflict'")
+            .await,
+    );
+    (receipts, stored, state, queued)
+}
+
+/// A transaction of at least `ingest.copy_from_rows` new records writes them with `COPY`
+/// (store.rs): the same pushes end the same on a node that copies every transaction's records
+/// and on one that never does.
+#[tokio::test]
+async fn records_written_by_copy_end_as_those_written_by_insert() {
+    let copy = Node::start_configured(&[("GATEWAY_INGEST__COPY_FROM_ROWS", "1")]).await;
+    let insert = Node::start_configured(&[("GATEWAY_INGEST__COPY_FROM_ROWS", "0")]).await;
+    let (copied, inserted) = tokio::join!(
+        copy_or_insert_scenario(&copy),
+        copy_or_insert_scenario(&insert)
+    );
+    assert_eq!(copied, inserted);
+    let (receipts, stored, state, queued) = copied;
+    // The scenario does what it says: history, a moved head, duplicates, a conflict.
+    assert_eq!(receipts[1]["summary"]["accepted"], 5, "{receipts:?}");
+    assert_eq!(
+        receipts[1]["records"],
+        json!([
+            ["SCJG-XF-20261118-0001", 1, "accepted", true],
+            ["SCJG-XF-20261121-0003", 1, "accepted", true],
+            ["SCJG-XF-20261120-0007", 1, "accepted", false],
+            ["SCJG-XF-20261120-0007", 4, "accepted", true],
+            ["SCJG-XF-20261120-0007", 3, "accepted", false]
+        ])
+    );
+    assert_eq!(receipts[3], json!([2, 14]));
+    assert_eq!(receipts[4]["summary"]["duplicate"], 4, "{receipts:?}");
+    assert_eq!(
+        receipts[4]["summary"]["version_conflict"], 1,
+        "{receipts:?}"
+    );
+    assert_eq!((stored.len(), state.len()), (11, 6));
+    assert!(
+        state.iter().all(|s| s[4] == true && s[5] == true),
+        "{state:?}"
+    );
+    assert_eq!(queued, (11, 1));
+    // 1 + 5 + 3 records, and the two of the concurrent pushes whose transaction won; the
+    // re-push's `COPY` failed on the stored keys and ran again with `ON CONFLICT`.
+    let metric = "gateway_ingest_copied_records_total";
+    assert_eq!(
+        copy.metric_as("qingyang-operator", metric).await,
+        Some(11.0)
+    );
+    assert_eq!(insert.metric_as("qingyang-operator", metric).await, None);
+    let reruns = "gateway_ingest_careful_reruns_total";
+    assert!(copy.metric_as("qingyang-operator", reruns).await >= Some(1.0));
+}

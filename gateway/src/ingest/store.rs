@@ -11,15 +11,24 @@
 //! [`Writes::Careful`], as every transaction ran before; that source's transactions are then
 //! written careful for a while ([`Duplicates`]), so one that re-sends overlapping windows does
 //! not pay for a failed attempt on every push.
+//!
+//! Written fast, the records of a large transaction (at least `ingest.copy_from_rows`) go in
+//! with binary `COPY`, as the benchmark's ceiling writes them: PostgreSQL then fills heap pages
+//! many rows at a time (one WAL record a page, not one a row) and parses no arrays of
+//! parameters. A key stored already fails the `COPY` as it fails the `INSERT`.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BufMut;
 use chrono::{DateTime, FixedOffset};
 use deadpool_postgres::{Client, GenericClient};
 use domain::FieldError;
+use futures_util::SinkExt;
 use futures_util::future::try_join_all;
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
+use tokio_postgres::{CopyInSink, Statement};
 use uuid::Uuid;
 
 use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
@@ -128,6 +137,49 @@ impl Duplicates {
         for s in sources {
             seen.insert(s.to_owned(), now);
         }
+    }
+}
+
+/// `ingest.copy_from_rows` by default: from this many rows a `COPY` (two round trips, and the
+/// cases' heads read by a statement of their own) costs less than an `INSERT` of the rows.
+pub const COPY_FROM_ROWS_DEFAULT: usize = 64;
+
+/// `ingest.copy_from_rows` of the running process (set once at start).
+pub static COPY_FROM_ROWS: AtomicUsize = AtomicUsize::new(COPY_FROM_ROWS_DEFAULT);
+
+/// Whether [`insert_rows`] writes `rows` records with `COPY`: the transaction must then have
+/// begun (its `BEGIN` answered) before the call, as a `COPY` sent alone would commit itself.
+pub fn copies(writes: Writes, rows: usize) -> bool {
+    let from = COPY_FROM_ROWS.load(Ordering::Relaxed);
+    writes == Writes::Fast && from > 0 && rows >= from
+}
+
+/// A connection or transaction that can run `COPY … FROM STDIN` (deadpool's `GenericClient`
+/// cannot).
+pub trait CopyIn: GenericClient {
+    fn copy_in_rows<'a>(
+        &'a self,
+        statement: &'a Statement,
+    ) -> impl Future<Output = Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send + 'a;
+}
+
+impl CopyIn for Client {
+    fn copy_in_rows<'a>(
+        &'a self,
+        statement: &'a Statement,
+    ) -> impl Future<Output = Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send + 'a
+    {
+        self.copy_in(statement)
+    }
+}
+
+impl CopyIn for deadpool_postgres::Transaction<'_> {
+    fn copy_in_rows<'a>(
+        &'a self,
+        statement: &'a Statement,
+    ) -> impl Future<Output = Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send + 'a
+    {
+        self.copy_in(statement)
     }
 }
 
@@ -302,7 +354,10 @@ async fn write(
             primaries.push(i);
         }
     }
-    // Records, with the heads of their cases as stored before: one statement.
+    if copies(writes, primaries.len()) {
+        tx.begun().await?;
+    }
+    // Records, with the heads of their cases as stored before: one statement (two with `COPY`).
     let inserted = insert_records(
         db,
         primaries.iter().map(|&i| (metas[valid[i].0], valid[i].1)),
@@ -645,7 +700,7 @@ fn outcome_for(v: &Valid, outcome: Outcome) -> RecordOutcome {
 
 /// Insert the records, each with its batch (see [`insert_rows`]).
 async fn insert_records<'a>(
-    tx: &impl GenericClient,
+    tx: &impl CopyIn,
     rows: impl Iterator<Item = (&'a BatchMeta, &'a Valid)>,
     writes: Writes,
 ) -> anyhow::Result<HashMap<Uuid, Head>> {
@@ -724,7 +779,7 @@ pub struct RecordRow<'a> {
 /// written by [`crate::supervision::refresh::refresh_heads`] in the same transaction.
 /// `forwarded_from`: the child node a forwarded batch came from.
 pub async fn insert_rows<'a>(
-    tx: &impl GenericClient,
+    tx: &impl CopyIn,
     forwarded_from: Option<&str>,
     rows: &[RecordRow<'a>],
     writes: Writes,
@@ -732,7 +787,47 @@ pub async fn insert_rows<'a>(
     if rows.is_empty() {
         return Ok(HashMap::new());
     }
-    let col = |f: fn(&RecordRow<'a>) -> &'a str| rows.iter().map(f).collect::<Vec<&str>>();
+    // The head each inserted record's case had: (version, entry time), or none.
+    let prior = if copies(writes, rows.len()) {
+        copy_rows(tx, forwarded_from, rows).await?
+    } else {
+        insert_each(tx, forwarded_from, rows, writes).await?
+    };
+    // Each case's highest version inserted.
+    let mut top: HashMap<(&str, &str), i64> = HashMap::new();
+    for r in rows.iter().filter(|r| prior.contains_key(&r.record_id)) {
+        let v = top.entry((r.source_system, r.case_no)).or_insert(r.version);
+        *v = (*v).max(r.version);
+    }
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let before = prior.get(&r.record_id)?;
+            let head = match before {
+                _ if top[&(r.source_system, r.case_no)] != r.version => Head::History,
+                None => Head::New,
+                Some((stored, _)) if *stored >= r.version => Head::History,
+                Some((_, entered_at)) => Head::Moved {
+                    entered_at: *entered_at,
+                },
+            };
+            Some((r.record_id, head))
+        })
+        .collect())
+}
+
+/// What a case's head was before the transaction's records: (version, entry time), or none.
+type Prior = HashMap<Uuid, Option<(i64, DateTime<chrono::Utc>)>>;
+
+/// The records statement: `INSERT … SELECT FROM UNNEST`, reading the heads as it inserts.
+async fn insert_each(
+    tx: &impl GenericClient,
+    forwarded_from: Option<&str>,
+    rows: &[RecordRow<'_>],
+    writes: Writes,
+) -> anyhow::Result<Prior> {
+    let col =
+        |f: for<'r> fn(&'r RecordRow<'_>) -> &'r str| rows.iter().map(f).collect::<Vec<&str>>();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
     let batches: Vec<Uuid> = rows.iter().map(|r| r.batch_id).collect();
     let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
@@ -767,34 +862,110 @@ pub async fn insert_rows<'a>(
             ],
         )
         .await?;
-    // The head each inserted record's case had: (version, entry time), or none.
-    let mut prior: HashMap<Uuid, Option<(i64, DateTime<chrono::Utc>)>> =
-        HashMap::with_capacity(returned.len());
+    let mut prior = Prior::with_capacity(returned.len());
     for r in &returned {
         let head = r.get::<_, Option<i64>>(1).map(|v| (v, r.get(2)));
         prior.insert(r.get(0), head);
     }
-    // Each case's highest version inserted.
-    let mut top: HashMap<(&str, &str), i64> = HashMap::new();
-    for r in rows.iter().filter(|r| prior.contains_key(&r.record_id)) {
-        let v = top.entry((r.source_system, r.case_no)).or_insert(r.version);
-        *v = (*v).max(r.version);
-    }
-    Ok(rows
+    Ok(prior)
+}
+
+const COPY_RECORDS: &str = "COPY case_records (record_id, source_system, case_no, version, department, \
+     region_code, item_code, status, occurred_at, ingested_at, batch_id, content_hash, body, \
+     forwarded_from) FROM STDIN (FORMAT binary)";
+
+/// The binary `COPY` format's signature, flags and header extension length.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+const COPY_TYPES: [Type; 14] = [
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::UUID,
+    Type::BYTEA,
+    Type::JSONB,
+    Type::TEXT,
+];
+
+/// The records by `COPY`, after a read of their cases' heads (the statement's snapshot, as
+/// the `INSERT`'s join reads them). Every row is inserted or the `COPY` fails.
+async fn copy_rows(
+    tx: &impl CopyIn,
+    forwarded_from: Option<&str>,
+    rows: &[RecordRow<'_>],
+) -> anyhow::Result<Prior> {
+    let mut cases: Vec<(&str, &str)> = rows.iter().map(|r| (r.source_system, r.case_no)).collect();
+    cases.dedup(); // rows come in key order: a case's versions are neighbours
+    let (systems, numbers): (Vec<&str>, Vec<&str>) = cases.into_iter().unzip();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT k.sys, k.case_no, s.version, s.entered_at
+             FROM UNNEST($1::text[], $2::text[]) AS k(sys, case_no)
+             JOIN supervision_cases s ON s.source_system = k.sys AND s.case_no = k.case_no",
+        )
+        .await?;
+    let found = tx.query(&stmt, &[&systems, &numbers]).await?;
+    let heads: HashMap<(&str, &str), (i64, DateTime<chrono::Utc>)> = found
         .iter()
-        .filter_map(|r| {
-            let before = prior.get(&r.record_id)?;
-            let head = match before {
-                _ if top[&(r.source_system, r.case_no)] != r.version => Head::History,
-                None => Head::New,
-                Some((stored, _)) if *stored >= r.version => Head::History,
-                Some((_, entered_at)) => Head::Moved {
-                    entered_at: *entered_at,
-                },
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+        .collect();
+    // The whole binary COPY stream in one buffer: one message to the connection task
+    // (`BinaryCopyInWriter` hands it one every 4 KB).
+    let mut data = bytes::BytesMut::with_capacity(
+        COPY_HEADER.len() + rows.iter().map(|r| r.body_json.len() + 256).sum::<usize>(),
+    );
+    data.put_slice(COPY_HEADER);
+    let mut prior = Prior::with_capacity(rows.len());
+    for r in rows {
+        let values: [&(dyn ToSql + Sync); 14] = [
+            &r.record_id,
+            &r.source_system,
+            &r.case_no,
+            &r.version,
+            &r.department,
+            &r.region_code,
+            &r.item_code,
+            &r.status,
+            &r.occurred_at,
+            &r.ingested_at,
+            &r.batch_id,
+            &r.content_hash,
+            &Jsonb(r.body_json),
+            &forwarded_from,
+        ];
+        data.put_i16(values.len() as i16);
+        for (value, ty) in values.iter().zip(&COPY_TYPES) {
+            let at = data.len();
+            data.put_i32(0); // the length, filled in below
+            let len = match value
+                .to_sql_checked(ty, &mut data)
+                .map_err(anyhow::Error::from_boxed)?
+            {
+                IsNull::Yes => -1,
+                IsNull::No => i32::try_from(data.len() - at - 4)?,
             };
-            Some((r.record_id, head))
-        })
-        .collect())
+            data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        prior.insert(
+            r.record_id,
+            heads.get(&(r.source_system, r.case_no)).copied(),
+        );
+    }
+    data.put_i16(-1);
+    let stmt = tx.prepare_cached(COPY_RECORDS).await?;
+    let sink = tx.copy_in_rows(&stmt).await?;
+    let mut sink = std::pin::pin!(sink);
+    sink.send(data.freeze()).await?;
+    let copied = sink.finish().await?;
+    metrics::counter!("gateway_ingest_copied_records_total").increment(copied);
+    Ok(prior)
 }
 
 /// (record id, content hash) of stored records with the keys of `rows`.
