@@ -1264,7 +1264,8 @@ async fn copy_or_insert_scenario(node: &Node) -> Observed {
         "SELECT json_build_array(s.case_no, s.version, s.status, s.level,
                 s.record_id = c.record_id,
                 s.entered_at = (SELECT min(ingested_at) FROM case_records m
-                                WHERE m.case_no = s.case_no))
+                                WHERE m.case_no = s.case_no),
+                to_jsonb(s) - '{record_id,entered_at,entry_delay_secs,updated_at}'::text[])
          FROM supervision_cases s
          JOIN case_records c ON (c.source_system, c.case_no, c.version) = (s.source_system, s.case_no, s.version)
          ORDER BY s.case_no",
@@ -1276,6 +1277,8 @@ async fn copy_or_insert_scenario(node: &Node) -> Observed {
         node.count("SELECT count(*) FROM quarantine WHERE reason = 'version_conflict'")
             .await,
     );
+    let late = "gateway_supervision_late_entries_total";
+    receipts.push(json!(node.metric_as("qingyang-operator", late).await));
     (receipts, stored, state, queued)
 }
 
@@ -1314,6 +1317,10 @@ async fn records_written_by_copy_end_as_those_written_by_insert() {
     assert!(
         state.iter().all(|s| s[4] == true && s[5] == true),
         "{state:?}"
+    );
+    assert!(
+        receipts[5].as_f64() > Some(0.0),
+        "late entries: {receipts:?}"
     );
     assert_eq!(queued, (11, 1));
     // 1 + 5 + 3 records, and the two of the concurrent pushes whose transaction won; the

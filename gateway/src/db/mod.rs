@@ -1,6 +1,7 @@
 //! PostgreSQL: where the database is (a configured URL, or the embedded private server), the
 //! connection pool, and schema migrations.
 
+pub mod copy;
 pub mod embedded;
 pub mod migrate;
 pub mod row_cache;

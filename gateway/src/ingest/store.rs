@@ -13,27 +13,24 @@
 //! not pay for a failed attempt on every push.
 //!
 //! Written fast, the records of a large transaction (at least `ingest.copy_from_rows`) go in
-//! with binary `COPY`, as the benchmark's ceiling writes them: PostgreSQL then fills heap pages
-//! many rows at a time (one WAL record a page, not one a row) and parses no arrays of
-//! parameters. A key stored already fails the `COPY` as it fails the `INSERT`.
+//! with binary `COPY` ([`crate::db::copy`]), as the benchmark's ceiling writes them. A key
+//! stored already fails the `COPY` as it fails the `INSERT`.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BufMut;
 use chrono::{DateTime, FixedOffset};
 use deadpool_postgres::{Client, GenericClient};
 use domain::FieldError;
-use futures_util::SinkExt;
 use futures_util::future::try_join_all;
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
-use tokio_postgres::{CopyInSink, Statement};
 use uuid::Uuid;
 
 use super::receipt::{Outcome, Receipt, RecordOutcome, Summary};
 use super::{Invalid, Prepared, Valid};
 use crate::certificates::Issuer;
+use crate::db::copy::{CopyIn, Rows};
 use crate::db::tx::Tx;
 use crate::supervision::refresh::Head;
 
@@ -152,35 +149,6 @@ pub static COPY_FROM_ROWS: AtomicUsize = AtomicUsize::new(COPY_FROM_ROWS_DEFAULT
 pub fn copies(writes: Writes, rows: usize) -> bool {
     let from = COPY_FROM_ROWS.load(Ordering::Relaxed);
     writes == Writes::Fast && from > 0 && rows >= from
-}
-
-/// A connection or transaction that can run `COPY … FROM STDIN` (deadpool's `GenericClient`
-/// cannot).
-pub trait CopyIn: GenericClient {
-    fn copy_in_rows<'a>(
-        &'a self,
-        statement: &'a Statement,
-    ) -> impl Future<Output = Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send + 'a;
-}
-
-impl CopyIn for Client {
-    fn copy_in_rows<'a>(
-        &'a self,
-        statement: &'a Statement,
-    ) -> impl Future<Output = Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send + 'a
-    {
-        self.copy_in(statement)
-    }
-}
-
-impl CopyIn for deadpool_postgres::Transaction<'_> {
-    fn copy_in_rows<'a>(
-        &'a self,
-        statement: &'a Statement,
-    ) -> impl Future<Output = Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send + 'a
-    {
-        self.copy_in(statement)
-    }
 }
 
 /// Whether `e` is a unique violation (of a transaction writing [`Writes::Fast`]).
@@ -874,9 +842,6 @@ const COPY_RECORDS: &str = "COPY case_records (record_id, source_system, case_no
      region_code, item_code, status, occurred_at, ingested_at, batch_id, content_hash, body, \
      forwarded_from) FROM STDIN (FORMAT binary)";
 
-/// The binary `COPY` format's signature, flags and header extension length.
-const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-
 const COPY_TYPES: [Type; 14] = [
     Type::UUID,
     Type::TEXT,
@@ -916,15 +881,13 @@ async fn copy_rows(
         .iter()
         .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
         .collect();
-    // The whole binary COPY stream in one buffer: one message to the connection task
-    // (`BinaryCopyInWriter` hands it one every 4 KB).
-    let mut data = bytes::BytesMut::with_capacity(
-        COPY_HEADER.len() + rows.iter().map(|r| r.body_json.len() + 256).sum::<usize>(),
+    let mut data = Rows::new(
+        &COPY_TYPES,
+        rows.iter().map(|r| r.body_json.len() + 256).sum(),
     );
-    data.put_slice(COPY_HEADER);
     let mut prior = Prior::with_capacity(rows.len());
     for r in rows {
-        let values: [&(dyn ToSql + Sync); 14] = [
+        data.push(&[
             &r.record_id,
             &r.source_system,
             &r.case_no,
@@ -939,31 +902,13 @@ async fn copy_rows(
             &r.content_hash,
             &Jsonb(r.body_json),
             &forwarded_from,
-        ];
-        data.put_i16(values.len() as i16);
-        for (value, ty) in values.iter().zip(&COPY_TYPES) {
-            let at = data.len();
-            data.put_i32(0); // the length, filled in below
-            let len = match value
-                .to_sql_checked(ty, &mut data)
-                .map_err(anyhow::Error::from_boxed)?
-            {
-                IsNull::Yes => -1,
-                IsNull::No => i32::try_from(data.len() - at - 4)?,
-            };
-            data[at..at + 4].copy_from_slice(&len.to_be_bytes());
-        }
+        ])?;
         prior.insert(
             r.record_id,
             heads.get(&(r.source_system, r.case_no)).copied(),
         );
     }
-    data.put_i16(-1);
-    let stmt = tx.prepare_cached(COPY_RECORDS).await?;
-    let sink = tx.copy_in_rows(&stmt).await?;
-    let mut sink = std::pin::pin!(sink);
-    sink.send(data.freeze()).await?;
-    let copied = sink.finish().await?;
+    let copied = data.send(tx, COPY_RECORDS).await?;
     metrics::counter!("gateway_ingest_copied_records_total").increment(copied);
     Ok(prior)
 }

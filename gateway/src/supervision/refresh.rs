@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::assess::{self, Facts, Level};
 use crate::api::App;
-use crate::ingest::store::Writes;
+use crate::db::copy::{CopyIn, Rows};
+use crate::ingest::store::{Writes, copies};
+use tokio_postgres::types::Type;
 
 /// Identifies the evaluator's lock among advisory locks ("egw_supv").
 const LOCK_KEY: i64 = 0x6567_775f_7375_7076;
@@ -175,10 +177,7 @@ impl Refreshed {
 /// Recompute the supervision state of the cases of `record_ids` (any versions) from each case's
 /// head (the record its state row names), inside the caller's transaction. Cheap for ids of
 /// records that were not stored: they name no case.
-pub async fn refresh_records(
-    db: &impl GenericClient,
-    record_ids: &[Uuid],
-) -> anyhow::Result<Refreshed> {
+pub async fn refresh_records(db: &impl CopyIn, record_ids: &[Uuid]) -> anyhow::Result<Refreshed> {
     if record_ids.is_empty() {
         return Ok(Refreshed::default());
     }
@@ -305,7 +304,7 @@ impl<'a> Written<'a> {
 /// heads had moved. Fails with [`HeadRace`] when a concurrent transaction moved one of the
 /// heads since the insert read it.
 pub async fn refresh_heads(
-    db: &impl GenericClient,
+    db: &impl CopyIn,
     written: &[Written<'_>],
     writes: Writes,
 ) -> anyhow::Result<Refreshed> {
@@ -384,7 +383,7 @@ fn as_stored(t: DateTime<FixedOffset>) -> DateTime<Utc> {
 /// others (each statement in key order: two transactions wait on each other's updates, or on
 /// each other's inserts, but never one on an update and the other on an insert).
 async fn upsert(
-    db: &impl GenericClient,
+    db: &impl CopyIn,
     rows: &[StateRow],
     expected: &[bool],
     writes: Writes,
@@ -392,20 +391,32 @@ async fn upsert(
     if rows.is_empty() {
         return Ok(Refreshed::default());
     }
-    let (plain, upserted): (Vec<_>, Vec<_>) = rows
-        .iter()
-        .zip(expected)
-        .partition(|(_, new)| writes == Writes::Fast && **new);
-    let mut written = Vec::with_capacity(rows.len());
-    for (sql, group) in [(UPSERT.as_str(), upserted), (INSERT_NEW.as_str(), plain)] {
-        if !group.is_empty() {
-            let group: Vec<&StateRow> = group.into_iter().map(|(r, _)| r).collect();
-            written.extend(write_rows(db, sql, &group).await?);
+    let (mut plain, mut upserted): (Vec<&StateRow>, Vec<&StateRow>) = (Vec::new(), Vec::new());
+    for (row, &new) in rows.iter().zip(expected) {
+        if writes == Writes::Fast && new {
+            plain.push(row);
+        } else {
+            upserted.push(row);
         }
     }
+    let mut returned = Vec::with_capacity(rows.len());
+    if !upserted.is_empty() {
+        returned.extend(write_rows(db, &UPSERT, &upserted).await?);
+    }
+    // Rows inserted plain are written as given, or the statement fails: what a `RETURNING`
+    // would say of them is known.
+    let copied = if copies(writes, plain.len()) {
+        copy_rows(db, &plain).await?;
+        plain
+    } else {
+        if !plain.is_empty() {
+            returned.extend(write_rows(db, &INSERT_NEW, &plain).await?);
+        }
+        Vec::new()
+    };
     let mut new_late_entries = 0;
-    let mut found = std::collections::HashMap::with_capacity(written.len());
-    for r in &written {
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for r in &returned {
         let (inserted, entered_at, late): (bool, DateTime<Utc>, bool) =
             (r.get(2), r.get(3), r.get(4));
         found.insert(
@@ -413,6 +424,13 @@ async fn upsert(
             (inserted, entered_at),
         );
         new_late_entries += u64::from(inserted && late);
+    }
+    for r in &copied {
+        found.insert(
+            (r.source_system.as_str(), r.case_no.as_str()),
+            (true, r.entered_at.with_timezone(&Utc)),
+        );
+        new_late_entries += u64::from(r.late_entry);
     }
     for (row, &new) in rows.iter().zip(expected) {
         let as_computed = found
@@ -501,6 +519,67 @@ async fn write_rows(
         &completed_early,
     ];
     Ok(db.query(&stmt, &params).await?)
+}
+
+/// `COPY` of [`COLUMNS`] (`updated_at` takes its default, `now()`).
+static COPY: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+    format!(
+        "COPY supervision_cases ({}) FROM STDIN (FORMAT binary)",
+        names.join(", ")
+    )
+});
+
+/// The types of [`COLUMNS`].
+static TYPES: LazyLock<Vec<Type>> = LazyLock::new(|| {
+    COLUMNS
+        .iter()
+        .map(|(_, t)| match *t {
+            "text" => Type::TEXT,
+            "uuid" => Type::UUID,
+            "bigint" => Type::INT8,
+            "integer" => Type::INT4,
+            "boolean" => Type::BOOL,
+            "timestamptz" => Type::TIMESTAMPTZ,
+            other => unreachable!("no column of type {other}"),
+        })
+        .collect()
+});
+
+/// New state rows by `COPY` (in the order given: key order), as [`INSERT_NEW`] inserts them.
+async fn copy_rows(db: &impl CopyIn, rows: &[&StateRow]) -> anyhow::Result<()> {
+    let mut data = Rows::new(&TYPES, rows.len() * 400);
+    for r in rows {
+        let limit_days = r.limit_days as i32;
+        // In the order of COLUMNS.
+        data.push(&[
+            &r.source_system,
+            &r.case_no,
+            &r.record_id,
+            &r.version,
+            &r.region_code,
+            &r.department,
+            &r.item_code,
+            &r.item_name,
+            &r.status,
+            &r.occurred_at,
+            &r.entered_at,
+            &r.entry_delay_secs,
+            &r.late_entry,
+            &r.accepted_at,
+            &limit_days,
+            &r.deadline,
+            &r.warning_at,
+            &r.on_hold_since,
+            &r.level,
+            &r.error,
+            &r.completed_at,
+            &r.completed_on_time,
+            &r.completed_early,
+        ])?;
+    }
+    data.send(db, &COPY).await?;
+    Ok(())
 }
 
 /// The columns of a state row that come from the head record itself.
