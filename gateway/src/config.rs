@@ -117,6 +117,9 @@ pub struct EmbeddedConfig {
     /// WAL archive folder: when set, the server archives every WAL segment there
     /// (point-in-time restore, docs/backup.md).
     pub wal_archive_dir: Option<PathBuf>,
+    /// PostgreSQL server settings (`shared_buffers = "2GB"`), over the defaults
+    /// (`pgembed::default_settings`); applied at the server's next start.
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -500,6 +503,7 @@ impl Default for EmbeddedConfig {
             bin_dir: None,
             os_user: None,
             wal_archive_dir: None,
+            settings: Default::default(),
         }
     }
 }

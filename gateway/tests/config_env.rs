@@ -24,6 +24,10 @@ fn environment_overrides_defaults_and_keeps_strings() {
         "postgres://gateway@db.example:5432/gateway",
     );
     set("GATEWAY_DATABASE__EMBEDDED__PORT", "55433");
+    set(
+        "GATEWAY_DATABASE__EMBEDDED__SETTINGS__SHARED_BUFFERS",
+        "2GB",
+    );
     set("GATEWAY_PKI_DIR", "/etc/exchange-gateway/pki");
     set(
         "GATEWAY_INGEST__LEGACY_CREDIT_PREFIXES",
@@ -38,6 +42,7 @@ fn environment_overrides_defaults_and_keeps_strings() {
         "GATEWAY_NODE__REGION",
         "GATEWAY_DATABASE__URL",
         "GATEWAY_DATABASE__EMBEDDED__PORT",
+        "GATEWAY_DATABASE__EMBEDDED__SETTINGS__SHARED_BUFFERS",
         "GATEWAY_PKI_DIR",
         "GATEWAY_INGEST__LEGACY_CREDIT_PREFIXES",
         "GATEWAY_INGEST__MAX_CLOCK_SKEW_SECS",
@@ -56,6 +61,15 @@ fn environment_overrides_defaults_and_keeps_strings() {
         Some("postgres://gateway@db.example:5432/gateway")
     );
     assert_eq!(config.database.embedded.port, 55433);
+    // A server setting of the embedded PostgreSQL, after (over) the sized defaults.
+    let settings = gateway::db::embedded::pg_config(&config.database.embedded).settings;
+    let shared: Vec<&str> = settings
+        .iter()
+        .filter(|(name, _)| name == "shared_buffers")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(shared.len(), 2, "{settings:?}");
+    assert_eq!(shared.last(), Some(&"2GB"));
     assert_eq!(
         config.pki_dir,
         std::path::Path::new("/etc/exchange-gateway/pki")

@@ -77,14 +77,14 @@ fn plain_dir(dir: &Path) -> Result<PathBuf, Error> {
     Ok(absolute)
 }
 
-/// Called by every start: the archiving settings of `cfg` (creating the archive directory
-/// for the OS user), or none.
+/// Called by every start: the server settings of `cfg` and its archiving settings (creating
+/// the archive directory for the OS user), if any.
 pub(crate) fn write_settings(
     cfg: &Config,
     layout: &Layout,
     os_user: Option<&OsUser>,
 ) -> Result<(), Error> {
-    let text = match &cfg.wal_archive_dir {
+    let archiving = match &cfg.wal_archive_dir {
         None => String::from("# WAL archiving is off (database.embedded.wal_archive_dir)\n"),
         Some(dir) => {
             let dir = plain_dir(dir)?;
@@ -104,6 +104,10 @@ pub(crate) fn write_settings(
             )
         }
     };
+    let text = format!(
+        "{archiving}# Server settings (database.embedded.settings over the defaults)\n{}",
+        crate::settings::render(&cfg.settings)?
+    );
     write_conf(layout, os_user, SETTINGS_FILE, &text)
 }
 

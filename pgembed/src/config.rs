@@ -37,6 +37,10 @@ pub struct Config {
     /// When set, the server archives every completed WAL segment into this directory
     /// (created for the OS user), for point-in-time restore ([`crate::restore`]).
     pub wal_archive_dir: Option<PathBuf>,
+    /// Server settings (name, value) written into `pgdata/gateway.conf` at every start, the
+    /// last of a name winning; [`Config::new`] starts from [`crate::default_settings`]. A running server keeps its own until restarted, and `ALTER SYSTEM` overrides
+    /// them.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             os_user: None,
             superuser: DEFAULT_SUPERUSER.to_owned(),
             wal_archive_dir: None,
+            settings: crate::default_settings(),
         }
     }
 

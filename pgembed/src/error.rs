@@ -112,6 +112,10 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A server setting ([`crate::Config::settings`]) that cannot be written safely.
+    #[error("invalid PostgreSQL setting {name:?}: {reason}")]
+    InvalidSetting { name: String, reason: &'static str },
+
     /// The password file is missing: the cluster was never initialized here.
     #[error(
         "the embedded PostgreSQL is not initialized (no password file {}); run `gateway db start` first",

@@ -37,6 +37,7 @@
 //! - `layout`: the files under the base directory, their owners and modes, the checks
 //!   (traversable parents, ownership), the password files.
 //! - `backup`: WAL archiving settings, base backups, point-in-time restore.
+//! - `settings`: server settings written at every start, and their defaults.
 //! - `command`: building commands (run-as via `runuser`, clean environment), capturing output
 //!   into errors.
 //! - `server`: `initdb`, `pg_ctl start|stop|status`, readiness, `postmaster.pid`.
@@ -49,6 +50,7 @@ mod config;
 mod error;
 mod layout;
 mod server;
+mod settings;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +58,7 @@ use std::time::Duration;
 pub use backup::{Backup, base_backup, restore};
 pub use config::{Config, DEFAULT_OS_USER, DEFAULT_SUPERUSER};
 pub use error::Error;
+pub use settings::defaults as default_settings;
 
 use command::{OsUser, Runner, client, failure, output};
 use layout::Layout;
@@ -127,7 +130,8 @@ pub fn start(cfg: &Config) -> Result<Status, Error> {
             }
             Probe::Stale | Probe::Stopped => server::remove_stale_lock_files(&layout)?,
         }
-        // Settings of this start (WAL archiving); a running server keeps its own until restarted.
+        // Settings of this start (server settings, WAL archiving); a running server keeps its own
+        // until restarted.
         backup::write_settings(cfg, &layout, os_user.as_ref())?;
         server::ensure_port_free(cfg.port)?;
         match server::pg_ctl_start(cfg, &runner, &bin, &layout) {

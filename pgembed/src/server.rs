@@ -17,30 +17,11 @@ use crate::layout::Layout;
 /// Seconds `pg_ctl` waits for start/stop, and we wait for readiness.
 const WAIT_SECONDS: u64 = 60;
 
-/// Server settings passed on every start (`pg_ctl -o`), so changing them here takes effect
-/// at the next start without touching the data directory. Besides where to listen:
-/// - `unix_socket_permissions=0700`: only the OS user (and root) may use the socket; the
-///   gateway connects over TCP with the password.
-/// - `max_connections=200`: the gateway's pools plus tools (default 100 is tight).
-/// - `shared_buffers=256MB`: twice the default; the gateway is the only tenant.
-/// - `max_wal_size=4GB`, `checkpoint_timeout=15min`: sustained ingest writes about 4 KB of WAL
-///   per record, so the default 1 GB forced a checkpoint every few hundred thousand records;
-///   each one makes the next change of every page log a full page image again and flushes in a
-///   burst that stalls commits (bench/README.md). Crash recovery replays at most that much WAL.
-/// - `backend_flush_after=256kB`: a backend writing many pages itself (autovacuum working
-///   through a freshly loaded table, a bulk load evicting buffers) hands them to the disk as it
-///   goes. By default they pile up in the page cache until the kernel writes them in a burst,
-///   and a commit's WAL flush then waited 100–250 ms behind it, every backend with it
-///   (bench/README.md). Checkpointer and background writer already do this by default.
-const SERVER_SETTINGS: &[&str] = &[
-    "listen_addresses=127.0.0.1",
-    "unix_socket_permissions=0700",
-    "max_connections=200",
-    "shared_buffers=256MB",
-    "max_wal_size=4GB",
-    "checkpoint_timeout=15min",
-    "backend_flush_after=256kB",
-];
+/// Server settings passed on every start (`pg_ctl -o`), over any configuration file: where to
+/// listen, and `unix_socket_permissions=0700` (only the OS user and root may use the socket;
+/// the gateway connects over TCP with the password). The tunable ones are in
+/// `gateway.conf` ([`crate::settings`]).
+const SERVER_SETTINGS: &[&str] = &["listen_addresses=127.0.0.1", "unix_socket_permissions=0700"];
 
 /// What `pg_ctl status` plus `/proc` say about the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

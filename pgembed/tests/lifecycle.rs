@@ -242,6 +242,47 @@ fn databases_and_url() {
     );
 }
 
+/// The settings of `Config` are the server's after the next start: the defaults, a configured
+/// value over a default, `ALTER SYSTEM` over both; a running
+/// server keeps its own until restarted; a setting that could break the file is refused.
+#[test]
+fn settings_apply_at_the_next_start() {
+    let mut c = TestCluster::new();
+    pgembed::start(&c.cfg).unwrap();
+    let url = pgembed::url(&c.cfg, "postgres").unwrap();
+    let show = |c: &TestCluster, name: &str| psql(&c.cfg, &url, &format!("show {name}")).unwrap();
+    assert_eq!(show(&c, "shared_buffers"), "256MB");
+    assert_eq!(show(&c, "max_wal_size"), "4GB");
+    assert_eq!(show(&c, "backend_flush_after"), "256kB");
+
+    c.cfg.settings.push(("work_mem".into(), "7MB".into()));
+    c.cfg
+        .settings
+        .push(("shared_buffers".into(), "160MB".into()));
+    pgembed::start(&c.cfg).unwrap();
+    assert_eq!(
+        show(&c, "work_mem"),
+        "4MB",
+        "a running server keeps its settings"
+    );
+    pgembed::stop(&c.cfg).unwrap();
+    pgembed::start(&c.cfg).unwrap();
+    assert_eq!(show(&c, "work_mem"), "7MB");
+    assert_eq!(show(&c, "shared_buffers"), "160MB");
+
+    psql(&c.cfg, &url, "alter system set work_mem = '9MB'").unwrap();
+    pgembed::stop(&c.cfg).unwrap();
+    pgembed::start(&c.cfg).unwrap();
+    assert_eq!(show(&c, "work_mem"), "9MB", "ALTER SYSTEM wins");
+
+    pgembed::stop(&c.cfg).unwrap();
+    c.cfg
+        .settings
+        .push(("work_mem".into(), "1MB'\nfsync = 'off".into()));
+    let err = pgembed::start(&c.cfg).unwrap_err();
+    assert!(matches!(err, Error::InvalidSetting { .. }), "{err}");
+}
+
 #[test]
 fn start_recovers_after_the_server_was_killed() {
     let c = TestCluster::new();

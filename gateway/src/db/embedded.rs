@@ -12,6 +12,9 @@ pub fn pg_config(cfg: &EmbeddedConfig) -> pgembed::Config {
     pg.bin_dir = cfg.bin_dir.clone();
     pg.os_user = cfg.os_user.clone();
     pg.wal_archive_dir = cfg.wal_archive_dir.clone();
+    // Configured settings after the sized ones: the last of a name wins.
+    pg.settings
+        .extend(cfg.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
     pg
 }
 
