@@ -230,7 +230,7 @@ where
     }
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential, v.content_hash,
+            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential::text, v.content_hash,
                     c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
                     c.status_index, c.issuer_node
              FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
@@ -245,7 +245,7 @@ where
             record_id: r.get(3),
             signing_key: r.get(4),
             issued_at: r.get(5),
-            credential: r.get(6),
+            credential: serde_json::value::RawValue::from_string(r.get(6))?,
             content_hash: hex::encode(r.get::<_, Vec<u8>>(7)),
             authority_code: r.get(8),
             type_code: r.get(9),

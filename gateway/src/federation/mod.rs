@@ -55,7 +55,9 @@ pub struct ForwardedCredential {
     pub record_id: Uuid,
     pub signing_key: String,
     pub issued_at: chrono::DateTime<chrono::Utc>,
-    pub credential: serde_json::Value,
+    /// The signed credential as JSON text, passed through: the sender reads it as text and the
+    /// receiver stores it as `jsonb`; neither builds a tree of it.
+    pub credential: Box<serde_json::value::RawValue>,
     /// Hex SHA-256 of the certificate's content at the issuing node (what decides whether a
     /// later version changed it).
     pub content_hash: String,

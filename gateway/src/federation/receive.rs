@@ -14,7 +14,6 @@ use chrono::{DateTime, FixedOffset};
 use deadpool_postgres::Transaction;
 use domain::codes::region::RegionCode;
 use domain::record::CaseRecord;
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::recent::Recent;
@@ -102,7 +101,9 @@ fn check(
             format!("record {} is not canonical: {first}", r.record_id),
         ));
     }
-    let record = CaseRecord::deserialize(&body)
+    // The stored form first, then the typed record takes the tree's strings instead of copies.
+    let canonical = crate::ingest::canonical::canonical(&body);
+    let record: CaseRecord = serde_json::from_value(body)
         .map_err(|e| Problem::new("request.bad_json", format!("record {}: {e}", r.record_id)))?;
     if !reference.regions().is_within(child, &record.region_code) {
         return Err(Problem::new(
@@ -113,8 +114,6 @@ fn check(
             ),
         ));
     }
-    let canonical = crate::ingest::canonical::canonical(&body);
-    drop(body);
     Ok(Incoming {
         record_id: r.record_id,
         region: record.region_code.to_string(),
@@ -502,7 +501,10 @@ async fn insert_credentials(
                 &hashes,
                 &sorted.iter().map(|c| c.signing_key.as_str()).collect::<Vec<_>>(),
                 &sorted.iter().map(|c| c.issued_at).collect::<Vec<_>>(),
-                &sorted.iter().map(|c| &c.credential).collect::<Vec<_>>(),
+                &sorted
+                    .iter()
+                    .map(|c| store::Jsonb(c.credential.get().as_bytes()))
+                    .collect::<Vec<_>>(),
             ],
         )
         .await?
