@@ -185,14 +185,27 @@ pub(crate) fn wait_ready(cfg: &Config, bin: &Path, layout: &Layout) -> Result<()
     }
 }
 
+/// Seconds a busy port is given to become free before a start fails.
+const PORT_WAIT_SECONDS: u64 = 5;
+
 /// Fail if something else listens on 127.0.0.1:`port` (called when our server is not
-/// running, so it is not us).
+/// running, so it is not us). A port still busy for a moment is waited for: a server that was
+/// just stopped removes `postmaster.pid`, which `pg_ctl stop` waits for, before it closes its
+/// sockets, and a start right after a stop found the port taken (CI, 2026-12-07).
 pub(crate) fn ensure_port_free(port: u16) -> Result<(), Error> {
-    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(Error::PortInUse { port }),
-        // Anything else (e.g. port below 1024 as non-root) will show in the server log.
-        Err(_) => Ok(()),
+    let deadline = Instant::now() + Duration::from_secs(PORT_WAIT_SECONDS);
+    loop {
+        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                if Instant::now() >= deadline {
+                    return Err(Error::PortInUse { port });
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // Anything else (e.g. port below 1024 as non-root) will show in the server log.
+            Err(_) => return Ok(()),
+        }
     }
 }
 
