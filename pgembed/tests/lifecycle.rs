@@ -335,6 +335,22 @@ fn port_taken_by_another_program_is_a_clear_error() {
     assert!(pgembed::start(&c.cfg).unwrap().running);
 }
 
+/// A port busy for a moment (a server just stopped, a short-lived socket) is waited for.
+#[test]
+fn a_port_freed_within_seconds_is_waited_for() {
+    let c = TestCluster::new();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", c.cfg.port)).unwrap();
+    let freed = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(listener);
+    });
+    let started = Instant::now();
+    let status = pgembed::start(&c.cfg).unwrap();
+    freed.join().unwrap();
+    assert!(status.running);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}
+
 #[test]
 fn untraversable_parent_is_a_clear_error() {
     if !is_root() {
