@@ -119,7 +119,33 @@ pub struct EmbeddedConfig {
     pub wal_archive_dir: Option<PathBuf>,
     /// PostgreSQL server settings (`shared_buffers = "2GB"`), over the defaults
     /// (`pgembed::default_settings`); applied at the server's next start.
-    pub settings: std::collections::BTreeMap<String, String>,
+    pub settings: std::collections::BTreeMap<String, SettingValue>,
+}
+
+/// A PostgreSQL setting's value as the configuration writes it: a string, a number or a
+/// boolean (`shared_buffers = "2GB"`, `max_connections = 300`, `jit = false`), kept as the text
+/// PostgreSQL reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct SettingValue(pub String);
+
+impl<'de> Deserialize<'de> for SettingValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Bool(bool),
+            Int(i64),
+            Float(f64),
+        }
+        Ok(SettingValue(match Written::deserialize(d)? {
+            Written::Text(s) => s,
+            Written::Bool(b) => (if b { "on" } else { "off" }).to_owned(),
+            Written::Int(i) => i.to_string(),
+            Written::Float(f) => f.to_string(),
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -672,5 +698,42 @@ fn insert_dotted(dict: &mut Dict, key: &str, value: Value) {
                 insert_dotted(inner, rest, value);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Server settings may be written as TOML strings, integers, floats or booleans.
+    #[test]
+    fn embedded_settings_take_strings_numbers_and_booleans() {
+        let file =
+            std::env::temp_dir().join(format!("gateway-settings-test-{}.toml", std::process::id()));
+        std::fs::write(
+            &file,
+            "[database.embedded.settings]\nshared_buffers = \"1GB\"\nmax_connections = 300\n\
+             jit = false\nrandom_page_cost = 1.5\n",
+        )
+        .unwrap();
+        let loaded = Config::load(Some(&file));
+        std::fs::remove_file(&file).unwrap();
+        let config = loaded.unwrap();
+        let settings: Vec<(&str, &str)> = config
+            .database
+            .embedded
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.0.as_str()))
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                ("jit", "off"),
+                ("max_connections", "300"),
+                ("random_page_cost", "1.5"),
+                ("shared_buffers", "1GB"),
+            ]
+        );
     }
 }

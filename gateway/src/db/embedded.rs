@@ -14,7 +14,7 @@ pub fn pg_config(cfg: &EmbeddedConfig) -> pgembed::Config {
     pg.wal_archive_dir = cfg.wal_archive_dir.clone();
     // Configured settings after the sized ones: the last of a name wins.
     pg.settings
-        .extend(cfg.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
+        .extend(cfg.settings.iter().map(|(k, v)| (k.clone(), v.0.clone())));
     pg
 }
 
