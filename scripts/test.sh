@@ -33,6 +33,9 @@ BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFI
 # at half and a quarter of the child's peak): ~1 min.
 BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \
   bench/run.sh --short --no-nginx --drain-only --drain-records 5000 --results target/bench-smoke >/dev/null
+# And the A/B comparison (bench/ab.sh): one pair of the same binary, 1 s windows, ~2 min.
+BENCH_WORK=/var/tmp/exchange-gateway-bench-smoke BENCH_PG_PORT=55450 BENCH_PROFILE=debug \
+  bench/ab.sh --pairs 1 --secs 1 --name smoke --results target/bench-smoke "$gw" "$gw" >/dev/null
 # Schemathesis against the OpenAPI document (issue 12), 5 examples per operation and caller:
 # no 5xx, no answer outside the document; ~3 min. Results in target/, not in the checkout.
 ST_RESULTS=target/schemathesis bench/schemathesis.sh --short

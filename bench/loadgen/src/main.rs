@@ -111,6 +111,11 @@ enum Command {
         /// connection (default: HTTP/1.1, a connection each).
         #[arg(long)]
         verify_http2: bool,
+        /// The sustained-ingest window in seconds, instead of the plan's (60 s full, 4 s
+        /// short): `--short --sustained-secs 40` compares two binaries on a steady state in
+        /// ~2 minutes a run.
+        #[arg(long)]
+        sustained_secs: Option<f64>,
         /// Also run a node as two processes on one database: sustained ingest against one,
         /// then both, and what the database holds checked (results under `scale_out`).
         #[arg(long)]
@@ -259,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
             fixture_dates,
             verify_workers,
             verify_http2,
+            sustained_secs,
             scale_out,
         } => {
             let growth_only = growth_only || drain_only;
@@ -295,7 +301,8 @@ async fn main() -> anyhow::Result<()> {
             let opts = run::Options {
                 plan: run::Plan::new(short)
                     .verify_workers(verify_workers)
-                    .verify_http2(verify_http2),
+                    .verify_http2(verify_http2)
+                    .sustained_secs(sustained_secs),
                 repo: repo.clone(),
                 work,
                 gateway_bin,

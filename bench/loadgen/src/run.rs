@@ -119,6 +119,14 @@ impl Plan {
         self
     }
 
+    /// A sustained-ingest window of `secs` seconds instead of the plan's, when given.
+    pub fn sustained_secs(mut self, secs: Option<f64>) -> Plan {
+        if let Some(s) = secs {
+            self.sustained.measure = Duration::from_secs_f64(s.max(1.0));
+        }
+        self
+    }
+
     /// The verification phases over HTTP/2 (one connection) instead of HTTP/1.1.
     pub fn verify_http2(mut self, on: bool) -> Plan {
         self.verify_http2 = on;
