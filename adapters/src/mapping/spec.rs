@@ -383,7 +383,7 @@ fn parse_conv(
                             ok = false;
                         }
                     }
-                    ok.then(|| match name.as_str() {
+                    ok.then_some(match name.as_str() {
                         "date" => Conv::Date(formats),
                         "datetime" => Conv::DateTime(formats),
                         _ => Conv::EpochMillis(formats),
