@@ -62,11 +62,22 @@ impl Drop for Working {
 /// not taken by another `map` running at the same time, or by more [`Working`] batches (on
 /// the calling thread alone when all are). Blocks the calling thread until every chunk is done.
 pub fn map<T: Send, R: Send>(items: Vec<T>, from: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    map_chunks(items, from, |chunk| chunk.into_iter().map(&f).collect())
+}
+
+/// [`map`] for work that is cheaper done on many items together (checking signatures in one
+/// batch): `f` gets each chunk whole (all `items` at once when they are not split) and must
+/// answer one result per item, in order.
+pub fn map_chunks<T: Send, R: Send>(
+    items: Vec<T>,
+    from: usize,
+    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
+) -> Vec<R> {
     let (_mapping, running) = Mapping::enter();
     let running = running.max(WORKING.load(Ordering::Relaxed));
     let threads = (*THREADS + 1).saturating_sub(running);
     if items.len() < from.max(2) || threads < 2 {
-        return items.into_iter().map(f).collect();
+        return f(items);
     }
     let chunk = items.len().div_ceil(threads);
     let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
@@ -78,11 +89,9 @@ pub fn map<T: Send, R: Send>(items: Vec<T>, from: usize, f: impl Fn(T) -> R + Sy
     std::thread::scope(|s| {
         let mut chunks = chunks.into_iter();
         let first = chunks.next().unwrap_or_default();
-        let others: Vec<_> = chunks
-            .map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<R>>()))
-            .collect();
+        let others: Vec<_> = chunks.map(|c| s.spawn(move || f(c))).collect();
         // This thread takes the first chunk instead of waiting idle.
-        let mut all: Vec<R> = first.into_iter().map(f).collect();
+        let mut all: Vec<R> = f(first);
         for h in others {
             all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }
@@ -108,6 +117,13 @@ mod tests {
         assert_eq!(super::map(vec![1, 2, 3], 64, |x| x + 1), vec![2, 3, 4]);
         assert!(super::map(Vec::<u8>::new(), 0, |x| x).is_empty());
         let positions = super::map_records(&items, |i, x| (i as u32) == *x);
+        // Chunks come whole and in order; split, each is one core's share.
+        let tagged = super::map_chunks(items.clone(), 64, |chunk| {
+            let first = chunk[0];
+            chunk.iter().map(|x| (first, *x)).collect()
+        });
+        assert!(tagged.iter().map(|(_, x)| *x).eq(items.iter().copied()));
+        assert!(tagged.iter().all(|(first, x)| first <= x));
         assert!(positions.len() == 1000 && positions.iter().all(|same| *same));
     }
 

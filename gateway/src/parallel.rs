@@ -35,10 +35,10 @@ pub fn cpu_in_place<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 }
 
 /// `map`: `f` over `items`, results in order, spread over the cores other batches leave idle
-/// from `from` items (blocking: call from [`cpu`] or `spawn_blocking`); `Working`: a batch a
-/// handler counts as taking a core from its start to its end. The adapters' own, which they
-/// split batches with.
-pub use adapters::parallel::{Working, map};
+/// from `from` items (blocking: call from [`cpu`] or `spawn_blocking`); `map_chunks`: the
+/// same, `f` getting each core's share whole; `Working`: a batch a handler counts as taking a
+/// core from its start to its end. The adapters' own, which they split batches with.
+pub use adapters::parallel::{Working, map, map_chunks};
 
 #[cfg(test)]
 mod tests {

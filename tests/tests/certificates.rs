@@ -343,6 +343,21 @@ async fn credentials_verify_online_and_one_changed_byte_fails() {
     assert_eq!(r.status.as_u16(), 403);
 }
 
+/// `POST /v1/certificates/verify` of one credential.
+async fn verify_alone(
+    caller: &gateway::client::ExchangeClient,
+    credential: &Value,
+) -> gateway::client::Response {
+    caller
+        .post(
+            "/v1/certificates/verify",
+            "application/json",
+            serde_json::to_vec(credential).unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
 /// `POST /v1/certificates/verify/batch` answers each credential as the single route would, in
 /// the order sent, with a bad item answered alone and the others still checked; on both
 /// listeners, and from 8 items on the signatures are checked on several threads.
@@ -408,14 +423,7 @@ async fn many_credentials_verify_in_one_request_each_as_it_would_alone() {
             (json!(8), json!(3))
         );
         for (item, result) in items.iter().zip(results) {
-            let alone = caller
-                .post(
-                    "/v1/certificates/verify",
-                    "application/json",
-                    serde_json::to_vec(item).unwrap(),
-                )
-                .await
-                .unwrap();
+            let alone = verify_alone(caller, item).await;
             let alone_body = alone.json().unwrap();
             if alone.status.as_u16() == 200 {
                 assert_eq!(result, &alone_body, "{item}");
@@ -442,6 +450,34 @@ async fn many_credentials_verify_in_one_request_each_as_it_would_alone() {
         (counted("true").await, counted("false").await),
         (Some(16.0), Some(4.0))
     );
+    // The altered credential's batch (its core's share of the request) did not hold, so each
+    // of its signatures was checked alone; a batch of valid credentials holds in one check, and
+    // its verdicts are those of the single route.
+    let batches = |held: &str| {
+        let name = format!("gateway_certificates_signature_batches_total{{held=\"{held}\"}}");
+        let node = &node;
+        async move { node.metric_as("qingyang-operator", &name).await }
+    };
+    let held_before = batches("true").await.unwrap_or(0.0);
+    assert!(batches("false").await.is_some_and(|n| n >= 2.0));
+    let valid: Vec<Value> = (0..12).map(|i| creds[i % 2].clone()).collect();
+    let r = public
+        .post(
+            "/v1/certificates/verify/batch",
+            "application/json",
+            serde_json::to_vec(&json!({"credentials": valid})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let answer = r.json().unwrap();
+    assert_eq!(
+        (answer["valid"].clone(), answer["invalid"].clone()),
+        (json!(12), json!(0))
+    );
+    for (cred, result) in valid.iter().zip(answer["results"].as_array().unwrap()) {
+        assert_eq!(result, &verify_alone(&public, cred).await.json().unwrap());
+    }
+    assert!(batches("true").await.is_some_and(|n| n > held_before));
 
     // More than 100 credentials, or not a batch: refused whole, with the problem saying why.
     let many = serde_json::to_vec(&json!({"credentials": vec![creds[0].clone(); 101]})).unwrap();

@@ -30,6 +30,8 @@ use crate::json::{JsonNode, View};
 use crate::keys::SigningKey;
 use crate::multibase::{decode_signature, encode_signature};
 
+pub mod batch;
+
 /// The proof `type` for every Data Integrity cryptosuite.
 pub const PROOF_TYPE: &str = "DataIntegrityProof";
 /// The cryptosuite implemented here.
@@ -151,6 +153,36 @@ pub fn verify_proof<N: JsonNode>(
     secured: &N,
     resolve: impl Fn(&str) -> Option<[u8; 32]>,
 ) -> Result<VerifiedProof, VcError> {
+    prepare_proof(secured, resolve)?.verify()
+}
+
+/// A proof read, checked and hashed (Verify Proof up to its last step), whose signature is
+/// still to be checked: alone ([`PreparedProof::verify`]) or with others
+/// ([`batch::verify_prepared`]).
+#[derive(Debug, Clone)]
+pub struct PreparedProof {
+    /// The hash the signature signs (proof configuration's, then the document's).
+    hash: [u8; 64],
+    signature: [u8; 64],
+    /// What the proof establishes once its signature holds.
+    proof: VerifiedProof,
+}
+
+impl PreparedProof {
+    /// Proof Verification (3.3.7) with ring: the Ed25519 check of RFC 8032.
+    pub fn verify(self) -> Result<VerifiedProof, VcError> {
+        UnparsedPublicKey::new(&ED25519, self.proof.public_key)
+            .verify(&self.hash, &self.signature)
+            .map_err(|_| VcError::BadSignature)?;
+        Ok(self.proof)
+    }
+}
+
+/// [`verify_proof`] but for the signature itself: everything that can fail before it, done.
+pub fn prepare_proof<N: JsonNode>(
+    secured: &N,
+    resolve: impl Fn(&str) -> Option<[u8; 32]>,
+) -> Result<PreparedProof, VcError> {
     let View::Object(doc) = secured.view() else {
         return Err(VcError::NotAnObject);
     };
@@ -196,7 +228,7 @@ pub fn verify_proof<N: JsonNode>(
     let canonical_config = proof_configuration(&proof.members, "proofValue")?;
     let hash = hash_data(&transformed, &canonical_config);
 
-    // Step 8, Proof Verification (3.3.7).
+    // Step 8, Proof Verification (3.3.7), up to the signature: the key.
     let vm = required_str(&proof.members, "verificationMethod")?;
     let public_key = match resolve_verification_method(vm)? {
         Some(pk) => pk,
@@ -204,19 +236,19 @@ pub fn verify_proof<N: JsonNode>(
             VcError::VerificationMethod(format!("{vm}: no key known for this verification method"))
         })?,
     };
-    UnparsedPublicKey::new(&ED25519, public_key)
-        .verify(&hash, &signature)
-        .map_err(|_| VcError::BadSignature)?;
-
-    Ok(VerifiedProof {
-        verification_method: vm.to_string(),
-        public_key,
-        proof_purpose: required_str(&proof.members, "proofPurpose")?.to_string(),
-        created: proof
-            .node
-            .get("created")
-            .and_then(N::as_str)
-            .map(str::to_string),
+    Ok(PreparedProof {
+        hash,
+        signature,
+        proof: VerifiedProof {
+            verification_method: vm.to_string(),
+            public_key,
+            proof_purpose: required_str(&proof.members, "proofPurpose")?.to_string(),
+            created: proof
+                .node
+                .get("created")
+                .and_then(N::as_str)
+                .map(str::to_string),
+        },
     })
 }
 

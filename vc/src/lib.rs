@@ -27,7 +27,8 @@
 //! - [`did_key`]: `did:key` identifiers and turning a verification method id into a key.
 //! - [`keys`]: [`SigningKey`], an Ed25519 key (ring) loaded from PKCS#8 v2 or a seed.
 //! - [`data_integrity`]: the eddsa-jcs-2022 cryptosuite, [`add_proof`] and [`verify_proof`];
-//!   its tests replay the specification's published test vector step by step.
+//!   its tests replay the specification's published test vector step by step. Its `batch`
+//!   module checks many proofs' signatures at once (ed25519-dalek's batch verification).
 //! - [`ecert`]: the electronic certificate credential: [`build_credential`], [`sign`], the
 //!   bundled JSON-LD context, identifier serials minted by a node.
 //! - [`trust`]: the [`TrustBundle`] (nodes, their keys, the status base URL), signed by the
@@ -53,7 +54,11 @@ pub mod status_list;
 pub mod trust;
 pub mod verify;
 
-pub use data_integrity::{ProofOptions, VerifiedProof, add_proof, add_proof_to, verify_proof};
+pub use data_integrity::batch::verify_prepared;
+pub use data_integrity::{
+    PreparedProof, ProofOptions, VerifiedProof, add_proof, add_proof_to, prepare_proof,
+    verify_proof,
+};
 pub use did_key::resolve_verification_method;
 pub use ecert::{IssueInput, StatusPurpose, build_credential, issue, mint_serial, sign};
 pub use error::VcError;

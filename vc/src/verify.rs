@@ -33,6 +33,10 @@
 //! Keys come from the proof's verification method: a `did:key` per the did:key method, a URL
 //! whose fragment is a Multikey decoded the same way, anything else looked up in the bundle
 //! ([`TrustBundle::resolve_verification_method`]).
+//!
+//! Many credentials at once: [`prepare_signature`] each, check the signatures together with
+//! [`crate::verify_prepared`] (one Ed25519 batch verification), then [`verify_credential_signed`]
+//! each with its outcome; `POST /v1/certificates/verify/batch` does that on each core's share.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,7 +47,7 @@ use crate::ecert::{NODE_URN_PREFIX, STATUS_ENTRY_TYPE, StatusPurpose};
 use crate::json::{JsonNode, View};
 use crate::logged::{Evidence, LogError, LogProof};
 use crate::trust::{KeyTrust, TrustBundle};
-use crate::verify_proof;
+use crate::{PreparedProof, VcError, VerifiedProof, prepare_proof};
 
 /// The result of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +185,31 @@ pub fn verify_credential_proven<N: JsonNode>(
     log_proof: Option<&Evidence>,
     strict: bool,
 ) -> Verdict {
+    let signed = prepare_signature(cred, trust).and_then(PreparedProof::verify);
+    verify_credential_signed(cred, signed, trust, now, status, log_proof, strict)
+}
+
+/// The credential's proof up to its signature, the key found through `trust` unless the
+/// verification method carries it: checked alone by [`PreparedProof::verify`], or with other
+/// credentials' by [`crate::verify_prepared`], then given to [`verify_credential_signed`].
+pub fn prepare_signature<N: JsonNode>(
+    cred: &N,
+    trust: Option<&TrustBundle>,
+) -> Result<PreparedProof, VcError> {
+    prepare_proof(cred, |vm| trust?.resolve_verification_method(vm))
+}
+
+/// [`verify_credential_proven`] with the proof's signature already checked (`signed`: what
+/// [`PreparedProof::verify`] or [`crate::verify_prepared`] answered for it).
+pub fn verify_credential_signed<N: JsonNode>(
+    cred: &N,
+    signed: Result<VerifiedProof, VcError>,
+    trust: Option<&TrustBundle>,
+    now: DateTime<Utc>,
+    status: Option<StatusLookup<'_>>,
+    log_proof: Option<&Evidence>,
+    strict: bool,
+) -> Verdict {
     let mut errors = Vec::new();
     let mut settle = |check: Check, outcome: Outcome, required: bool| match outcome {
         Outcome::Pass => CheckResult::Pass,
@@ -200,7 +229,7 @@ pub fn verify_credential_proven<N: JsonNode>(
         }
     };
     let checks = Checks {
-        signature: settle(Check::Signature, check_signature(cred, trust), true),
+        signature: settle(Check::Signature, check_signature(cred, signed), true),
         issuer_trusted: settle(Check::IssuerTrusted, check_issuer(cred, trust), true),
         in_validity_period: settle(Check::InValidityPeriod, check_validity(cred, now), true),
         not_revoked: settle(
@@ -257,8 +286,8 @@ fn skipped(code: &'static str, message: impl Into<String>) -> Outcome {
     })
 }
 
-fn check_signature<N: JsonNode>(cred: &N, trust: Option<&TrustBundle>) -> Outcome {
-    let proof = match verify_proof(cred, |vm| trust?.resolve_verification_method(vm)) {
+fn check_signature<N: JsonNode>(cred: &N, signed: Result<VerifiedProof, VcError>) -> Outcome {
+    let proof = match signed {
         Ok(proof) => proof,
         Err(e) => return fail(e.code(), e.to_string()),
     };
