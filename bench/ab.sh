@@ -87,6 +87,7 @@ def figures(d):
     cpu = lambda p: (get(s, "usage", "processes", p, "cpu_cores") or 0) / rate * 1e6 if rate else None
     ring = get(d, "ceilings", "ed25519", "verify_us")
     verify = get(d, "gateway", "verify_api", "cpu_us_per_verification", "total")
+    batch = get(d, "gateway", "verify_batch", "cpu_us_per_verification", "total")
     return {
         "sustained records/s": rate,
         "COPY rows/s": copy,
@@ -98,6 +99,8 @@ def figures(d):
         "single p99 ms": get(d, "gateway", "single", "latency_ms", "p99"),
         "verification µs": verify,
         "verification × ring": verify / ring if verify and ring else None,
+        "verification in batches µs": batch,
+        "verification in batches × ring": batch / ring if batch and ring else None,
     }
 
 sides = {"a": [], "b": []}

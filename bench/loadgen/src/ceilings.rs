@@ -5,7 +5,7 @@
 //!   indexes), 500 rows per transaction, synchronous commit, two connections;
 //! - [`ed25519`]: ring signing and verification of different signatures in turn, one thread
 //!   (verification also of one signature over and over, and on every core at once, for
-//!   comparison);
+//!   comparison), and ed25519-dalek's batch verification of 50, what `/verify/batch` uses;
 //! - [`schema`]: JSON parse + validation against the canonical schema, one thread;
 //! - [`prepare`] (not a ceiling): the gateway's own preparation of records, one thread;
 //! - [`plain_server`]: a hyper server with the gateway's TLS configuration and nothing behind
@@ -191,6 +191,9 @@ fn rate(secs: f64, mut f: impl FnMut()) -> f64 {
 /// How many different messages and signatures the Ed25519 rates go through in turn.
 const SIGNATURES: usize = 4096;
 
+/// Signatures a batch verification call checks: a `verify/batch` request of the bench's.
+const BATCH: usize = 50;
+
 /// ring Ed25519 over 64-byte messages (what eddsa-jcs-2022 signs: two SHA-256 hashes), each
 /// call on the next of [`SIGNATURES`] different ones, as the gateway never verifies the same
 /// signature twice in a row. Verifying one signature over and over is ~6 % faster (the
@@ -243,8 +246,35 @@ pub fn ed25519(secs: f64) -> anyhow::Result<Value> {
             .map(|t| t.join().expect("a rate thread"))
             .sum()
     });
+    // What the batch route checks its credentials' signatures with: ed25519-dalek's batch
+    // verification, 50 signatures a call (a request's worth), one thread.
+    let dalek_key = ed25519_dalek::VerifyingKey::from_bytes(
+        key.public_key().as_ref().try_into().expect("32 bytes"),
+    )?;
+    let (messages, dalek_sigs): (Vec<&[u8]>, Vec<ed25519_dalek::Signature>) = signed
+        .iter()
+        .map(|(msg, sig)| {
+            let sig = ed25519_dalek::Signature::from_slice(sig.as_ref()).expect("64 bytes");
+            (&msg[..], sig)
+        })
+        .unzip();
+    let keys = vec![dalek_key; BATCH];
+    let mut b = 0;
+    let batches = rate(secs, || {
+        b = (b + BATCH) % (SIGNATURES - BATCH);
+        let range = b..b + BATCH;
+        assert!(
+            ed25519_dalek::verify_batch(&messages[range.clone()], &dalek_sigs[range], &keys)
+                .is_ok()
+        );
+    });
     let us = |per_sec: f64| (1e6 / per_sec * 100.0).round() / 100.0;
     Ok(json!({
+        "batch_verify": {
+            "signatures_per_batch": BATCH,
+            "verify_per_sec": (batches * BATCH as f64).round(),
+            "verify_us": us(batches * BATCH as f64),
+        },
         "sign_per_sec": sign.round(),
         "verify_per_sec": verify.round(),
         "verify_us": us(verify),

@@ -138,6 +138,26 @@ pub fn targets(r: &Value) -> Value {
         ));
     }
 
+    // The batch route checks signatures in batches (ed25519-dalek; ring has none): its CPU
+    // against that primitive too, so that its own overhead stays visible (runs before
+    // 2026-12-07, sixth session, have neither).
+    let batch_primitive = num(r, "/ceilings/ed25519/batch_verify/verify_us");
+    let batch_cpu = num(r, "/gateway/verify_batch/cpu_us_per_verification/total");
+    if batch_primitive.is_some() && batch_cpu.is_some() {
+        rows.push(target(
+            &format!("{batch}, against the batch verification it uses"),
+            batch_cpu,
+            "µs",
+            Some((
+                "ed25519-dalek batch verify, 50 a batch, one thread, µs per signature",
+                batch_primitive,
+            )),
+            div(batch_cpu, batch_primitive),
+            "–",
+            None,
+        ));
+    }
+
     let routed = num(r, "/routing/routed/latency_ms/p99");
     let nginx = num(r, "/routing/nginx/latency_ms/p99");
     let diff = match (routed, nginx) {
@@ -638,6 +658,14 @@ pub fn markdown(r: &Value) -> String {
             c["ed25519"]["all_cores"]["threads"],
             f(num(c, "/ed25519/all_cores/verify_per_sec"), 0),
             f(num(c, "/ed25519/all_cores/verify_us_per_core"), 1)
+        ));
+    }
+    if c.pointer("/ed25519/batch_verify").is_some() {
+        out.push(format!(
+            "| ed25519-dalek batch verify ({} signatures a batch, what `/verify/batch` uses), one thread | {} /s ({} µs a signature) |",
+            c["ed25519"]["batch_verify"]["signatures_per_batch"],
+            f(num(c, "/ed25519/batch_verify/verify_per_sec"), 0),
+            f(num(c, "/ed25519/batch_verify/verify_us"), 1)
         ));
     }
     out.push(format!(
