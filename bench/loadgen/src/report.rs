@@ -138,6 +138,25 @@ pub fn targets(r: &Value) -> Value {
         ));
     }
 
+    // One verification a request less what any request costs at that concurrency (`GET
+    // /healthz` from the same clients): the checks' own CPU against ring's (runs before
+    // 2026-12-07, sixth session, have no such phase).
+    let single = num(r, "/gateway/verify_api/cpu_us_per_verification/total");
+    let floor = num(r, "/gateway/healthz_verify_clients/cpu_us_per_request");
+    if let (Some(single), Some(floor)) = (single, floor) {
+        let checks = single - floor;
+        rows.push(target(
+            &format!(
+                "Certificate verification through the API, one a request, less `GET /healthz` from the same clients ({floor:.0} µs: a lower bound of a request's floor, as those clients never wait long enough to sleep)"
+            ),
+            Some(checks),
+            "µs",
+            Some(("ring Ed25519 verify, µs", ring)),
+            div(Some(checks), ring),
+            "–",
+            None,
+        ));
+    }
     // The batch route checks signatures in batches (ed25519-dalek; ring has none): its CPU
     // against that primitive too, so that its own overhead stays visible (runs before
     // 2026-12-07, sixth session, have neither).
@@ -557,6 +576,7 @@ pub fn markdown(r: &Value) -> String {
                 "single_peak",
                 "verify_api",
                 "verify_batch",
+                "healthz_verify_clients",
                 "healthz",
             ]
             .iter()
@@ -736,6 +756,13 @@ pub fn markdown(r: &Value) -> String {
             ),
             &format!("{} workers", r["plan"]["verify_workers"]),
             &g["verify_batch"],
+        ));
+    }
+    if g["healthz_verify_clients"].is_object() {
+        out.push(load_row(
+            "GET /healthz (the verification's clients)",
+            &format!("{} workers", r["plan"]["verify_workers"]),
+            &g["healthz_verify_clients"],
         ));
     }
     out.push(load_row(

@@ -632,6 +632,24 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     }
     results["gateway"]["verify_batch"] = v;
 
+    // A request's floor at the verification's concurrency: `GET /healthz` from the same
+    // clients. What one verification a request pays besides its checks (TLS, HTTP, the
+    // kernel's loopback, waking the node for every request), with no checks at all.
+    let jobs = fixed_job(verifier.clone(), Method::GET, "/healthz", Arc::new(vec![]));
+    let running = watch.start();
+    let out = load::closed(plan.verify_workers, plan.short_run, jobs).await;
+    let usage = running.stop();
+    let floor = usage.cpu_secs("gateway") / out.all_requests.max(1) as f64 * 1e6;
+    let mut v = out.to_json();
+    v["usage"] = usage.to_json();
+    v["cpu_us_per_request"] = json!(floor.round());
+    say(format!(
+        "gateway GET /healthz from the verification's {} clients: {:.0}/s, {floor:.0} µs CPU each",
+        plan.verify_workers,
+        out.requests_per_sec()
+    ));
+    results["gateway"]["healthz_verify_clients"] = v;
+
     // Request handling without work: the node's /healthz.
     let (out, v) = http_rate(node.exchange, &pki, &watch, plan).await?;
     say(format!(
