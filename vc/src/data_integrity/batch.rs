@@ -194,6 +194,29 @@ mod tests {
         assert!(!batch_holds(&ready.iter().collect::<Vec<_>>()));
     }
 
+    /// A proof naming a key that is not a curve point cannot be batched: the batch says no,
+    /// and each proof gets the single check's verdict (the others still hold).
+    #[test]
+    fn a_key_off_the_curve_fails_alone() {
+        let a = key(1);
+        let off_curve = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .expect("some repeated byte is not a point's encoding");
+        let did = crate::did_key::did_from_ed25519(&off_curve);
+        let mut docs: Vec<Value> = (0..4).map(|i| signed(&a, i)).collect();
+        docs[1]["proof"]["verificationMethod"] =
+            json!(format!("{did}#{}", did.trim_start_matches("did:key:")));
+        let ready: Vec<PreparedProof> = prepared(&docs).into_iter().map(Result::unwrap).collect();
+        assert!(!batch_holds(&ready.iter().collect::<Vec<_>>()));
+        let checked = verify_prepared(prepared(&docs));
+        assert_eq!(checked.batch_held, Some(false));
+        assert_eq!(
+            codes(&checked.results),
+            vec!["ok", "proof.signature", "ok", "ok"]
+        );
+    }
+
     #[test]
     fn empty_and_single_batches() {
         let checked = verify_prepared(Vec::new());
