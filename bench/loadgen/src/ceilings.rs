@@ -258,6 +258,17 @@ pub fn ed25519(secs: f64) -> anyhow::Result<Value> {
             (&msg[..], sig)
         })
         .unzip();
+    // What one verification a request checks its signature with: ed25519-dalek against a key
+    // decompressed once (`vc::data_integrity::signature`).
+    let verify_dalek = {
+        use ed25519_dalek::Verifier;
+        let mut i = 0;
+        rate(secs, || {
+            i += 1;
+            let at = i % SIGNATURES;
+            assert!(dalek_key.verify(messages[at], &dalek_sigs[at]).is_ok());
+        })
+    };
     let keys = vec![dalek_key; BATCH];
     let mut b = 0;
     let batches = rate(secs, || {
@@ -274,6 +285,10 @@ pub fn ed25519(secs: f64) -> anyhow::Result<Value> {
             "signatures_per_batch": BATCH,
             "verify_per_sec": (batches * BATCH as f64).round(),
             "verify_us": us(batches * BATCH as f64),
+        },
+        "dalek_verify": {
+            "verify_per_sec": verify_dalek.round(),
+            "verify_us": us(verify_dalek),
         },
         "sign_per_sec": sign.round(),
         "verify_per_sec": verify.round(),

@@ -157,6 +157,39 @@ pub fn targets(r: &Value) -> Value {
             None,
         ));
     }
+    // One a request checks its signature with ed25519-dalek (key decompressed once): its CPU
+    // against that check too, less the request's floor (runs before 2026-12-07, seventh
+    // session, have no such ceiling).
+    let dalek = num(r, "/ceilings/ed25519/dalek_verify/verify_us");
+    if let (Some(single), Some(dalek)) = (single, dalek) {
+        let name = "Certificate verification through the API, one a request";
+        rows.push(target(
+            &format!("{name}, against the single check it uses"),
+            Some(single),
+            "µs",
+            Some((
+                "ed25519-dalek verify, key decompressed once, one thread, µs",
+                Some(dalek),
+            )),
+            div(Some(single), Some(dalek)),
+            "–",
+            None,
+        ));
+        if let Some(floor) = floor {
+            rows.push(target(
+                &format!("{name}, less `GET /healthz` from the same clients, against the single check it uses"),
+                Some(single - floor),
+                "µs",
+                Some((
+                    "ed25519-dalek verify, key decompressed once, one thread, µs",
+                    Some(dalek),
+                )),
+                div(Some(single - floor), Some(dalek)),
+                "–",
+                None,
+            ));
+        }
+    }
     // The batch route checks signatures in batches (ed25519-dalek; ring has none): its CPU
     // against that primitive too, so that its own overhead stays visible (runs before
     // 2026-12-07, sixth session, have neither).
@@ -678,6 +711,14 @@ pub fn markdown(r: &Value) -> String {
             c["ed25519"]["all_cores"]["threads"],
             f(num(c, "/ed25519/all_cores/verify_per_sec"), 0),
             f(num(c, "/ed25519/all_cores/verify_us_per_core"), 1)
+        ));
+    }
+    if c.pointer("/ed25519/dalek_verify").is_some() {
+        out.push(format!(
+            "| ed25519-dalek verify, key decompressed once (what `/verify` uses), one thread, {} different signatures in turn | {} /s ({} µs) |",
+            c["ed25519"]["signatures"],
+            f(num(c, "/ed25519/dalek_verify/verify_per_sec"), 0),
+            f(num(c, "/ed25519/dalek_verify/verify_us"), 1)
         ));
     }
     if c.pointer("/ed25519/batch_verify").is_some() {

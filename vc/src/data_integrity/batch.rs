@@ -1,23 +1,25 @@
 //! Many proofs' signatures checked together: what `POST /v1/certificates/verify/batch` pays
 //! per credential.
 //!
-//! ring checks one Ed25519 signature at a time (~48 µs here); ed25519-dalek's batch
-//! verification checks n of them with one multi-scalar multiplication of 2n + 1 points, with
-//! random 128-bit coefficients derived from the whole batch (~17 µs a signature in batches of
-//! 50, `bench/`). It answers only "all hold" or "not all": when not, every signature of the
-//! batch is checked alone with ring, so each proof gets the verdict [`PreparedProof::verify`]
-//! would give it. A batch of valid signatures costs a third of checking them one by one; a
-//! batch holding a bad one costs the batch and then every signature alone (~1.35 ×).
+//! One signature checked alone costs ~33 µs here ([`super::signature`]; ring's ~48);
+//! ed25519-dalek's batch verification checks n of them with one multi-scalar multiplication
+//! of 2n + 1 points, with random 128-bit coefficients derived from the whole batch (~17 µs a
+//! signature in batches of 50, `bench/`). It answers only "all hold" or "not all": when not,
+//! every signature of the batch is checked alone, so each proof gets the verdict
+//! [`PreparedProof::verify`] would give it. A batch of valid signatures costs half of
+//! checking them one by one; a batch holding a bad one costs the batch and then every
+//! signature alone.
 //!
-//! Both check RFC 8032's cofactorless equation `[S]B = R + [k]A`. They can disagree only on
-//! a signature whose `R` (or key) carries a small-order component, which only the holder of
-//! the signing key can make; a batch may let one such pass that ring alone refuses. The keys
-//! are trusted nodes' (a bundle signed by the root), so that is the node choosing to sign
-//! twice, not a forgery; `docs/` says so where the route is described.
+//! The single check is RFC 8032's cofactorless equation `[S]B = R + [k]A`; the batch's
+//! random combination can disagree with it only on a signature whose `R` (or key) carries a
+//! small-order component, which only the holder of the signing key can make; a batch may let
+//! one such pass that the single check refuses. The keys are trusted nodes' (a bundle signed
+//! by the root), so that is the node choosing to sign twice, not a forgery; `docs/` says so
+//! where the route is described.
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::Signature;
 
-use super::{PreparedProof, VerifiedProof};
+use super::{PreparedProof, VerifiedProof, signature};
 use crate::VcError;
 
 /// Batches smaller than this are checked one by one: the batch's fixed cost (the
@@ -59,23 +61,14 @@ pub fn verify_prepared(proofs: Vec<Result<PreparedProof, VcError>>) -> Checked {
 /// Whether every signature holds, by one batch check. `false` also when a key is not a
 /// curve point (the single check then says what is wrong).
 fn batch_holds(proofs: &[&PreparedProof]) -> bool {
-    // A batch is mostly one issuer's: each distinct key is decompressed once.
-    let mut distinct: Vec<([u8; 32], VerifyingKey)> = Vec::new();
-    let mut keys = Vec::with_capacity(proofs.len());
-    for p in proofs {
-        let bytes = p.proof.public_key;
-        let key = match distinct.iter().find(|(b, _)| *b == bytes) {
-            Some((_, key)) => *key,
-            None => match VerifyingKey::from_bytes(&bytes) {
-                Ok(key) => {
-                    distinct.push((bytes, key));
-                    key
-                }
-                Err(_) => return false,
-            },
-        };
-        keys.push(key);
-    }
+    // Each key decompressed once, as for the single check.
+    let Some(keys) = proofs
+        .iter()
+        .map(|p| signature::key(&p.proof.public_key))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return false;
+    };
     let messages: Vec<&[u8]> = proofs.iter().map(|p| &p.hash[..]).collect();
     let signatures: Vec<Signature> = proofs
         .iter()
@@ -87,6 +80,8 @@ fn batch_holds(proofs: &[&PreparedProof]) -> bool {
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+
+    use ed25519_dalek::VerifyingKey;
 
     use super::*;
     use crate::data_integrity::{ProofOptions, add_proof, prepare_proof};
