@@ -417,3 +417,42 @@ async fn a_transaction_begun_early_is_whole_and_one_dropped_mid_way_is_rolled_ba
         .unwrap();
     assert_eq!(probe(&other).await, [1, 3]);
 }
+
+/// The setting of the connection, as `SHOW` answers it.
+async fn plan_cache_mode(db: &tokio_postgres::Client) -> String {
+    db.query_one("SHOW plan_cache_mode", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A small push's transaction (`Tx::begin_small`) runs on generic plans, and only it: the
+/// pooled connection is handed on with PostgreSQL's own choice again, after a `COMMIT`, a
+/// `ROLLBACK` or a drop, so a large push after it keeps its custom plans.
+#[tokio::test]
+async fn a_small_transaction_runs_on_generic_plans_and_leaves_the_connection_as_it_was() {
+    use gateway::db::tx::Tx;
+    let pool = e2e::migrated_pool().await;
+    let db = pool.get().await.unwrap();
+    assert_eq!(plan_cache_mode(&db).await, "auto");
+
+    let tx = Tx::begin_small(&db).await;
+    assert_eq!(plan_cache_mode(tx.client()).await, "force_generic_plan");
+    tx.commit().await.unwrap();
+    assert_eq!(plan_cache_mode(&db).await, "auto", "after COMMIT");
+
+    let tx = Tx::begin_small(&db).await;
+    assert_eq!(plan_cache_mode(tx.client()).await, "force_generic_plan");
+    tx.rollback().await.unwrap();
+    assert_eq!(plan_cache_mode(&db).await, "auto", "after ROLLBACK");
+
+    {
+        let tx = Tx::begin_small(&db).await;
+        assert_eq!(plan_cache_mode(tx.client()).await, "force_generic_plan");
+    }
+    assert_eq!(plan_cache_mode(&db).await, "auto", "after a drop");
+
+    let tx = Tx::begin(&db).await;
+    assert_eq!(plan_cache_mode(tx.client()).await, "auto");
+    tx.commit().await.unwrap();
+}

@@ -215,7 +215,7 @@ async fn commit_once(
     dry_run: bool,
     writes: Writes,
 ) -> anyhow::Result<Receipt> {
-    let tx = Tx::begin(db).await;
+    let tx = begin(db, std::slice::from_ref(prepared), writes).await;
     let Stored {
         mut receipts,
         supervised,
@@ -267,7 +267,7 @@ async fn commit_group_once(
     issuer: &Issuer,
     writes: Writes,
 ) -> anyhow::Result<Option<Vec<Receipt>>> {
-    let tx = Tx::begin(db).await;
+    let tx = begin(db, prepared, writes).await;
     let Stored {
         receipts,
         supervised,
@@ -279,6 +279,17 @@ async fn commit_group_once(
     tx.commit().await?;
     supervised.committed();
     Ok(Some(receipts))
+}
+
+/// The transaction of `prepared`: on generic plans when its records go in by `INSERT`
+/// ([`Tx::begin_small`]).
+async fn begin<'a>(db: &'a Client, prepared: &[Prepared], writes: Writes) -> Tx<'a> {
+    let rows = prepared.iter().map(|p| p.valid.len()).sum();
+    if copies(writes, rows) {
+        Tx::begin(db).await
+    } else {
+        Tx::begin_small(db).await
+    }
 }
 
 /// What [`write`] did.
