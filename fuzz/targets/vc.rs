@@ -5,7 +5,11 @@
 //!
 //! The property is "no panic on any input": arbitrary bytes, parsed as JSON, are verified as a
 //! credential against the dev trust bundle (`schemas/examples/trust-bundle-dev.json`) at a fixed
-//! time, with and without a status lookup, and read as a signed trust bundle.
+//! time, with and without a status lookup, and read as a signed trust bundle. And
+//! `ed25519_agreement`: the signature check credentials are verified with
+//! (`vc::data_integrity::signature`, ed25519-dalek) answers as ring does on every key,
+//! signature and message (the assertion is the panic). Included also with ring, which `vc`
+//! depends on.
 
 #![allow(dead_code)]
 
@@ -20,7 +24,10 @@ use vc::{StatusLookup, TrustBundle, Verdict, verify_bundle, verify_credential as
 pub type Target = fn(&[u8]);
 
 /// Every target of this module: (name = the fuzz target and its corpus directory, body).
-pub const TARGETS: &[(&str, Target)] = &[("verify_credential", verify_credential)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("verify_credential", verify_credential),
+    ("ed25519_agreement", ed25519_agreement),
+];
 
 /// The dev network's province root key, which signs the dev trust bundle.
 const ROOT_DID: &str = "did:key:z6MkhwJ4uA31w9pXTNsVL1PXQywEVeqNLdSPFmUEJ5y4bFTq";
@@ -74,4 +81,21 @@ pub fn verify_credential(data: &[u8]) {
     let _ = verify(&cred, None, now(), None, false);
     // The same untrusted document as a signed trust bundle, as a peer node would send it.
     let _ = verify_bundle(&cred, ROOT_DID);
+}
+
+/// Key (32 bytes), signature (64) and message (the rest): ring's verdict and the one
+/// credentials get must agree. The seeds (`fuzz/corpus/ed25519_agreement/`) are valid
+/// signatures and small-order keys and `R`s, some of which both accept.
+pub fn ed25519_agreement(data: &[u8]) {
+    let (Some(key), Some(signature)) = (data.get(..32), data.get(32..96)) else {
+        return;
+    };
+    let message = &data[96..];
+    let key: [u8; 32] = key.try_into().expect("32 bytes");
+    let signature: [u8; 64] = signature.try_into().expect("64 bytes");
+    let ring = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+        .verify(message, &signature)
+        .is_ok();
+    let ours = vc::data_integrity::signature::verifies(&key, message, &signature);
+    assert_eq!(ring, ours, "ring {ring}, credentials' check {ours}");
 }
