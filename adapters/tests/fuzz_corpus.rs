@@ -61,7 +61,7 @@ fn every_adapter_fuzz_corpus_replays_without_panic() {
 /// replayed by this test or by `vc/tests/fuzz_corpus.rs`.
 #[test]
 fn every_fuzz_target_has_a_corpus_that_is_replayed() {
-    const VC_TARGETS: &[&str] = &["verify_credential"];
+    const VC_TARGETS: &[&str] = &["verify_credential", "ed25519_agreement"];
     let manifest =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml"))
             .unwrap();
