@@ -1292,7 +1292,9 @@ fn node_region(node: &e2e::Node) -> String {
 
 /// A parent writes the records of a forwarded request with `COPY` once there are enough of
 /// them (`ingest.copy_from_rows`; 1 here, so every request): it holds them as the child
-/// stored them, marked as the child's, with each case's head where the child has it.
+/// stored them, marked as the child's, with each case's head where the child has it. A case's
+/// version 1 forwarded after its version 2 is taken for a new case's (its head not read), meets
+/// the stored head, and the parent's transaction runs again reading the heads.
 #[tokio::test]
 async fn a_parent_copies_forwarded_records_as_the_child_stored_them() {
     let mut net = city_and_county(&[]).await;
@@ -1301,10 +1303,31 @@ async fn a_parent_copies_forwarded_records_as_the_child_stored_them() {
         push(&net, XIFENG, batch_for(XIFENG, &format!("P{i}"))).await;
     }
     let (xifeng, city) = (net.node(XIFENG), net.node(CITY));
-    let credentials = xifeng
-        .count("SELECT count(*) FROM credential_versions")
-        .await;
-    holds(city, "the county's records at the city", 9, credentials).await;
+    let credentials = || xifeng.count("SELECT count(*) FROM credential_versions");
+    holds(
+        city,
+        "the county's records at the city",
+        9,
+        credentials().await,
+    )
+    .await;
+    let mut late: Value = serde_json::from_slice(&batch_for(XIFENG, "P0")).unwrap();
+    let mut first = late["records"][1].clone();
+    assert_eq!(
+        first["version"], 2,
+        "the fixture's second record is a version 2"
+    );
+    first["version"] = json!(1);
+    late["records"] = json!([first]);
+    let receipt = push(&net, XIFENG, serde_json::to_vec(&late).unwrap()).await;
+    assert_eq!(receipt["records"][0]["current"], false, "{receipt}");
+    holds(
+        city,
+        "the late version 1 at the city",
+        10,
+        credentials().await,
+    )
+    .await;
     let same = "SELECT json_agg(json_build_array(record_id, source_system, case_no, version,
                     department, region_code, item_code, status, occurred_at, ingested_at,
                     encode(content_hash, 'hex'), body) ORDER BY record_id)::text
@@ -1324,10 +1347,19 @@ async fn a_parent_copies_forwarded_records_as_the_child_stored_them() {
             "SELECT count(*) FROM case_records WHERE forwarded_from = '{XIFENG}'"
         ))
         .await,
-        9
+        10
     );
+    // The late version 1 was copied twice: its first transaction ran again.
     assert_eq!(
         city.metric("gateway_ingest_copied_records_total").await,
-        Some(9.0)
+        Some(11.0)
+    );
+    assert_eq!(
+        city.metric("gateway_ingest_probed_reruns_total").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        city.metric("gateway_ingest_careful_reruns_total").await,
+        None
     );
 }

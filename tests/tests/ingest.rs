@@ -429,10 +429,11 @@ async fn push_past_a_held_state_row(
 
 /// A case new to a push gets its state row with a plain INSERT. When another transaction
 /// creates that row meanwhile (here the test's own, holding it until the push waits on it), the
-/// insert fails on the key, nothing of the push is kept, and it runs again with ON CONFLICT:
-/// the case's head then moves from the row the other stored.
+/// insert fails on the key, nothing of the push is kept, and it runs again reading the heads
+/// (still plain: no key of the push was stored): the case's head then moves from the row the
+/// other stored.
 #[tokio::test]
-async fn a_state_row_created_meanwhile_runs_the_push_again_with_on_conflict() {
+async fn a_state_row_created_meanwhile_runs_the_push_again_reading_the_head() {
     let node = Node::start().await;
     let records = mr_records();
     let (status, _) = push(&node, XIFENG_AMR, MR, mr_batch(vec![records[0].clone()])).await;
@@ -472,11 +473,12 @@ async fn a_state_row_created_meanwhile_runs_the_push_again_with_on_conflict() {
         2,
         "the failed attempt kept nothing"
     );
+    let metric = |m| node.metric_as("qingyang-operator", m);
     assert_eq!(
-        node.metric_as("qingyang-operator", "gateway_ingest_careful_reruns_total")
-            .await,
+        metric("gateway_ingest_probed_reruns_total").await,
         Some(1.0)
     );
+    assert_eq!(metric("gateway_ingest_careful_reruns_total").await, None);
 }
 
 /// Two transactions storing versions of one case at the same moment: the one whose write of the
@@ -1154,10 +1156,15 @@ async fn concurrent_small_pushes_share_transactions_and_each_keeps_its_own_recei
 /// node picks itself.
 type Observed = (Vec<Value>, Vec<Value>, Vec<Value>, (i64, i64));
 
+/// Transactions run again (`gateway_ingest_probed_reruns_total`,
+/// `gateway_ingest_careful_reruns_total`) before the pushes of the same records at once.
+type Reran = [Option<f64>; 2];
+
 /// Pushes that give a transaction new cases, a case whose head moves, history, two versions of
-/// a new case together, concurrent pushes of the same records and a re-push with one record
-/// changed: receipts (outcomes, `current`), stored records, state rows, outbox and quarantine.
-async fn copy_or_insert_scenario(node: &Node) -> Observed {
+/// a new case together, a case's version 1 after its version 2, concurrent pushes of the same
+/// records and a re-push with one record changed: receipts (outcomes, `current`), stored
+/// records, state rows, outbox and quarantine.
+async fn copy_or_insert_scenario(node: &Node) -> (Observed, Reran) {
     let records = mr_records();
     let with = |i: usize, suffix: &str, version: i64, state: &str| {
         let mut r = records[i].clone();
@@ -1178,29 +1185,43 @@ async fn copy_or_insert_scenario(node: &Node) -> Observed {
     let second = with(1, "", 2, "HANDLING");
     let mut pushes = vec![
         mr_batch(vec![second.clone()]),
+        // A new case's first two versions together.
         mr_batch(vec![
-            records[0].clone(),
-            records[2].clone(),
-            with(1, "", 1, "ACCEPTED"),
-            with(1, "", 4, "HANDLING"),
-            with(1, "", 3, "HANDLING"),
-        ]),
-        mr_batch(vec![
-            with(1, "", 5, "HANDLING"),
             with(1, "-N", 2, "HANDLING"),
             with(1, "-N", 1, "ACCEPTED"),
         ]),
     ];
     let mut receipts = Vec::new();
-    for body in pushes.drain(..) {
-        let (status, receipt) = push(node, XIFENG_AMR, MR, body).await;
-        assert_eq!(status, 200, "{receipt}");
-        receipts.push(told(&receipt));
-    }
-    // None of them sent a stored key: no transaction ran again with `ON CONFLICT` (a head
-    // read wrong would insert a second state row for a case, and run again).
-    let reruns = "gateway_ingest_careful_reruns_total";
-    assert_eq!(node.metric_as("qingyang-operator", reruns).await, None);
+    let push_all = async |pushes: &mut Vec<Vec<u8>>, receipts: &mut Vec<Value>| {
+        for body in pushes.drain(..) {
+            let (status, receipt) = push(node, XIFENG_AMR, MR, body).await;
+            assert_eq!(status, 200, "{receipt}");
+            receipts.push(told(&receipt));
+        }
+    };
+    push_all(&mut pushes, &mut receipts).await;
+    // None of them met a stored key or head: no transaction ran again (a head read wrong
+    // would insert a second state row for a case, and run again).
+    let reruns = async || {
+        let metric = |m| node.metric_as("qingyang-operator", m);
+        [
+            metric("gateway_ingest_probed_reruns_total").await,
+            metric("gateway_ingest_careful_reruns_total").await,
+        ]
+    };
+    assert_eq!(reruns().await, [None, None]);
+    // Version 1 of a case after its version 2, with a version that moves the head and one
+    // that goes to history; then a version above them all.
+    pushes.push(mr_batch(vec![
+        records[0].clone(),
+        records[2].clone(),
+        with(1, "", 1, "ACCEPTED"),
+        with(1, "", 4, "HANDLING"),
+        with(1, "", 3, "HANDLING"),
+    ]));
+    pushes.push(mr_batch(vec![with(1, "", 5, "HANDLING")]));
+    push_all(&mut pushes, &mut receipts).await;
+    let reran = reruns().await;
     // Eight at once: each record stored once, whichever transaction commits first.
     let body = mr_batch(vec![
         with(0, "-C", 1, "FINISHED"),
@@ -1279,26 +1300,39 @@ async fn copy_or_insert_scenario(node: &Node) -> Observed {
     );
     let late = "gateway_supervision_late_entries_total";
     receipts.push(json!(node.metric_as("qingyang-operator", late).await));
-    (receipts, stored, state, queued)
+    ((receipts, stored, state, queued), reran)
 }
 
 /// A transaction of at least `ingest.copy_from_rows` new records writes them with `COPY`
 /// (store.rs): the same pushes end the same on a node that copies every transaction's records
-/// and on one that never does.
+/// and on one that never does. Copying, a case's version 1 is taken as new without reading its
+/// head: arriving after its version 2 it fails its state row's insert, and the transaction
+/// runs again reading every head (`gateway_ingest_probed_reruns_total`), not `ON CONFLICT`.
 #[tokio::test]
 async fn records_written_by_copy_end_as_those_written_by_insert() {
     let copy = Node::start_configured(&[("GATEWAY_INGEST__COPY_FROM_ROWS", "1")]).await;
     let insert = Node::start_configured(&[("GATEWAY_INGEST__COPY_FROM_ROWS", "0")]).await;
-    let (copied, inserted) = tokio::join!(
+    let ((copied, copy_reran), (inserted, insert_reran)) = tokio::join!(
         copy_or_insert_scenario(&copy),
         copy_or_insert_scenario(&insert)
     );
     assert_eq!(copied, inserted);
+    // The late version 1 ran its transaction again once, reading the heads; the one that
+    // reads them always (its `INSERT` joins them) never ran again.
+    assert_eq!(copy_reran, [Some(1.0), None]);
+    assert_eq!(insert_reran, [None, None]);
     let (receipts, stored, state, queued) = copied;
     // The scenario does what it says: history, a moved head, duplicates, a conflict.
-    assert_eq!(receipts[1]["summary"]["accepted"], 5, "{receipts:?}");
     assert_eq!(
         receipts[1]["records"],
+        json!([
+            ["SCJG-XF-20261120-0007-N", 2, "accepted", true],
+            ["SCJG-XF-20261120-0007-N", 1, "accepted", false]
+        ])
+    );
+    assert_eq!(receipts[2]["summary"]["accepted"], 5, "{receipts:?}");
+    assert_eq!(
+        receipts[2]["records"],
         json!([
             ["SCJG-XF-20261118-0001", 1, "accepted", true],
             ["SCJG-XF-20261121-0003", 1, "accepted", true],
@@ -1307,10 +1341,14 @@ async fn records_written_by_copy_end_as_those_written_by_insert() {
             ["SCJG-XF-20261120-0007", 3, "accepted", false]
         ])
     );
-    assert_eq!(receipts[3], json!([2, 14]));
-    assert_eq!(receipts[4]["summary"]["duplicate"], 4, "{receipts:?}");
     assert_eq!(
-        receipts[4]["summary"]["version_conflict"], 1,
+        receipts[3]["records"],
+        json!([["SCJG-XF-20261120-0007", 5, "accepted", true]])
+    );
+    assert_eq!(receipts[4], json!([2, 14]));
+    assert_eq!(receipts[5]["summary"]["duplicate"], 4, "{receipts:?}");
+    assert_eq!(
+        receipts[5]["summary"]["version_conflict"], 1,
         "{receipts:?}"
     );
     assert_eq!((stored.len(), state.len()), (11, 6));
@@ -1319,16 +1357,17 @@ async fn records_written_by_copy_end_as_those_written_by_insert() {
         "{state:?}"
     );
     assert!(
-        receipts[5].as_f64() > Some(0.0),
+        receipts[6].as_f64() > Some(0.0),
         "late entries: {receipts:?}"
     );
     assert_eq!(queued, (11, 1));
-    // 1 + 5 + 3 records, and the two of the concurrent pushes whose transaction won; the
-    // re-push's `COPY` failed on the stored keys and ran again with `ON CONFLICT`.
+    // 1 + 2 records, 5 twice (the late version 1's transaction ran again), 1, and the two of
+    // the concurrent pushes whose transaction won; the re-push's `COPY` failed on the stored
+    // keys and ran again with `ON CONFLICT`.
     let metric = "gateway_ingest_copied_records_total";
     assert_eq!(
         copy.metric_as("qingyang-operator", metric).await,
-        Some(11.0)
+        Some(16.0)
     );
     assert_eq!(insert.metric_as("qingyang-operator", metric).await, None);
     let reruns = "gateway_ingest_careful_reruns_total";

@@ -998,13 +998,17 @@ async fn forwarding(
         bodies_from(sent_after_half, bodies_sent(&child, harness::CHILD).await?);
     // Forwarded batches the parent stored with plain INSERTs unless a record was there already
     // (sent again), after which that child's batches use ON CONFLICT for a while.
-    let [reruns] = metric_samples(
+    let [careful, probed] = metric_samples(
         &parent,
         harness::PARENT,
-        ["gateway_ingest_careful_reruns_total"],
+        [
+            "gateway_ingest_careful_reruns_total",
+            "gateway_ingest_probed_reruns_total",
+        ],
     )
     .await?;
-    results["growth"]["forwarding"]["parent_careful_reruns"] = json!(reruns);
+    results["growth"]["forwarding"]["parent_careful_reruns"] = json!(careful);
+    results["growth"]["forwarding"]["parent_probed_reruns"] = json!(probed);
     drop(child);
     drop(parent);
     Ok(())

@@ -532,12 +532,21 @@ fn bodies_line(fw: &Value) -> Option<String> {
     .iter()
     .filter_map(|(key, name)| phase(key, name))
     .collect();
-    let reruns = num(fw, "/parent_careful_reruns").map_or(String::new(), |n| {
+    let mut reruns = num(fw, "/parent_careful_reruns").map_or(String::new(), |n| {
         format!(
-            " The parent ran {} of its transactions again with `ON CONFLICT` (a record it held already; `gateway_ingest_careful_reruns_total`).",
+            " The parent ran {} of its transactions again with `ON CONFLICT` (a record it held already; `gateway_ingest_careful_reruns_total`)",
             f(Some(n), 0)
         )
     });
+    if let Some(n) = num(fw, "/parent_probed_reruns") {
+        reruns.push_str(&format!(
+            " and {} again reading every case's head (a case's version 1 after a later one; `gateway_ingest_probed_reruns_total`)",
+            f(Some(n), 0)
+        ));
+    }
+    if !reruns.is_empty() {
+        reruns.push('.');
+    }
     (!parts.is_empty()).then(|| {
         format!(
             "Record bodies the child sent (`gateway_forward_bodies_total`): {}.{reruns}\n",
@@ -1302,7 +1311,16 @@ mod tests {
             "parent_careful_reruns": 2.0});
         let line = bodies_line(&fw).unwrap();
         assert!(
-            line.contains("The parent ran 2 of its transactions again with `ON CONFLICT`"),
+            line.contains("The parent ran 2 of its transactions again with `ON CONFLICT` (a record it held already; `gateway_ingest_careful_reruns_total`).\n"),
+            "{line}"
+        );
+        let fw = json!({"drain": {"bodies_from": {"memory": 0.0, "database": 203500.0}},
+            "parent_careful_reruns": 0.0, "parent_probed_reruns": 3.0});
+        let line = bodies_line(&fw).unwrap();
+        assert!(
+            line.contains(
+                "`gateway_ingest_careful_reruns_total`) and 3 again reading every case's head"
+            ),
             "{line}"
         );
         // A run from before the counter: no line.

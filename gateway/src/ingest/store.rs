@@ -86,53 +86,74 @@ pub async fn stored_receipt(
 /// [`HeadRace`]: crate::supervision::refresh::HeadRace
 const HEAD_RACE_RETRIES: u32 = 8;
 
-/// How a transaction writes records and their cases' state rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a transaction writes records and their cases' state rows, from the boldest to the most
+/// careful (a transaction that fails one way runs again the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Writes {
-    /// Plain `INSERT`s of what the transaction's reads found new: a key stored meanwhile fails
-    /// the statement (unique violation) and the transaction runs again [`Writes::Careful`].
+    /// Plain `INSERT`s (or `COPY`) of what the transaction's reads found new, and with `COPY`
+    /// the cases of a source's version 1 taken as new without reading their heads: a case's
+    /// first version meets a stored head only when it arrives after a later one. A key or a
+    /// state row stored already fails the statement (unique violation); a state row runs the
+    /// transaction again [`Writes::Probed`], a record [`Writes::Careful`].
     Fast,
+    /// As [`Writes::Fast`], with every case's head read.
+    Probed,
     /// `ON CONFLICT`: waits for a concurrent transaction writing the same key, then skips the
     /// record (judged a duplicate or a conflict by the read that follows) or updates the state.
     Careful,
 }
 
-/// Sources (pushing principals, children forwarding) whose transaction found a key stored
-/// already, and when: their transactions start [`Writes::Careful`] for [`Duplicates::CAREFUL_FOR`].
+impl Writes {
+    /// Whether records and new cases' state rows go in by plain `INSERT` or `COPY`.
+    pub fn plain(self) -> bool {
+        self < Writes::Careful
+    }
+}
+
+/// Sources (pushing principals, children forwarding) whose transaction had to run again, when,
+/// and how it ran then: their transactions start that way for [`Duplicates::CAREFUL_FOR`].
 /// At most one entry per source, and sources are provisioned: the map stays small.
-pub struct Duplicates(std::sync::Mutex<HashMap<String, std::time::Instant>>);
+pub struct Duplicates(std::sync::Mutex<HashMap<String, (std::time::Instant, Writes)>>);
 
 /// The process's [`Duplicates`].
 pub static DUPLICATES: std::sync::LazyLock<Duplicates> =
     std::sync::LazyLock::new(|| Duplicates(Default::default()));
 
 impl Duplicates {
-    /// How long a source that sent a stored key is written careful.
+    /// How long a source whose transaction ran again starts its transactions that way.
     pub const CAREFUL_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
-    /// How a transaction for `sources` starts at `now`.
+    /// How a transaction for `sources` starts at `now`: the most careful way noted for one of
+    /// them in the last [`Duplicates::CAREFUL_FOR`], else [`Writes::Fast`].
     pub fn first_writes<'a>(
         &self,
         sources: impl IntoIterator<Item = &'a str>,
         now: std::time::Instant,
     ) -> Writes {
         let seen = self.0.lock().expect("not poisoned");
-        let recent = |s: &str| {
-            seen.get(s)
-                .is_some_and(|t| now.duration_since(*t) < Self::CAREFUL_FOR)
-        };
-        if sources.into_iter().any(recent) {
-            Writes::Careful
-        } else {
-            Writes::Fast
-        }
+        sources
+            .into_iter()
+            .filter_map(|s| seen.get(s))
+            .filter(|(t, _)| now.duration_since(*t) < Self::CAREFUL_FOR)
+            .map(|&(_, w)| w)
+            .max()
+            .unwrap_or(Writes::Fast)
     }
 
-    /// `sources` sent a key stored already, at `now`.
-    pub fn noted<'a>(&self, sources: impl IntoIterator<Item = &'a str>, now: std::time::Instant) {
+    /// A transaction of `sources` ran again `writes` at `now`.
+    pub fn noted<'a>(
+        &self,
+        sources: impl IntoIterator<Item = &'a str>,
+        now: std::time::Instant,
+        writes: Writes,
+    ) {
         let mut seen = self.0.lock().expect("not poisoned");
         for s in sources {
-            seen.insert(s.to_owned(), now);
+            let writes = match seen.get(s) {
+                Some(&(t, w)) if now.duration_since(t) < Self::CAREFUL_FOR => w.max(writes),
+                _ => writes,
+            };
+            seen.insert(s.to_owned(), (now, writes));
         }
     }
 }
@@ -148,34 +169,43 @@ pub static COPY_FROM_ROWS: AtomicUsize = AtomicUsize::new(COPY_FROM_ROWS_DEFAULT
 /// begun (its `BEGIN` answered) before the call, as a `COPY` sent alone would commit itself.
 pub fn copies(writes: Writes, rows: usize) -> bool {
     let from = COPY_FROM_ROWS.load(Ordering::Relaxed);
-    writes == Writes::Fast && from > 0 && rows >= from
+    writes.plain() && from > 0 && rows >= from
 }
 
-/// Whether `e` is a unique violation (of a transaction writing [`Writes::Fast`]).
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::code)
-            == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+/// The table of the unique violation `e` is (of a transaction writing plain), if it is one.
+fn unique_violation(e: &anyhow::Error) -> Option<&str> {
+    e.chain().find_map(|c| {
+        let db = c.downcast_ref::<tokio_postgres::Error>()?.as_db_error()?;
+        (db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            .then(|| db.table().unwrap_or_default())
     })
 }
 
-/// Whether a transaction of `sources` that failed with `e` runs again: written
-/// [`Writes::Fast`], after a unique violation, once more `Careful` (`writes` becomes that, the
-/// sources are noted in [`DUPLICATES`]; `gateway_ingest_careful_reruns_total`); after a head
-/// race, up to [`HEAD_RACE_RETRIES`] times (`races` counts them, as does
-/// `gateway_ingest_head_races_total`).
+/// Whether a transaction of `sources` that failed with `e` runs again, and how (`writes`
+/// becomes that; the sources are noted in [`DUPLICATES`]). Written plain, after a unique
+/// violation: of a case's state row in a [`Writes::Fast`] transaction (a version 1 that met a
+/// head, or a case whose first state row a concurrent transaction wrote), once more
+/// [`Writes::Probed`] (`gateway_ingest_probed_reruns_total`); otherwise once more
+/// [`Writes::Careful`] (`gateway_ingest_careful_reruns_total`). After a head race, up to
+/// [`HEAD_RACE_RETRIES`] times (`races` counts them, as does `gateway_ingest_head_races_total`).
 pub fn run_again<'a>(
     e: &anyhow::Error,
     races: &mut u32,
     writes: &mut Writes,
     sources: impl IntoIterator<Item = &'a str>,
 ) -> bool {
-    if *writes == Writes::Fast && is_unique_violation(e) {
-        *writes = Writes::Careful;
-        DUPLICATES.noted(sources, std::time::Instant::now());
-        metrics::counter!("gateway_ingest_careful_reruns_total").increment(1);
-        tracing::debug!(error = %e, "a key is stored already: running the transaction again with ON CONFLICT");
+    if writes.plain()
+        && let Some(table) = unique_violation(e)
+    {
+        let (next, counter) = if *writes == Writes::Fast && table == "supervision_cases" {
+            (Writes::Probed, "gateway_ingest_probed_reruns_total")
+        } else {
+            (Writes::Careful, "gateway_ingest_careful_reruns_total")
+        };
+        *writes = next;
+        DUPLICATES.noted(sources, std::time::Instant::now(), next);
+        metrics::counter!(counter).increment(1);
+        tracing::debug!(error = %e, writes = ?next, "a key is stored already: running the transaction again");
         return true;
     }
     if *races >= HEAD_RACE_RETRIES || !crate::supervision::refresh::is_head_race(e) {
@@ -768,7 +798,7 @@ pub async fn insert_rows<'a>(
     }
     // The head each inserted record's case had: (version, entry time), or none.
     let prior = if copies(writes, rows.len()) {
-        copy_rows(tx, forwarded_from, rows).await?
+        copy_rows(tx, forwarded_from, rows, writes).await?
     } else {
         insert_each(tx, forwarded_from, rows, writes).await?
     };
@@ -816,7 +846,7 @@ async fn insert_each(
     let bodies: Vec<Jsonb> = rows.iter().map(|r| Jsonb(r.body_json)).collect();
     let stmt = tx
         .prepare_cached(match writes {
-            Writes::Fast => insert_records_sql!(""),
+            Writes::Fast | Writes::Probed => insert_records_sql!(""),
             Writes::Careful => insert_records_sql!("ON CONFLICT DO NOTHING"),
         })
         .await?;
@@ -872,22 +902,38 @@ const COPY_TYPES: [Type; 14] = [
 
 /// The records by `COPY`, after a read of their cases' heads (the statement's snapshot, as
 /// the `INSERT`'s join reads them). Every row is inserted or the `COPY` fails.
+///
+/// [`Writes::Fast`] reads no head for a case whose lowest version here is 1 (rows come in key
+/// order: a case's first row): it is taken as new, its state row is inserted plain, and a head
+/// stored after all fails that insert (see [`run_again`]). A 500-key read was a quarter of
+/// PostgreSQL's statement time in sustained ingest (bench/README.md).
 async fn copy_rows(
     tx: &impl CopyIn,
     forwarded_from: Option<&str>,
     rows: &[RecordRow<'_>],
+    writes: Writes,
 ) -> anyhow::Result<Prior> {
-    let mut cases: Vec<(&str, &str)> = rows.iter().map(|r| (r.source_system, r.case_no)).collect();
-    cases.dedup(); // rows come in key order: a case's versions are neighbours
-    let (systems, numbers): (Vec<&str>, Vec<&str>) = cases.into_iter().unzip();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT k.sys, k.case_no, s.version, s.entered_at
-             FROM UNNEST($1::text[], $2::text[]) AS k(sys, case_no)
-             JOIN supervision_cases s ON s.source_system = k.sys AND s.case_no = k.case_no",
-        )
-        .await?;
-    let found = tx.query(&stmt, &[&systems, &numbers]).await?;
+    let mut cases: Vec<(&str, &str)> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let first = i == 0
+            || (rows[i - 1].source_system, rows[i - 1].case_no) != (r.source_system, r.case_no);
+        if first && !(writes == Writes::Fast && r.version == 1) {
+            cases.push((r.source_system, r.case_no));
+        }
+    }
+    let found = if cases.is_empty() {
+        Vec::new()
+    } else {
+        let (systems, numbers): (Vec<&str>, Vec<&str>) = cases.into_iter().unzip();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT k.sys, k.case_no, s.version, s.entered_at
+                 FROM UNNEST($1::text[], $2::text[]) AS k(sys, case_no)
+                 JOIN supervision_cases s ON s.source_system = k.sys AND s.case_no = k.case_no",
+            )
+            .await?;
+        tx.query(&stmt, &[&systems, &numbers]).await?
+    };
     let heads: HashMap<(&str, &str), (i64, DateTime<chrono::Utc>)> = found
         .iter()
         .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
@@ -1041,11 +1087,11 @@ mod tests {
     use super::{Duplicates, Writes};
 
     #[test]
-    fn a_source_that_sent_a_stored_key_is_written_careful_for_a_while() {
+    fn a_source_whose_transaction_ran_again_starts_that_way_for_a_while() {
         let d = Duplicates(Default::default());
         let t0 = Instant::now();
         assert_eq!(d.first_writes(["a", "b"], t0), Writes::Fast);
-        d.noted(["b"], t0);
+        d.noted(["b"], t0, Writes::Careful);
         assert_eq!(d.first_writes(["a"], t0), Writes::Fast);
         // A group with one such source among others is written careful.
         assert_eq!(d.first_writes(["a", "b"], t0), Writes::Careful);
@@ -1057,18 +1103,32 @@ mod tests {
         );
         // Noted again: careful from then on.
         let again = t0 + Duplicates::CAREFUL_FOR * 2;
-        d.noted(["b"], again);
+        d.noted(["b"], again, Writes::Careful);
         assert_eq!(d.first_writes(["b"], again), Writes::Careful);
+        // A source noted probed, then careful, stays careful; the most careful of a group wins.
+        d.noted(["a"], again, Writes::Probed);
+        assert_eq!(d.first_writes(["a"], again), Writes::Probed);
+        assert_eq!(d.first_writes(["a", "b"], again), Writes::Careful);
+        d.noted(["a"], again, Writes::Careful);
+        d.noted(["a"], again, Writes::Probed);
+        assert_eq!(d.first_writes(["a"], again), Writes::Careful);
+        // Once that has lapsed, a new note is what counts.
+        let last = again + Duplicates::CAREFUL_FOR;
+        d.noted(["a"], last, Writes::Probed);
+        assert_eq!(d.first_writes(["a"], last), Writes::Probed);
     }
 
     #[test]
-    fn only_a_unique_violation_of_a_fast_transaction_runs_it_again_careful() {
+    fn only_a_unique_violation_of_a_plain_transaction_runs_it_again() {
         let mut writes = Writes::Careful;
         let mut races = 0;
         let other = anyhow::anyhow!("connection reset");
         assert!(!super::run_again(&other, &mut races, &mut writes, ["c"]));
-        writes = Writes::Fast;
-        assert!(!super::run_again(&other, &mut races, &mut writes, ["c"]));
-        assert_eq!(writes, Writes::Fast);
+        for plain in [Writes::Fast, Writes::Probed] {
+            writes = plain;
+            assert!(!super::run_again(&other, &mut races, &mut writes, ["c"]));
+            assert_eq!(writes, plain);
+        }
+        assert!(Writes::Fast.plain() && Writes::Probed.plain() && !Writes::Careful.plain());
     }
 }

@@ -117,7 +117,7 @@ fn arrays() -> String {
     arrays.join(", ")
 }
 
-/// The plain `INSERT` of state rows whose cases had none ([`Writes::Fast`]), returning what
+/// The plain `INSERT` of state rows whose cases had none ([`Writes::plain`]), returning what
 /// [`UPSERT`] returns. A row stored meanwhile fails it with a unique violation.
 static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
     let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
@@ -379,9 +379,9 @@ fn as_stored(t: DateTime<FixedOffset>) -> DateTime<Utc> {
 /// head was read). A row that was not written (a higher version's state is stored), was
 /// inserted or updated against that expectation, or whose stored entry time is earlier than the
 /// one its state was computed from, means the head moved meanwhile: [`HeadRace`].
-/// [`Writes::Fast`] inserts the expected-new rows with a plain `INSERT`, after the upsert of the
-/// others (each statement in key order: two transactions wait on each other's updates, or on
-/// each other's inserts, but never one on an update and the other on an insert).
+/// Written plain ([`Writes::plain`]), the expected-new rows go in by plain `INSERT`, after the
+/// upsert of the others (each statement in key order: two transactions wait on each other's
+/// updates, or on each other's inserts, but never one on an update and the other on an insert).
 async fn upsert(
     db: &impl CopyIn,
     rows: &[StateRow],
@@ -393,7 +393,7 @@ async fn upsert(
     }
     let (mut plain, mut upserted): (Vec<&StateRow>, Vec<&StateRow>) = (Vec::new(), Vec::new());
     for (row, &new) in rows.iter().zip(expected) {
-        if writes == Writes::Fast && new {
+        if writes.plain() && new {
             plain.push(row);
         } else {
             upserted.push(row);
