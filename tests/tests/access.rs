@@ -259,7 +259,7 @@ async fn prepare(node: &Node) -> Fixture {
     let db = node.db().await;
     let row = db
         .query_one(
-            "SELECT v.credential::text, v.record_id::text FROM credential_versions v WHERE v.identifier = $1 AND v.version = 1",
+            "SELECT v.credential_text, v.record_id::text FROM credential_versions v WHERE v.identifier = $1 AND v.version = 1",
             &[&identifier],
         )
         .await

@@ -152,7 +152,7 @@ async fn finished_cases_are_archived_and_stay_retrievable_and_verifiable() {
     // The certificate issued in the archived case still verifies.
     let credential: String = db
         .query_one(
-            "SELECT v.credential::text FROM credential_versions v
+            "SELECT v.credential_text FROM credential_versions v
              JOIN case_records r ON r.record_id = v.record_id WHERE r.case_no = $1 LIMIT 1",
             &[&FINISHED],
         )

@@ -39,7 +39,7 @@ async fn credential(node: &Node, identifier: &str) -> Value {
     node.db()
         .await
         .query_one(
-            "SELECT v.credential FROM certificates c JOIN credential_versions v
+            "SELECT v.credential_text::jsonb FROM certificates c JOIN credential_versions v
                ON v.identifier = c.identifier AND v.version = c.current_version WHERE c.identifier = $1",
             &[&identifier],
         )
@@ -375,7 +375,7 @@ async fn many_credentials_verify_in_one_request_each_as_it_would_alone() {
         .db()
         .await
         .query(
-            "SELECT credential FROM credential_versions ORDER BY identifier LIMIT 2",
+            "SELECT credential_text::jsonb FROM credential_versions ORDER BY identifier LIMIT 2",
             &[],
         )
         .await
@@ -645,6 +645,97 @@ async fn credentials_verify_offline_with_the_trust_bundle() {
 /// A credential waits for the transparency log with its leaf hash (migration 0024): the RFC 6962
 /// leaf hash of the stored credential's RFC 8785 form, which the sequencer then appends without
 /// reading the credential back.
+/// A credential version is stored as text, exactly the RFC 8785 bytes signed and logged
+/// (migration 0033); one stored before, as jsonb, is looked up, listed and verified the same.
+#[tokio::test]
+async fn a_credential_is_stored_as_signed_and_one_stored_as_jsonb_reads_the_same() {
+    let node = Node::start().await;
+    push(
+        &node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await;
+    let db = node.db().await;
+    let rows = db
+        .query(
+            "SELECT v.identifier, v.credential_text, v.credential IS NULL, c.holder_code
+             FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier
+             ORDER BY v.identifier",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the fixture issues two certificates");
+    for r in &rows {
+        let text: &str = r.get(1);
+        let parsed: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(text.as_bytes(), vc::jcs::canonicalize(&parsed).unwrap());
+        assert!(r.get::<_, bool>(2), "nothing in the jsonb column");
+    }
+    let (first, second): (String, String) = (rows[0].get(0), rows[1].get(0));
+    let holder: String = rows[0].get(3);
+    let approver = node.web_client("xifeng-approver");
+    let get = async |path: String| -> Value {
+        let resp = approver.get(&path).await.unwrap();
+        assert_eq!(resp.status.as_u16(), 200, "{path}");
+        resp.json().unwrap()
+    };
+    let read = async || {
+        (
+            get(format!(
+                "/v1/certificates/urn:ecert:{first}?purpose=approval"
+            ))
+            .await,
+            get(format!(
+                "/v1/certificates?holder_code={holder}&scope=621002000000&purpose=approval"
+            ))
+            .await,
+        )
+    };
+    let before = read().await;
+    assert_eq!(before.0["valid"], true, "{}", before.0);
+    assert!(
+        !before.1["certificates"].as_array().unwrap().is_empty(),
+        "{}",
+        before.1
+    );
+
+    // As written before migration 0033.
+    let moved = db
+        .execute(
+            "UPDATE credential_versions SET credential = credential_text::jsonb, credential_text = NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    assert_eq!(read().await, before);
+    // A credential not presented before (nothing remembered of it) is found by its proof in
+    // the jsonb row: held, so its status is checked.
+    let presented: String = db
+        .query_one(
+            "SELECT credential::text FROM credential_versions WHERE identifier = $1",
+            &[&second],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let verdict: Value = approver
+        .post(
+            "/v1/certificates/verify",
+            "application/json",
+            presented.into_bytes(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["checks"], before.0["checks"], "{verdict}");
+}
+
 #[tokio::test]
 async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored() {
     // No sequencer round after start-up: the queue keeps what the push wrote.
@@ -663,7 +754,7 @@ async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored
         .db()
         .await
         .query(
-            "SELECT p.leaf_hash, v.credential FROM tlog_pending p
+            "SELECT p.leaf_hash, v.credential_text::jsonb FROM tlog_pending p
              JOIN credential_versions v ON v.credential_id = p.ref_id
              WHERE p.kind = 'credential'",
             &[],

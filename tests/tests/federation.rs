@@ -110,7 +110,10 @@ async fn records_and_certificates_pushed_at_the_township_reach_the_province() {
     let cred: Value = province
         .db()
         .await
-        .query_one("SELECT credential FROM credential_versions LIMIT 1", &[])
+        .query_one(
+            "SELECT credential_text::jsonb FROM credential_versions LIMIT 1",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

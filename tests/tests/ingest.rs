@@ -119,13 +119,13 @@ async fn valid_batch_is_stored_exactly_as_the_golden_canonical_records() {
             "SELECT count(*) FROM pg_attribute WHERE attcompression = 'l' AND
                (attrelid::regclass::text, attname::text) IN (('ingest_batches', 'receipt_text'),
                ('ingest_payloads', 'payload'), ('quarantine', 'raw'), ('case_records', 'body'),
-               ('credential_versions', 'credential'))",
+               ('credential_versions', 'credential'), ('credential_versions', 'credential_text'))",
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(lz4, 5);
+    assert_eq!(lz4, 6);
 }
 
 #[tokio::test]

@@ -247,7 +247,10 @@ async fn two_processes_of_one_node_double_nothing_and_lose_nothing() {
     let creds: Vec<Value> = city
         .db()
         .await
-        .query("SELECT credential FROM credential_versions", &[])
+        .query(
+            "SELECT credential_text::jsonb FROM credential_versions",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -497,7 +500,7 @@ async fn a_change_made_through_one_process_reaches_the_others_copies() {
         .db()
         .await
         .query_one(
-            "SELECT credential FROM credential_versions WHERE identifier = $1",
+            "SELECT credential_text::jsonb FROM credential_versions WHERE identifier = $1",
             &[&identifier],
         )
         .await

@@ -426,7 +426,8 @@ async fn the_log_proves_inclusion_witnesses_refuse_forks_and_audit_finds_changed
     // The audit recomputes the log from the rows: sound, then a changed credential row is found.
     xifeng.cli(&["log", "audit"]);
     db.execute(
-        "UPDATE credential_versions SET credential = jsonb_set(credential, '{credentialSubject,certificateName}', '\"伪造执照\"')
+        "UPDATE credential_versions
+         SET credential_text = jsonb_set(credential_text::jsonb, '{credentialSubject,certificateName}', '\"伪造执照\"')::text
          WHERE identifier = $1",
         &[&id],
     )

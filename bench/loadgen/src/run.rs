@@ -543,7 +543,8 @@ async fn body(opts: &Options, env: &Env, results: &mut Value) -> anyhow::Result<
     // Certificate verification through the API: CPU per verification.
     let creds: Vec<Bytes> = client
         .query(
-            "SELECT credential::text FROM credential_versions ORDER BY identifier LIMIT 200",
+            "SELECT coalesce(credential_text, credential::text) FROM credential_versions
+             ORDER BY identifier LIMIT 200",
             &[],
         )
         .await?

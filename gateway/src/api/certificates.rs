@@ -399,7 +399,8 @@ pub async fn get(
     )?;
     let row = db
         .query_opt(
-            "SELECT v.credential, v.version, v.credential_id, c.type_code, c.region_code FROM certificates c
+            "SELECT coalesce(v.credential_text, v.credential::text), v.version, v.credential_id,
+                    c.type_code, c.region_code FROM certificates c
              JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
              WHERE c.identifier = $1",
             &[&identifier.to_string()],
@@ -441,7 +442,8 @@ pub async fn get(
         }
     };
     audit::record(&db, &lookup.requester, here, audit_lookup(1)).await?;
-    let credential: Value = row.get(0);
+    let credential =
+        crate::certificates::stored_credential(row.get(0)).map_err(Problem::internal)?;
     let version: i32 = row.get(1);
     let held = Some((row.get(2), version));
     let (proof, status) = evidence(&app, &db, &credential, held, &headers).await?;
@@ -595,7 +597,8 @@ pub async fn by_holder(
     }
     let rows = db
         .query(
-            "SELECT c.identifier, c.region_code, v.version, v.credential, c.type_code FROM certificates c
+            "SELECT c.identifier, c.region_code, v.version, coalesce(v.credential_text, v.credential::text),
+                    c.type_code FROM certificates c
              JOIN credential_versions v ON v.identifier = c.identifier AND v.version = c.current_version
              WHERE c.holder_code = $1 ORDER BY c.identifier",
             &[&holder],
@@ -614,7 +617,11 @@ pub async fn by_holder(
             Ok(fields) => {
                 let mut entry =
                     json!({"identifier": r.get::<_, String>(0), "version": r.get::<_, i32>(2)});
-                disclose(&mut entry, &r.get(3), &fields);
+                disclose(
+                    &mut entry,
+                    &crate::certificates::stored_credential(r.get(3)).map_err(Problem::internal)?,
+                    &fields,
+                );
                 certificates.push(entry);
             }
             // Not-shared certificates are not even counted.
@@ -831,7 +838,8 @@ async fn present<'a>(
             let stmt = db
                 .prepare_cached(
                     "SELECT credential_id, version FROM credential_versions
-                     WHERE identifier = $1 AND credential #>> '{proof,proofValue}' = $2
+                     WHERE identifier = $1
+                       AND coalesce(credential_text::jsonb, credential) #>> '{proof,proofValue}' = $2
                      ORDER BY version DESC LIMIT 1",
                 )
                 .await?;

@@ -12,7 +12,6 @@ use vc::ecert::IssueInput;
 use super::{Issuer, status};
 use crate::ingest::Valid;
 use crate::ingest::receipt::{CertificateOutcome, IssuedCertificate};
-use crate::ingest::store::Jsonb;
 
 /// (issuing authority credit code, type code, certificate number).
 type CertKey = (String, String, String);
@@ -428,16 +427,20 @@ async fn store_versions(
     let versions: Vec<i32> = rows.iter().map(|r| r.version).collect();
     let records: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.hash.as_slice()).collect();
-    let credentials: Vec<Jsonb> = rows.iter().map(|r| Jsonb(&r.json)).collect();
+    // Stored as text, the bytes that were signed and logged (migration 0033).
+    let credentials = rows
+        .iter()
+        .map(|r| std::str::from_utf8(&r.json))
+        .collect::<Result<Vec<&str>, _>>()?;
     let leaves: Vec<&[u8]> = rows.iter().map(|r| r.leaf.as_slice()).collect();
     // Each new version also waits in tlog_pending, with its leaf hash, for the sequencer.
     let stmt = tx
         .prepare_cached(
             "WITH v AS (
                INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash,
-                   signing_key, issued_at, credential)
+                   signing_key, issued_at, credential_text)
                SELECT u.id, u.ident, u.ver, u.rec, u.hash, $6, $7, u.cred
-               FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::jsonb[])
+               FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $8::text[])
                     AS u(id, ident, ver, rec, hash, cred)
                RETURNING credential_id, issued_at)
              INSERT INTO tlog_pending (ref_id, kind, at, leaf_hash)

@@ -10,6 +10,13 @@
 pub mod issue;
 pub mod status;
 
+/// A stored credential version, read as `coalesce(credential_text, credential::text)`: new
+/// versions are kept as text (`credential_text`, the RFC 8785 bytes signed and logged), those
+/// written before migration 0033 as jsonb (`credential`).
+pub fn stored_credential(text: &str) -> anyhow::Result<serde_json::Value> {
+    serde_json::from_str(text).context("a stored credential is not JSON")
+}
+
 use anyhow::Context;
 use domain::codes::region::RegionCode;
 use std::sync::{Arc, RwLock};

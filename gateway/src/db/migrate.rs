@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "outbox_rows_of_many",
         include_str!("../../migrations/0032_outbox_rows_of_many.sql"),
     ),
+    (
+        33,
+        "credential_text",
+        include_str!("../../migrations/0033_credential_text.sql"),
+    ),
 ];
 
 /// The first line of a migration run outside a transaction, one statement at a time: index

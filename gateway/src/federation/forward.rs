@@ -230,7 +230,8 @@ where
     }
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at, v.credential::text, v.content_hash,
+            "SELECT v.credential_id, v.identifier, v.version, v.record_id, v.signing_key, v.issued_at,
+                    coalesce(v.credential_text, v.credential::text), v.content_hash,
                     c.authority_code, c.type_code, c.number, c.holder_code, c.holder_name, c.region_code, c.minted,
                     c.status_index, c.issuer_node
              FROM credential_versions v JOIN certificates c ON c.identifier = v.identifier

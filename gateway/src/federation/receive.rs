@@ -489,9 +489,9 @@ async fn insert_credentials(
     let inserted: HashSet<Uuid> = tx
         .query(
             "INSERT INTO credential_versions (credential_id, identifier, version, record_id, content_hash, signing_key,
-                issued_at, credential)
+                issued_at, credential_text)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::bytea[], $6::text[],
-                                  $7::timestamptz[], $8::jsonb[])
+                                  $7::timestamptz[], $8::text[])
              ON CONFLICT DO NOTHING RETURNING credential_id",
             &[
                 &sorted.iter().map(|c| c.credential_id).collect::<Vec<_>>(),
@@ -501,9 +501,10 @@ async fn insert_credentials(
                 &hashes,
                 &sorted.iter().map(|c| c.signing_key.as_str()).collect::<Vec<_>>(),
                 &sorted.iter().map(|c| c.issued_at).collect::<Vec<_>>(),
+                // As the child sent it (migration 0033: stored as text).
                 &sorted
                     .iter()
-                    .map(|c| store::Jsonb(c.credential.get().as_bytes()))
+                    .map(|c| c.credential.get())
                     .collect::<Vec<_>>(),
             ],
         )

@@ -57,11 +57,13 @@ pub async fn entry(
     Ok(match kind {
         "credential" => db
             .query_opt(
-                "SELECT credential FROM credential_versions WHERE credential_id = $1",
+                "SELECT coalesce(credential_text, credential::text) FROM credential_versions
+                 WHERE credential_id = $1",
                 &[&ref_id],
             )
             .await?
-            .map(|r| r.get(0)),
+            .map(|r| crate::certificates::stored_credential(r.get(0)))
+            .transpose()?,
         _ => crate::certificates::status::changes(db, &[ref_id])
             .await?
             .into_iter()
@@ -105,7 +107,8 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
              -- one row at least, with how many were dropped, when none is to be logged
              SELECT d.count, x.kind, x.ref_id, x.credential, x.leaf_hash
              FROM (SELECT count(*) FROM dropped) d
-             LEFT JOIN (SELECT n.kind, n.ref_id, n.at, n.leaf_hash, v.credential FROM next n
+             LEFT JOIN (SELECT n.kind, n.ref_id, n.at, n.leaf_hash,
+                               coalesce(v.credential_text, v.credential::text) AS credential FROM next n
                         LEFT JOIN credential_versions v
                           ON n.kind = 'credential' AND n.leaf_hash IS NULL AND v.credential_id = n.ref_id
                         WHERE n.ours) x ON true
@@ -142,7 +145,10 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
                 .map_err(|_| anyhow::anyhow!("queued leaf hash of {ref_id} is not 32 bytes"))?
         } else {
             let entry = match kind {
-                "credential" => r.get::<_, Option<Value>>(3),
+                "credential" => r
+                    .get::<_, Option<&str>>(3)
+                    .map(crate::certificates::stored_credential)
+                    .transpose()?,
                 _ => changes.remove(&ref_id),
             };
             // Both exist: their rows were checked above, in this transaction.
