@@ -35,6 +35,17 @@ fn certificate_schema() -> JsonSchema {
     .unwrap()
 }
 
+/// The market-regulation fixture pushed by its system: two certificates issued.
+async fn push_fixture(node: &Node) -> Value {
+    push(
+        node,
+        "xifeng-amr-system",
+        MR,
+        fixture("market-regulation/batch-valid.json"),
+    )
+    .await
+}
+
 async fn credential(node: &Node, identifier: &str) -> Value {
     node.db()
         .await
@@ -642,21 +653,12 @@ async fn credentials_verify_offline_with_the_trust_bundle() {
     assert_eq!(verify_offline(&node, &dir.join("junk.json"), &trust).0, 2);
 }
 
-/// A credential waits for the transparency log with its leaf hash (migration 0024): the RFC 6962
-/// leaf hash of the stored credential's RFC 8785 form, which the sequencer then appends without
-/// reading the credential back.
 /// A credential version is stored as text, exactly the RFC 8785 bytes signed and logged
 /// (migration 0033); one stored before, as jsonb, is looked up, listed and verified the same.
 #[tokio::test]
 async fn a_credential_is_stored_as_signed_and_one_stored_as_jsonb_reads_the_same() {
     let node = Node::start().await;
-    push(
-        &node,
-        "xifeng-amr-system",
-        MR,
-        fixture("market-regulation/batch-valid.json"),
-    )
-    .await;
+    push_fixture(&node).await;
     let db = node.db().await;
     let rows = db
         .query(
@@ -736,6 +738,9 @@ async fn a_credential_is_stored_as_signed_and_one_stored_as_jsonb_reads_the_same
     assert_eq!(verdict["checks"], before.0["checks"], "{verdict}");
 }
 
+/// A credential waits for the transparency log with its leaf hash (migration 0024): the RFC 6962
+/// leaf hash of the stored credential's RFC 8785 form, which the sequencer then appends without
+/// reading the credential back.
 #[tokio::test]
 async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored() {
     // No sequencer round after start-up: the queue keeps what the push wrote.
@@ -767,6 +772,60 @@ async fn a_credential_is_queued_for_the_log_with_the_leaf_hash_of_what_is_stored
         let credential: Value = r.get(1);
         let expected = vc::logged::leaf_hash(&credential).unwrap();
         assert_eq!(queued.as_deref(), Some(expected.as_slice()), "{credential}");
+    }
+}
+
+/// A queued credential without its leaf hash (as queued before migration 0024) is hashed by
+/// the sequencer from the stored credential, kept as text or as jsonb (before migration 0033)
+/// alike, and logged with the leaf hash the issuing transaction computed.
+#[tokio::test]
+async fn a_credential_queued_without_its_leaf_hash_is_logged_from_what_is_stored() {
+    let mut node =
+        Node::start_configured(&[("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "3600000")]).await;
+    push_fixture(&node).await;
+    let db = node.db().await;
+    let queued: Vec<(uuid::Uuid, Vec<u8>)> = db
+        .query(
+            "SELECT ref_id, leaf_hash FROM tlog_pending WHERE kind = 'credential' ORDER BY ref_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(queued.len(), 2, "the fixture issues two certificates");
+    let moved = db
+        .execute(
+            "UPDATE credential_versions SET credential = credential_text::jsonb, credential_text = NULL
+             WHERE credential_id = $1",
+            &[&queued[0].0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    db.execute("UPDATE tlog_pending SET leaf_hash = NULL", &[])
+        .await
+        .unwrap();
+    node.stop();
+    node.set_env("GATEWAY_TRANSPARENCY__SEQUENCE_INTERVAL_MS", "100");
+    node.spawn().await;
+    e2e::Network::eventually(30, "both credentials logged", || async {
+        node.count("SELECT count(*) FROM tlog_leaves WHERE kind = 'credential'")
+            .await
+            == 2
+    })
+    .await;
+    for (ref_id, leaf) in &queued {
+        let logged: Vec<u8> = db
+            .query_one(
+                "SELECT leaf_hash FROM tlog_leaves WHERE ref_id = $1",
+                &[ref_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(&logged, leaf, "{ref_id}");
     }
 }
 

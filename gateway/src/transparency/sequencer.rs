@@ -84,6 +84,8 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
     // "Already logged" is a lateral probe of tlog_leaves' ref_id index per row: as a `NOT
     // EXISTS` in the select list PostgreSQL hashed the whole log every round instead (17 % of
     // its statement time during sustained ingest with 170,000 leaves, and growing with the log).
+    // The credential is read the same way, so a row that carries its leaf hash reads nothing
+    // (as a join PostgreSQL fetched every pending row's credential, then dropped it).
     let stmt = db
         .prepare_cached(
             "WITH next AS (
@@ -107,10 +109,11 @@ async fn pending(db: &impl GenericClient, node: &str) -> anyhow::Result<(Vec<Pen
              -- one row at least, with how many were dropped, when none is to be logged
              SELECT d.count, x.kind, x.ref_id, x.credential, x.leaf_hash
              FROM (SELECT count(*) FROM dropped) d
-             LEFT JOIN (SELECT n.kind, n.ref_id, n.at, n.leaf_hash,
-                               coalesce(v.credential_text, v.credential::text) AS credential FROM next n
-                        LEFT JOIN credential_versions v
-                          ON n.kind = 'credential' AND n.leaf_hash IS NULL AND v.credential_id = n.ref_id
+             LEFT JOIN (SELECT n.kind, n.ref_id, n.at, n.leaf_hash, v.credential FROM next n
+                        LEFT JOIN LATERAL (SELECT coalesce(v.credential_text, v.credential::text) AS credential
+                                           FROM credential_versions v
+                                           WHERE n.kind = 'credential' AND n.leaf_hash IS NULL
+                                             AND v.credential_id = n.ref_id LIMIT 1) v ON true
                         WHERE n.ours) x ON true
              ORDER BY x.at, x.ref_id",
         )
