@@ -327,7 +327,26 @@ pub fn prepare(
     pipeline: &crate::batches::Pipeline,
     secs: f64,
 ) -> anyhow::Result<Value> {
-    prepare_batches(loads, pipeline, secs, 50)
+    prepare_batches(loads, pipeline, Until::Secs(secs), 50)
+}
+
+/// When [`prepare_batches`] stops.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// After this many seconds: a rate.
+    Secs(f64),
+    /// After this many batches: a fixed amount of work, the same every run, whose instructions
+    /// a tool like callgrind can count (the host's noise does not change them).
+    Batches(u64),
+}
+
+impl Until {
+    fn done(self, start: Instant, batches: u64) -> bool {
+        match self {
+            Until::Secs(secs) => start.elapsed().as_secs_f64() >= secs,
+            Until::Batches(n) => batches >= n,
+        }
+    }
 }
 
 /// [`prepare`] over batches of `records` records: from `adapters::parallel::FROM` records a
@@ -335,7 +354,7 @@ pub fn prepare(
 pub fn prepare_batches(
     loads: &[crate::batches::Load],
     pipeline: &crate::batches::Pipeline,
-    secs: f64,
+    until: Until,
     records: u64,
 ) -> anyhow::Result<Value> {
     let batches: Vec<(&crate::batches::Load, Bytes)> = loads
@@ -344,7 +363,7 @@ pub fn prepare_batches(
         .collect();
     let start = Instant::now();
     let (mut done, mut i) = (0u64, 0);
-    while start.elapsed().as_secs_f64() < secs {
+    while !until.done(start, i as u64) {
         let (load, body) = &batches[i % batches.len()];
         let prepared = pipeline.prepare(load, body)?;
         anyhow::ensure!(prepared.invalid.is_empty(), "generated records are invalid");

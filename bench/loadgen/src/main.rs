@@ -132,6 +132,11 @@ enum Command {
         /// Seconds to run.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// Stop after this many batches instead (the adapters' batches in turn): the same
+        /// work every run, to count its instructions, e.g. `valgrind --tool=callgrind
+        /// --toggle-collect='gateway::ingest::prepare*' loadgen prepare --batches 64`.
+        #[arg(long)]
+        batches: Option<u64>,
         /// Records per batch: from 64 a batch is spread over the cores (the figure is then
         /// wall-clock time per batch, not one thread's).
         #[arg(long, default_value_t = 50)]
@@ -230,7 +235,12 @@ async fn main() -> anyhow::Result<()> {
             std::fs::write(json.with_extension("md"), write_markdown(&out))?;
             Ok(())
         }
-        Command::Prepare { pki, secs, records } => {
+        Command::Prepare {
+            pki,
+            secs,
+            batches,
+            records,
+        } => {
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let mappings = repo.join(batches::MAPPING_FILE);
             let mappings = mappings.parent().context("mapping folder")?;
@@ -242,7 +252,8 @@ async fn main() -> anyhow::Result<()> {
                 )
             })?;
             let loads = batches::loads(&repo, mappings, &pipeline, false)?;
-            let figure = ceilings::prepare_batches(&loads, &pipeline, secs, records)?;
+            let until = batches.map_or(ceilings::Until::Secs(secs), ceilings::Until::Batches);
+            let figure = ceilings::prepare_batches(&loads, &pipeline, until, records)?;
             println!("{figure}");
             Ok(())
         }
