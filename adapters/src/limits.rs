@@ -14,6 +14,7 @@
 //! section), because decoding happens behind [`crate::Adapter::decode`], whose callers
 //! (HTTP, MLLP, replay, the fuzz targets) should not each have to pass them along.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domain::FieldError;
@@ -80,9 +81,10 @@ pub struct Exceeded {
 }
 
 enum Frame {
-    /// The key being read or last read (`None` right after `{` or `,`).
+    /// Where the key being read or last read is in the payload (`None` right after `{` or
+    /// `,`): only an error names it, so it is not copied out on the way.
     Object {
-        key: Option<String>,
+        key: Option<Range<usize>>,
     },
     Array {
         index: usize,
@@ -90,7 +92,7 @@ enum Frame {
 }
 
 /// The path of the value being read, as adapters name record locations: `records[3].name`.
-fn path(stack: &[Frame]) -> String {
+fn path(stack: &[Frame], payload: &[u8]) -> String {
     let mut out = String::new();
     for frame in stack {
         match frame {
@@ -98,7 +100,12 @@ fn path(stack: &[Frame]) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(k);
+                // Keys are names of the sender's format; keep a short, readable form.
+                out.extend(
+                    String::from_utf8_lossy(&payload[k.clone()])
+                        .chars()
+                        .take(64),
+                );
             }
             Frame::Object { key: None } => {}
             Frame::Array { index } => out.push_str(&format!("[{index}]")),
@@ -127,25 +134,33 @@ pub fn check_json_with(payload: &[u8], limits: Limits) -> Result<(), Exceeded> {
             b'"' => {
                 let start = i + 1;
                 let mut j = start;
-                while j < payload.len() && payload[j] != b'"' {
-                    // An escape covers the next byte (`\"`, `\\`); `\uXXXX` needs no care.
-                    j += if payload[j] == b'\\' { 2 } else { 1 };
-                    if j - start > limits.max_string_bytes {
-                        return Err(Exceeded {
-                            code: "record.string_too_long",
-                            message: format!(
-                                "{}: a string of more than {} bytes",
-                                path(&stack),
-                                limits.max_string_bytes
-                            ),
-                        });
+                // To the closing quote, over escapes: an escape covers the next byte (`\"`,
+                // `\\`); `\uXXXX` needs no care.
+                while let Some(at) =
+                    memchr::memchr2(b'"', b'\\', payload.get(j..).unwrap_or_default())
+                {
+                    j += at;
+                    if payload[j] == b'"' {
+                        break;
                     }
+                    j += 2;
+                }
+                if payload.get(j) != Some(&b'"') {
+                    j = j.max(payload.len()); // unterminated: the parser says so
+                }
+                if j - start > limits.max_string_bytes {
+                    return Err(Exceeded {
+                        code: "record.string_too_long",
+                        message: format!(
+                            "{}: a string of more than {} bytes",
+                            path(&stack, payload),
+                            limits.max_string_bytes
+                        ),
+                    });
                 }
                 let end = j.min(payload.len());
                 if let Some(Frame::Object { key: key @ None }) = stack.last_mut() {
-                    // Keys are names of the sender's format; keep a short, readable form.
-                    let text = String::from_utf8_lossy(&payload[start..end]);
-                    *key = Some(text.chars().take(64).collect());
+                    *key = Some(start..end);
                 }
                 i = end + 1;
                 continue;
@@ -156,7 +171,7 @@ pub fn check_json_with(payload: &[u8], limits: Limits) -> Result<(), Exceeded> {
                         code: "record.too_deep",
                         message: format!(
                             "{}: nests deeper than {} levels",
-                            path(&stack),
+                            path(&stack, payload),
                             limits.max_depth
                         ),
                     });

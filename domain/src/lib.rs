@@ -13,6 +13,7 @@
 //! - [`catalog`]: the province's catalog list (items, aliases, status).
 //! - [`schema`]: the canonical JSON Schema, compiled once, and its error reports.
 //! - [`record`]: the typed canonical case record.
+//! - [`rfc3339`]: its date-times read and written as chrono does, faster.
 //! - [`normalize`]: draft (from an adapter) → stamped, catalog-mapped, validated record.
 //! - [`field_error`]: the per-field error every stage reports (JSON Pointer path, stable code).
 
@@ -26,6 +27,7 @@ pub mod normalize;
 pub mod purposes;
 pub mod record;
 pub mod regions;
+pub mod rfc3339;
 pub mod schema;
 pub mod sharing;
 

@@ -76,7 +76,10 @@ pub fn normalize(
         "source".into(),
         json!({"department": stamp.department, "system": stamp.system, "node_region": stamp.node_region.as_str()}),
     );
-    obj.insert("ingested_at".into(), json!(stamp.ingested_at.to_rfc3339()));
+    obj.insert(
+        "ingested_at".into(),
+        json!(crate::rfc3339::to_string(&stamp.ingested_at)),
+    );
     apply_catalog(
         &mut obj,
         &stamp.department,

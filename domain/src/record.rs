@@ -27,6 +27,7 @@ pub struct CaseRecord {
     pub handling_org: Org,
     pub applicant: Applicant,
     pub timestamps: Timestamps,
+    #[serde(with = "crate::rfc3339")]
     pub ingested_at: Timestamp,
     pub time_limits: TimeLimits,
     pub status: Status,
@@ -108,13 +109,27 @@ pub enum ApplicantKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timestamps {
+    #[serde(with = "crate::rfc3339")]
     pub occurred: Timestamp,
+    #[serde(with = "crate::rfc3339")]
     pub received: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::rfc3339::option"
+    )]
     pub accepted: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::rfc3339::option"
+    )]
     pub decided: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::rfc3339::option"
+    )]
     pub completed: Option<Timestamp>,
 }
 
@@ -160,14 +175,20 @@ pub struct ProcessStep {
     pub action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opinion: Option<String>,
+    #[serde(with = "crate::rfc3339")]
     pub time: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hold {
     pub reason: String,
+    #[serde(with = "crate::rfc3339")]
     pub start: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::rfc3339::option"
+    )]
     pub end: Option<Timestamp>,
 }
 

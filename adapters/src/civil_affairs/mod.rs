@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeZone};
+use chrono::TimeZone;
 use csv::{ByteRecord, ReaderBuilder};
 use encoding_rs::Encoding;
 use serde_json::{Map, Value, json};
@@ -267,7 +267,7 @@ pub fn datetime(s: &str) -> Result<String, String> {
         if let Ok(naive) = common::parse_naive_datetime(&cleaned, f)
             && let Some(dt) = beijing().from_local_datetime(&naive).single()
         {
-            return Ok(dt.to_rfc3339());
+            return Ok(domain::rfc3339::to_string(&dt));
         }
     }
     Err(format!(
@@ -285,7 +285,7 @@ fn printed_date(iso: &str) -> String {
 
 /// Milliseconds since the epoch of a date-time, the version of a row without `版本号`.
 fn millis(rfc3339: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(rfc3339)
+    domain::rfc3339::parse_strict(rfc3339)
         .ok()
         .map(|t| t.timestamp_millis())
 }
@@ -840,7 +840,7 @@ mod tests {
         let recs = CivilAffairs.decode(&gb(&text)).unwrap();
         assert_eq!(draft(&recs[0])["version"], 7);
         // 2026-11-20T10:05:00+08:00 = 2026-11-20T02:05:00Z
-        let ms = DateTime::parse_from_rfc3339("2026-11-20T02:05:00Z")
+        let ms = chrono::DateTime::parse_from_rfc3339("2026-11-20T02:05:00Z")
             .unwrap()
             .timestamp_millis();
         assert_eq!(draft(&recs[1])["version"], ms);

@@ -3,7 +3,7 @@
 //! milliseconds (or local date-time strings) and pinyin code values. See README.md in this
 //! directory for the mapping.
 
-use chrono::{DateTime, TimeZone};
+use chrono::TimeZone;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -95,7 +95,7 @@ pub fn time(v: &Value) -> Result<String, String> {
                 .timestamp_millis_opt(ms)
                 .single()
                 .ok_or_else(|| format!("{n} is not a time in epoch milliseconds"))?;
-            Ok(t.to_rfc3339())
+            Ok(domain::rfc3339::to_string(&t))
         }
         Value::String(s) => crate::common::datetime(s),
         other => Err(format!("{other} is not a time")),
@@ -105,7 +105,7 @@ pub fn time(v: &Value) -> Result<String, String> {
 /// Epoch milliseconds of a time, the version of a record without `banben`.
 fn time_millis(v: &Value) -> Result<i64, String> {
     let t = time(v)?;
-    DateTime::parse_from_rfc3339(&t)
+    domain::rfc3339::parse_strict(&t)
         .map(|t| t.timestamp_millis())
         .map_err(|e| e.to_string())
 }

@@ -316,6 +316,24 @@ fn decode_message(raw: &[u8], after_bom: bool) -> (Option<String>, Result<Value,
     (case_no, draft)
 }
 
+/// A field as error messages name it, `PID-5` or `PID-5.2`: written only when one is.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    seg: &'a Segment,
+    field: usize,
+    comp: usize,
+}
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.seg.id, self.field)?;
+        if self.comp != 1 {
+            write!(f, ".{}", self.comp)?;
+        }
+        Ok(())
+    }
+}
+
 /// Reads fields of one message, recording problems at canonical paths.
 struct Rd<'m> {
     m: &'m Message,
@@ -344,7 +362,7 @@ impl<'m> Rd<'m> {
 
     /// One leaf value: unescaped, trimmed; blank is `None`. Undecodable text or escapes are an
     /// `encoding.invalid` at `path`.
-    fn leaf(&mut self, raw: &str, path: &str, what: &str) -> Option<String> {
+    fn leaf(&mut self, raw: &str, path: &str, what: Field) -> Option<String> {
         match self.m.seps.unescape(raw, self.cs) {
             Err(why) => {
                 self.p
@@ -374,23 +392,14 @@ impl<'m> Rd<'m> {
             .copied()
             .unwrap_or("");
         let raw = self.m.subcomponent(self.m.component(rep, comp), 1);
-        let what = if comp == 1 {
-            format!("{}-{field}", seg.id)
-        } else {
-            format!("{}-{field}.{comp}", seg.id)
-        };
-        self.leaf(raw, path, &what)
+        self.leaf(raw, path, Field { seg, field, comp })
     }
 
     fn req(&mut self, seg: &Segment, field: usize, comp: usize, path: &str) -> Option<String> {
         let before = self.p.0.len();
         let v = self.opt(seg, field, comp, path);
         if v.is_none() && self.p.0.len() == before {
-            let what = if comp == 1 {
-                format!("{}-{field}", seg.id)
-            } else {
-                format!("{}-{field}.{comp}", seg.id)
-            };
+            let what = Field { seg, field, comp };
             self.p
                 .push(path, "field.missing", format!("{what} is required"));
         }
@@ -405,7 +414,7 @@ impl<'m> Rd<'m> {
             self.opt(seg, field, 1, path)
         }?;
         match hl7::dtm(&v) {
-            Ok(t) => Some(t.to_rfc3339()),
+            Ok(t) => Some(domain::rfc3339::to_string(&t)),
             Err(m) => {
                 self.p
                     .push(path, "datetime.format", format!("{}-{field}: {m}", seg.id));
@@ -446,15 +455,19 @@ impl<'m> Rd<'m> {
         any: bool,
     ) -> Option<(String, &'static str)> {
         let reps: Vec<&str> = self.m.repetitions(seg.field(field));
-        let what = format!("{}-{field}", seg.id);
+        let what = Field {
+            seg,
+            field,
+            comp: 1,
+        };
         let mut found: Vec<(String, String)> = Vec::new();
         for rep in reps {
             let id = self.m.subcomponent(self.m.component(rep, 1), 1);
             let kind = self.m.subcomponent(self.m.component(rep, 5), 1);
-            let Some(id) = self.leaf(id, path, &what) else {
+            let Some(id) = self.leaf(id, path, what) else {
                 continue;
             };
-            let kind = self.leaf(kind, path, &what).unwrap_or_default();
+            let kind = self.leaf(kind, path, what).unwrap_or_default();
             found.push((clean_code(&id), clean_code(&kind)));
         }
         for (want, code_type) in [("NNCHN", "111"), ("PPN", "414")] {

@@ -2,7 +2,6 @@
 //! with camelCase fields, dates `yyyyMMdd`, times `yyyyMMddHHmmss` and amounts in fen (分).
 //! See README.md in this directory for the mapping.
 
-use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -135,7 +134,7 @@ fn case_kind(s: &str) -> Option<&'static str> {
 /// Milliseconds since the epoch of a local time, the version of a record without `version`.
 fn update_time_millis(t: &str, p: &mut Problems) -> Option<i64> {
     p.datetime("/version", t)
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .and_then(|t| domain::rfc3339::parse_strict(&t).ok())
         .map(|t| t.timestamp_millis())
 }
 

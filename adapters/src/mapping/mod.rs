@@ -245,7 +245,7 @@ fn half_width(s: &str) -> String {
 fn parse_datetime(s: &str, formats: &[String]) -> Result<DateTime<chrono::FixedOffset>, String> {
     if formats.is_empty() {
         let t = common::datetime(s)?;
-        return DateTime::parse_from_rfc3339(&t).map_err(|e| e.to_string());
+        return domain::rfc3339::parse_strict(&t).map_err(|e| e.to_string());
     }
     let s = half_width(s);
     for f in formats {
@@ -288,7 +288,7 @@ fn convert(conv: &Conv, kind: Kind, s: &str, path: &str, p: &mut Problems) -> Op
             }
         },
         Conv::DateTime(f) => match parse_datetime(s, f) {
-            Ok(t) => json!(t.to_rfc3339()),
+            Ok(t) => json!(domain::rfc3339::to_string(&t)),
             Err(m) => {
                 p.push(path, "datetime.format", m);
                 return None;
@@ -363,7 +363,13 @@ fn has(obj: &Map<String, Value>, pointer: &str) -> bool {
 
 /// Map one field of `src` into `out`; errors are reported at `base` + the field's pointer.
 fn apply(f: &Field, src: &Src, base: &str, out: &mut Map<String, Value>, p: &mut Problems) {
-    let path = format!("{base}{}", f.to);
+    // Named only when something is reported; a top-level field's is its own pointer.
+    let path: std::borrow::Cow<str> = if base.is_empty() {
+        f.to.as_str().into()
+    } else {
+        format!("{base}{}", f.to).into()
+    };
+    let path = path.as_ref();
     let value = match &f.value {
         FieldValue::Const(v) => Some(v.clone()),
         FieldValue::From {
@@ -373,20 +379,20 @@ fn apply(f: &Field, src: &Src, base: &str, out: &mut Map<String, Value>, p: &mut
             default,
         } => match src.get(from) {
             Got::Bad(code, m) => {
-                p.push(&path, code, m);
+                p.push(path, code, m);
                 None
             }
             Got::Blank => {
                 if default.is_none() && *required {
                     p.push(
-                        &path,
+                        path,
                         "field.missing",
                         format!("{} is required", from.describe()),
                     );
                 }
                 default.clone()
             }
-            Got::Text(s) => convert(conv, f.kind, &s, &path, p),
+            Got::Text(s) => convert(conv, f.kind, &s, path, p),
         },
     };
     if let Some(v) = value {

@@ -213,7 +213,7 @@ fn xsd_datetime(s: &str) -> Result<String, String> {
         common::parse_naive_datetime(&clean_code(s), "%Y-%m-%dT%H:%M:%S%.f")
             .ok()
             .and_then(|n| n.and_local_timezone(common::beijing()).single())
-            .map(|t| t.to_rfc3339())
+            .map(|t| domain::rfc3339::to_string(&t))
             .ok_or(e)
     })
 }

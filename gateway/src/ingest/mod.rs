@@ -158,7 +158,7 @@ fn prepare_one(
         // The catalog and region table in force when the case event occurred.
         let occurred = domain::normalize::at(&draft, "/timestamps/occurred")
             .and_then(|v| v.as_str())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .and_then(|s| domain::rfc3339::parse_strict(s).ok())
             .unwrap_or(now);
         let ctx = Context {
             catalog: reference.catalog_at(occurred),
