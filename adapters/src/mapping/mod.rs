@@ -331,21 +331,28 @@ fn convert(conv: &Conv, kind: Kind, s: &str, path: &str, p: &mut Problems) -> Op
 
 /// Set a value at a JSON Pointer inside `obj`, creating the objects on the way.
 fn set(obj: &mut Map<String, Value>, pointer: &str, v: Value) {
-    let tokens: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    let (last, parents) = tokens.split_last().expect("validated pointer");
+    // Unescaped only where escaped, and a key copied only when inserted: this runs for every
+    // field of every record.
+    fn unescape(t: &str) -> std::borrow::Cow<'_, str> {
+        if t.contains('~') {
+            t.replace("~1", "/").replace("~0", "~").into()
+        } else {
+            t.into()
+        }
+    }
+    let (parents, last) = pointer.rsplit_once('/').expect("validated pointer");
     let mut cur = obj;
-    for t in parents {
+    for t in parents.split('/').skip(1) {
+        let t = unescape(t);
+        if !cur.contains_key(t.as_ref()) {
+            cur.insert(t.to_string(), Value::Object(Map::new()));
+        }
         cur = cur
-            .entry(t.clone())
-            .or_insert_with(|| Value::Object(Map::new()))
-            .as_object_mut()
+            .get_mut(t.as_ref())
+            .and_then(Value::as_object_mut)
             .expect("targets never overlap a leaf");
     }
-    cur.insert(last.clone(), v);
+    cur.insert(unescape(last).into_owned(), v);
 }
 
 /// Is there a value at this (unescaped-token) pointer?

@@ -658,3 +658,22 @@ fn the_json_schema_agrees_with_the_validator() {
         assert!(load(&v).is_err(), "{v}");
     }
 }
+
+/// Targets are JSON Pointers: parents made on the way, kept when already there, and `~1` / `~0`
+/// read as `/` and `~`.
+#[test]
+fn set_writes_at_a_pointer() {
+    let mut out = Map::new();
+    set(&mut out, "/case_no", json!("A1"));
+    set(&mut out, "/service_item/local/code", json!("X"));
+    set(&mut out, "/service_item/local/name", json!("Y"));
+    set(&mut out, "/a~1b/c~0d~01", json!(1));
+    assert_eq!(
+        Value::Object(out),
+        json!({
+            "case_no": "A1",
+            "service_item": {"local": {"code": "X", "name": "Y"}},
+            "a/b": {"c~d~1": 1},
+        })
+    );
+}
