@@ -672,6 +672,24 @@ impl Node {
     }
 }
 
+/// How long until `check` holds, trying without pause for up to five seconds: for what a
+/// process learns from another by a PostgreSQL notification (the row cache,
+/// `gateway/src/db/row_cache.rs`), within milliseconds of the commit rather than at once.
+pub async fn seen_within<F, Fut>(what: &str, mut check: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not seen within five seconds: {what}"
+        );
+    }
+    started.elapsed()
+}
+
 /// Encode UTF-8 text as GBK (for fixtures edited in a test).
 pub fn gbk(text: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(text).0.into_owned()

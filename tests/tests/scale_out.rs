@@ -13,7 +13,7 @@ use std::process::Child;
 use std::sync::Arc;
 
 use e2e::gansu::{CITY, PROVINCE};
-use e2e::{Network, Node, fixture};
+use e2e::{Network, Node, fixture, seen_within};
 use gateway::client::ExchangeClient;
 use serde_json::{Value, json};
 
@@ -443,22 +443,6 @@ async fn verify(client: &ExchangeClient, credential: &Value) -> (u16, Value) {
             body["code"].clone()
         },
     )
-}
-
-/// How long until `check` holds, trying without pause for up to five seconds.
-async fn seen_within<F, Fut>(what: &str, mut check: F) -> std::time::Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "not seen within five seconds: {what}"
-        );
-    }
-    started.elapsed()
 }
 
 /// The row cache (`db/row_cache.rs`): each process keeps principals and certificate statuses in

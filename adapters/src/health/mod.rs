@@ -41,15 +41,17 @@ impl Adapter for Health {
         let (messages, bom) = split_batch(payload)?;
         Ok(crate::parallel::map_records(&messages, |i, range| {
             let raw = &payload[range.clone()];
-            let control_id = Msh::parse(raw)
-                .ok()
-                .map(|m| m.control_id)
+            let mut control_id = None;
+            let (case_no, draft) = decode_message(raw, bom && i == 0, &mut control_id);
+            // The MSH alone is read again only for a message that could not be read whole
+            // (reading it was a fifth of a message's decoding).
+            let control_id = control_id
+                .or_else(|| Msh::parse(raw).ok().map(|m| m.control_id))
                 .filter(|c| !c.trim().is_empty());
             let location = match &control_id {
                 Some(id) => format!("message {} (MSH-10 control id {id})", i + 1),
                 None => format!("message {}", i + 1),
             };
-            let (case_no, draft) = decode_message(raw, bom && i == 0);
             DecodedRecord {
                 position: i,
                 location,
@@ -173,8 +175,14 @@ fn one(path: &str, code: &str, message: impl Into<String>) -> Vec<FieldError> {
     vec![FieldError::new(path, code, message)]
 }
 
-/// Decode and map one message. Returns the case number (ZCS-1) when readable.
-fn decode_message(raw: &[u8], after_bom: bool) -> (Option<String>, Result<Value, Vec<FieldError>>) {
+/// Decode and map one message. Returns the case number (ZCS-1) when readable; `control_id`
+/// gets MSH-10 (its first component, as [`Msh::parse`] reads it) once the message has been
+/// read whole.
+fn decode_message(
+    raw: &[u8],
+    after_bom: bool,
+    control_id: &mut Option<String>,
+) -> (Option<String>, Result<Value, Vec<FieldError>>) {
     let (_, charset) = match hl7::detect_charset(raw) {
         Ok(found) => found,
         Err(hl7::CharsetError::NoMsh) => {
@@ -249,6 +257,13 @@ fn decode_message(raw: &[u8], after_bom: bool) -> (Option<String>, Result<Value,
         Err(why) => return (None, Err(one("", "record.malformed", why))),
     };
     let msh = m.msh();
+    *control_id = Some(match m.repetitions(msh.field(10)).first().copied() {
+        None | Some("") => String::new(),
+        Some(rep) => {
+            let c = rep.split(m.seps.component).next().unwrap_or_default();
+            m.seps.unescape(c, charset).unwrap_or_else(|_| c.to_owned())
+        }
+    });
     let mut rd = Rd {
         m: &m,
         cs: charset,

@@ -390,3 +390,49 @@ fn ack_for_a_decoded_record() {
     assert!(framed.ends_with(&[mllp::END, mllp::CR]));
     assert!(a.contains("\rMSA|AA|XF0001\r"));
 }
+
+/// A record's location names the MSH-10 that `Msh::parse` reads (the ACK's), whether the
+/// message was read whole or not: the fixtures' batches, and messages with escaped, empty,
+/// repeated or component control ids in every character set.
+#[test]
+fn the_location_names_the_control_id_the_ack_reads() {
+    let fixture = |f: &str| {
+        std::fs::read(format!(
+            "{}/fixtures/health/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let mut payloads = vec![fixture("batch-valid.hl7"), fixture("batch-mixed.hl7")];
+    for charset in [
+        "UNICODE UTF-8",
+        "GB 18030-2000",
+        "8859/1",
+        "ASCII",
+        "EBCDIC",
+    ] {
+        for control in ["XF0001", "", "X\\F\\1^2", "A~B", "  ", "控制号"] {
+            let msg = Msg {
+                charset,
+                control,
+                ..Msg::default()
+            };
+            payloads.push(msg.text().into_bytes());
+            payloads.push(encoding_rs::GB18030.encode(&msg.text()).0.into_owned());
+        }
+    }
+    let mut read_whole = 0;
+    for payload in payloads {
+        for (i, r) in decode(&payload).iter().enumerate() {
+            let expected = match Msh::parse(&r.raw).ok().map(|m| m.control_id) {
+                Some(id) if !id.trim().is_empty() => {
+                    format!("message {} (MSH-10 control id {id})", i + 1)
+                }
+                _ => format!("message {}", i + 1),
+            };
+            assert_eq!(r.location, expected);
+            read_whole += usize::from(r.draft.is_ok());
+        }
+    }
+    assert!(read_whole > 10, "{read_whole} messages read whole");
+}
