@@ -11,6 +11,13 @@
 //! (GBK trail bytes are 0x40..=0xFE), so the document is tokenized on its original bytes and each
 //! element keeps its exact byte range. Text stays in the source encoding until a record is
 //! mapped, so one undecodable field fails only its own record, never the batch.
+//!
+//! The tree borrows from the document: names and text are slices of its bytes (a copy only
+//! for a name that is not UTF-8 and for resolved references), and an element's text of one
+//! piece — nearly all of them — needs no list. A batch's tree was a tenth of the XML
+//! adapters' work in copies and frees (bench/README.md, tenth session).
+
+use std::borrow::Cow;
 
 use encoding_rs::Encoding;
 use quick_xml::Reader;
@@ -44,24 +51,55 @@ pub fn escape(s: &str) -> String {
 }
 
 #[derive(Debug, Clone)]
-enum Piece {
+enum Piece<'a> {
     /// Text or CDATA bytes in the document's encoding.
-    Raw(Vec<u8>),
+    Raw(Cow<'a, [u8]>),
     /// A resolved character or predefined entity reference.
     Resolved(String),
 }
 
+impl Piece<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Raw(b) => b.len(),
+            Piece::Resolved(s) => s.len(),
+        }
+    }
+}
+
+/// An element's own text: most elements have none or one piece, and need no list for it.
+#[derive(Debug, Clone, Default)]
+enum Text<'a> {
+    #[default]
+    Empty,
+    One(Piece<'a>),
+    Many(Vec<Piece<'a>>),
+}
+
+impl<'a> Text<'a> {
+    fn push(&mut self, piece: Piece<'a>) {
+        *self = match std::mem::take(self) {
+            Text::Empty => Text::One(piece),
+            Text::One(first) => Text::Many(vec![first, piece]),
+            Text::Many(mut pieces) => {
+                pieces.push(piece);
+                Text::Many(pieces)
+            }
+        };
+    }
+}
+
 #[derive(Debug, Clone)]
-pub struct Element {
+pub struct Element<'a> {
     /// Local name: any namespace prefix is dropped (SOAP senders use arbitrary prefixes).
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// Byte range of the whole element, tags included, in the original document.
     pub start: usize,
     pub end: usize,
     /// 1-based line of the start tag.
     pub line: usize,
-    pub children: Vec<Element>,
-    text: Vec<Piece>,
+    pub children: Vec<Element<'a>>,
+    text: Text<'a>,
     /// Bytes in `text`, kept as it grows: the string limit is checked at every piece.
     text_len: usize,
 }
@@ -72,59 +110,85 @@ pub struct Undecodable {
     pub encoding: &'static str,
 }
 
-impl Element {
-    /// An element whose start tag spans `start..end` (the end moves on at its end tag).
-    fn open(qname: &[u8], start: usize, end: usize, line: usize) -> Self {
+impl<'a> Element<'a> {
+    /// An element named `name` whose start tag spans `start..end` (the end moves on at its end
+    /// tag).
+    fn open(name: Cow<'a, str>, start: usize, end: usize, line: usize) -> Self {
         Element {
-            name: local(qname),
+            name,
             start,
             end,
             line,
             children: Vec::new(),
-            text: Vec::new(),
+            text: Text::Empty,
             text_len: 0,
         }
     }
 
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 
     /// The element's own text (not its children's), decoded strictly: bytes that are not valid
-    /// in `enc` are an error, never replaced.
-    pub fn text(&self, enc: &'static Encoding) -> Result<String, Undecodable> {
-        let mut out = String::new();
-        for piece in &self.text {
-            match piece {
-                Piece::Raw(bytes) => {
-                    let s = enc
-                        .decode_without_bom_handling_and_without_replacement(bytes)
-                        .ok_or(Undecodable {
-                            encoding: enc.name(),
-                        })?;
-                    out.push_str(&s);
+    /// in `enc` are an error, never replaced. Borrowed from the document when it is one piece
+    /// that needs no decoding (UTF-8, or ASCII in any encoding).
+    pub fn text(&self, enc: &'static Encoding) -> Result<Cow<'_, str>, Undecodable> {
+        let decode = |bytes| decode_strictly(enc, bytes);
+        match &self.text {
+            Text::Empty => Ok(Cow::Borrowed("")),
+            Text::One(Piece::Raw(bytes)) => decode(bytes),
+            Text::One(Piece::Resolved(s)) => Ok(Cow::Borrowed(s)),
+            Text::Many(pieces) => {
+                let mut out = String::with_capacity(self.text_len);
+                for piece in pieces {
+                    match piece {
+                        Piece::Raw(bytes) => out.push_str(&decode(bytes)?),
+                        Piece::Resolved(s) => out.push_str(s),
+                    }
                 }
-                Piece::Resolved(s) => out.push_str(s),
+                Ok(Cow::Owned(out))
             }
         }
-        Ok(out)
     }
 }
 
-/// A parsed document: its root element and declared encoding.
+fn decode_strictly<'b>(
+    enc: &'static Encoding,
+    bytes: &'b [u8],
+) -> Result<Cow<'b, str>, Undecodable> {
+    enc.decode_without_bom_handling_and_without_replacement(bytes)
+        .ok_or(Undecodable {
+            encoding: enc.name(),
+        })
+}
+
+/// A parsed document: its root element and declared encoding, borrowing the document's bytes.
 #[derive(Debug)]
-pub struct Document {
-    pub root: Element,
+pub struct Document<'a> {
+    pub root: Element<'a>,
     pub encoding: &'static Encoding,
 }
 
-fn local(name: &[u8]) -> String {
+fn local(name: &[u8]) -> Cow<'_, str> {
     let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
-    String::from_utf8_lossy(local).into_owned()
+    String::from_utf8_lossy(local)
+}
+
+/// The local name of the tag at `at` in `body`, borrowed from `body` (the event's own name
+/// borrows from the event; a copy when the tag is not where it should be, which would be a
+/// tokenizer surprise).
+fn tag_name<'a>(body: &'a [u8], at: usize, qname: &[u8]) -> Cow<'a, str> {
+    match body.get(at + 1..at + 1 + qname.len()) {
+        Some(in_body) if in_body == qname => local(in_body),
+        _ => Cow::Owned(local(qname).into_owned()),
+    }
 }
 
 /// Line numbers of increasing offsets, counting only the newlines since the previous one (a
@@ -159,14 +223,16 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 /// Room for a tag's name and markup beside the longest string its attributes may hold.
 const MAX_NAME: usize = 1024;
 
-/// Count the piece just added to an element's text (text, CDATA, a reference) against the
-/// string limit.
-fn check_text(el: &mut Element, max: usize, line: impl Fn() -> usize) -> Result<(), PayloadError> {
-    el.text_len += match el.text.last() {
-        Some(Piece::Raw(b)) => b.len(),
-        Some(Piece::Resolved(s)) => s.len(),
-        None => 0,
-    };
+/// Add a piece to an element's text (text, CDATA, a reference), counted against the string
+/// limit.
+fn add_text<'a>(
+    el: &mut Element<'a>,
+    piece: Piece<'a>,
+    max: usize,
+    line: impl Fn() -> usize,
+) -> Result<(), PayloadError> {
+    el.text_len += piece.len();
+    el.text.push(piece);
     if el.text_len > max {
         let at = format!("line {}, element <{}>", line(), el.name);
         return Err(crate::limits::too_long(&at, el.text_len, max));
@@ -176,7 +242,7 @@ fn check_text(el: &mut Element, max: usize, line: impl Fn() -> usize) -> Result<
 
 /// Parse a whole document. Errors are about the payload as a whole (not well-formed, DTD,
 /// unsupported encoding); they carry the line where parsing stopped.
-pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
+pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PayloadError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let bom = bytes.len() - body.len();
     if body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF") {
@@ -254,7 +320,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
                     return Err(crate::limits::too_deep(&at, limits.max_depth));
                 }
                 stack.push(Element::open(
-                    start.name().as_ref(),
+                    tag_name(body, before, start.name().as_ref()),
                     before + bom,
                     after + bom,
                     lines.at(body, before),
@@ -262,7 +328,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
             }
             Event::Empty(start) => {
                 let el = Element::open(
-                    start.name().as_ref(),
+                    tag_name(body, before, start.name().as_ref()),
                     before + bom,
                     after + bom,
                     lines.at(body, before),
@@ -284,16 +350,16 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
             }
             Event::Text(t) => {
                 if let Some(el) = stack.last_mut() {
-                    el.text.push(Piece::Raw(t.into_inner().into_owned()));
-                    check_text(el, limits.max_string_bytes, || line_of(body, before))?;
+                    let piece = Piece::Raw(t.into_inner());
+                    add_text(el, piece, limits.max_string_bytes, || line_of(body, before))?;
                 } else if t.iter().any(|b| !b.is_ascii_whitespace()) {
                     return Err(malformed(before, "text outside the root element".into()));
                 }
             }
             Event::CData(t) => {
                 if let Some(el) = stack.last_mut() {
-                    el.text.push(Piece::Raw(t.into_inner().into_owned()));
-                    check_text(el, limits.max_string_bytes, || line_of(body, before))?;
+                    let piece = Piece::Raw(t.into_inner());
+                    add_text(el, piece, limits.max_string_bytes, || line_of(body, before))?;
                 }
             }
             Event::GeneralRef(r) => {
@@ -308,8 +374,8 @@ pub fn parse(bytes: &[u8]) -> Result<Document, PayloadError> {
                     Err(e) => return Err(malformed(before, e.to_string())),
                 };
                 if let Some(el) = stack.last_mut() {
-                    el.text.push(Piece::Resolved(resolved));
-                    check_text(el, limits.max_string_bytes, || line_of(body, before))?;
+                    let piece = Piece::Resolved(resolved);
+                    add_text(el, piece, limits.max_string_bytes, || line_of(body, before))?;
                 }
             }
             Event::Comment(_) | Event::PI(_) => {}
@@ -414,6 +480,46 @@ mod tests {
             parse(attr.as_bytes()).unwrap_err().code,
             "payload.string_too_long"
         );
+    }
+
+    #[test]
+    fn names_and_text_of_one_piece_are_borrowed_from_the_document() {
+        let doc = "\u{FEFF}<?xml version=\"1.0\"?>\n<s:a xmlns:s=\"x\">\n  <b>环县 text</b><c/>\
+                   <d>x &amp; y<![CDATA[<z>]]></d><e><![CDATA[only]]></e></s:a>";
+        let d = parse(doc.as_bytes()).unwrap();
+        assert!(matches!(d.root.name, Cow::Borrowed("a")));
+        let b = d.root.child("b").unwrap();
+        assert!(matches!(b.name, Cow::Borrowed("b")));
+        assert!(matches!(
+            b.text(d.encoding).unwrap(),
+            Cow::Borrowed("环县 text")
+        ));
+        assert_eq!(
+            &doc.as_bytes()[b.start..b.end],
+            "<b>环县 text</b>".as_bytes()
+        );
+        assert_eq!(b.line, 3);
+        assert!(matches!(
+            d.root.child("c").unwrap().text(d.encoding).unwrap(),
+            Cow::Borrowed("")
+        ));
+        // Several pieces (text, a reference, CDATA) are joined.
+        let t = d.root.child("d").unwrap().text(d.encoding).unwrap();
+        assert_eq!(t, "x & y<z>");
+        let e = d.root.child("e").unwrap().text(d.encoding).unwrap();
+        assert!(matches!(e, Cow::Borrowed("only")));
+        // The root's own text is its whitespace between children.
+        assert_eq!(d.root.text(d.encoding).unwrap().trim(), "");
+        // A GBK document's ASCII text is borrowed too; its Chinese text is decoded.
+        let g = gbk("<?xml version=\"1.0\" encoding=\"GBK\"?><a><b>ok</b><c>西峰区</c></a>");
+        let d = parse(&g).unwrap();
+        assert!(matches!(
+            d.root.child("b").unwrap().text(d.encoding).unwrap(),
+            Cow::Borrowed("ok")
+        ));
+        let c = d.root.child("c").unwrap().text(d.encoding).unwrap();
+        assert!(matches!(c, Cow::Owned(_)));
+        assert_eq!(c, "西峰区");
     }
 
     #[test]

@@ -201,6 +201,60 @@ enum Listed {
 pub struct Calendar {
     years: BTreeMap<i32, (String, YearData)>,
     days: HashMap<NaiveDate, Listed>,
+    working: WorkingDays,
+}
+
+/// Whether each day from the first covered year's 1 January to the last one's 31 December is
+/// a covered working day, by day number, from `years` and `days` once they are merged. A
+/// deadline's walk asks once a day, for every case stored: a hash and a B-tree look-up a day
+/// before, a tenth of the node's supervision work (bench/README.md, tenth session).
+#[derive(Debug, Clone, Default)]
+struct WorkingDays {
+    /// `num_days_from_ce` of the first covered year's 1 January.
+    first_day: i32,
+    first_year: i32,
+    /// Per year from `first_year`: in the data or not.
+    covered: Vec<bool>,
+    /// Per day from `first_day`: a working day.
+    working: Vec<bool>,
+}
+
+impl WorkingDays {
+    fn of(years: &BTreeMap<i32, (String, YearData)>, days: &HashMap<NaiveDate, Listed>) -> Self {
+        let (Some(&first_year), Some(&last_year)) = (years.keys().next(), years.keys().last())
+        else {
+            return WorkingDays::default();
+        };
+        let jan1 = |y| NaiveDate::from_ymd_opt(y, 1, 1).expect("a calendar year is a valid year");
+        let (start, end) = (jan1(first_year), jan1(last_year + 1));
+        let working = start
+            .iter_days()
+            .take_while(|d| *d < end)
+            .map(|d| match days.get(&d) {
+                Some(Listed::Holiday) => false,
+                Some(Listed::AdjustedWorkingDay) => true,
+                None => !is_weekend(d),
+            })
+            .collect();
+        WorkingDays {
+            first_day: start.num_days_from_ce(),
+            first_year,
+            covered: (first_year..=last_year)
+                .map(|y| years.contains_key(&y))
+                .collect(),
+            working,
+        }
+    }
+
+    /// Whether `date` is a working day; `None` when its year is not covered.
+    fn get(&self, date: NaiveDate) -> Option<bool> {
+        let year = usize::try_from(date.year() - self.first_year).ok()?;
+        if !*self.covered.get(year)? {
+            return None;
+        }
+        let day = usize::try_from(date.num_days_from_ce() - self.first_day).ok()?;
+        self.working.get(day).copied()
+    }
 }
 
 impl Calendar {
@@ -219,6 +273,7 @@ impl Calendar {
         let mut cal = Calendar {
             years: BTreeMap::new(),
             days: HashMap::new(),
+            working: WorkingDays::default(),
         };
         let mut listed_in: HashMap<NaiveDate, String> = HashMap::new();
         for (file, bytes) in files {
@@ -250,6 +305,7 @@ impl Calendar {
         if cal.years.is_empty() {
             return Err(CalendarError::NoData);
         }
+        cal.working = WorkingDays::of(&cal.years, &cal.days);
         Ok(cal)
     }
 
@@ -292,14 +348,9 @@ impl Calendar {
 
     /// Whether a date is a working day; a date of a year not in the data is an error.
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
-        if !self.covers(date) {
-            return Err(self.out_of_range(date));
-        }
-        Ok(match self.days.get(&date) {
-            Some(Listed::Holiday) => false,
-            Some(Listed::AdjustedWorkingDay) => true,
-            None => !is_weekend(date),
-        })
+        self.working
+            .get(date)
+            .ok_or_else(|| self.out_of_range(date))
     }
 
     /// The `n`th working day after `start` (`start` itself when `n` is 0). Only the days after
@@ -457,6 +508,9 @@ impl Holds {
 
     /// True if a closed hold covers any part of `day`.
     fn touch(&self, day: NaiveDate) -> bool {
+        if self.closed.is_empty() {
+            return false;
+        }
         let (from, to) = (day_start(day), day_end(day));
         self.closed
             .iter()
@@ -624,6 +678,49 @@ fn year_ranges(years: impl Iterator<Item = i32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The day table answers what the definition says (a covered year; a listed date as
+    /// listed, else Monday to Friday) on every day around the data, with a year missing in the
+    /// middle too.
+    #[test]
+    fn the_day_table_is_the_definition() {
+        let by_definition = |cal: &Calendar, date: NaiveDate| {
+            cal.years
+                .contains_key(&date.year())
+                .then(|| match cal.days.get(&date) {
+                    Some(Listed::Holiday) => false,
+                    Some(Listed::AdjustedWorkingDay) => true,
+                    None => !is_weekend(date),
+                })
+        };
+        let gap = BUNDLED.iter().filter(|(n, _)| *n != "cn-2025.json");
+        let calendars = [
+            Calendar::bundled().unwrap(),
+            Calendar::from_json(gap.map(|(n, t)| (*n, t.as_bytes()))).unwrap(),
+        ];
+        for cal in &calendars {
+            let from = NaiveDate::from_ymd_opt(2022, 12, 1).unwrap();
+            let mut holidays = 0;
+            for date in from.iter_days().take(366 * 6) {
+                let expected = by_definition(cal, date);
+                assert_eq!(cal.is_working_day(date).ok(), expected, "{date}");
+                holidays += usize::from(expected == Some(false) && !is_weekend(date));
+            }
+            assert!(
+                holidays > 30,
+                "the listed holidays were looked at: {holidays}"
+            );
+        }
+        let gap = &calendars[1];
+        assert!(
+            gap.is_working_day(NaiveDate::from_ymd_opt(2025, 6, 3).unwrap())
+                .is_err()
+        );
+        assert!(
+            !gap.is_working_day(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+                .unwrap()
+        );
+    }
 
     #[test]
     fn year_ranges_are_compact() {

@@ -140,10 +140,18 @@ pub fn decode_mapping_csv(data: &[u8]) {
     let _ = decode_with(&*MAPPING, data);
 }
 
-/// The XML reader under the public-security and tax adapters, on its own.
+/// The XML reader under the public-security and tax adapters, on its own, with every
+/// element's text read (its pieces joined and decoded).
 pub fn xml_parse(data: &[u8]) {
+    fn walk(el: &adapters::xml::Element, doc: &adapters::xml::Document) {
+        let _ = el.text(doc.encoding);
+        assert!(el.start < el.end, "an element spans its tags");
+        for child in &el.children {
+            walk(child, doc);
+        }
+    }
     if let Ok(doc) = adapters::xml::parse(data) {
-        let _ = doc;
+        walk(&doc.root, &doc);
     }
 }
 

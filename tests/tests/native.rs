@@ -17,7 +17,7 @@ fn fault_code(body: &[u8]) -> (String, String) {
         .and_then(|b| b.child("Fault"))
         .expect("a Fault");
     let text = |el: Option<&adapters::xml::Element>| {
-        el.map(|e| e.text(doc.encoding).unwrap())
+        el.map(|e| e.text(doc.encoding).unwrap().into_owned())
             .unwrap_or_default()
     };
     let code = text(

@@ -117,7 +117,7 @@ enum Src<'a> {
     },
     Json(&'a Value),
     Xml {
-        el: &'a Element,
+        el: &'a Element<'a>,
         enc: &'static Encoding,
     },
 }
@@ -130,7 +130,7 @@ enum Got {
     Bad(&'static str, String),
 }
 
-fn find<'e>(el: &'e Element, steps: &[String]) -> Option<&'e Element> {
+fn find<'e>(el: &'e Element<'e>, steps: &[String]) -> Option<&'e Element<'e>> {
     steps.iter().try_fold(el, |cur, s| cur.child(s))
 }
 

@@ -75,13 +75,13 @@ impl Adapter for PublicSecurity {
 
 /// One element being read, with the document's encoding and the problems found so far.
 struct Rec<'a> {
-    el: &'a Element,
+    el: &'a Element<'a>,
     enc: &'static Encoding,
     p: Problems,
 }
 
 impl<'a> Rec<'a> {
-    fn at(&self, el: &'a Element) -> Rec<'a> {
+    fn at(&self, el: &'a Element<'a>) -> Rec<'a> {
         Rec {
             el,
             enc: self.enc,

@@ -107,13 +107,13 @@ impl Adapter for Tax {
 
 /// One element being read, with the document's encoding and the problems found so far.
 struct Rec<'a> {
-    el: &'a Element,
+    el: &'a Element<'a>,
     enc: &'static Encoding,
     p: Problems,
 }
 
 impl<'a> Rec<'a> {
-    fn new(el: &'a Element, enc: &'static Encoding) -> Self {
+    fn new(el: &'a Element<'a>, enc: &'static Encoding) -> Self {
         Rec {
             el,
             enc,
@@ -121,7 +121,7 @@ impl<'a> Rec<'a> {
         }
     }
 
-    fn at(&self, el: &'a Element) -> Rec<'a> {
+    fn at(&self, el: &'a Element<'a>) -> Rec<'a> {
         Rec::new(el, self.enc)
     }
 
@@ -157,7 +157,7 @@ impl<'a> Rec<'a> {
     }
 
     /// A required child element (a structure, not text).
-    fn child(&mut self, name: &str, path: &str) -> Option<&'a Element> {
+    fn child(&mut self, name: &str, path: &str) -> Option<&'a Element<'a>> {
         let c = self.el.child(name);
         if c.is_none() {
             self.p.push(

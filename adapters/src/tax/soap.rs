@@ -493,7 +493,7 @@ mod tests {
         let doc = crate::xml::parse(f.as_bytes()).unwrap();
         assert_eq!(check_fault_ns(&f), Some(SOAP_ENV_NS.to_owned()));
         let fault = doc.root.child("Body").unwrap().child("Fault").unwrap();
-        let text = |el: &crate::xml::Element| el.text(doc.encoding).unwrap();
+        let text = |el: &crate::xml::Element| el.text(doc.encoding).unwrap().into_owned();
         assert_eq!(text(fault.child("faultcode").unwrap()), "soap:Client");
         assert_eq!(
             text(fault.child("faultstring").unwrap()),
