@@ -60,6 +60,12 @@ fn key(v: &Valid) -> Key {
     (v.source_system.clone(), v.case_no.clone(), v.version)
 }
 
+/// [`key`] borrowed from the record: what a transaction's own maps are keyed by (an owned key
+/// copied two strings for every record and every look-up).
+fn key_of(v: &Valid) -> (&str, &str, i64) {
+    (&v.source_system, &v.case_no, v.version)
+}
+
 /// A receipt stored earlier for this principal's client batch id.
 pub async fn stored_receipt(
     db: &Client,
@@ -355,10 +361,10 @@ async fn write(
 
     // The first occurrence of each key is inserted; later ones are judged against whatever
     // the store then holds for that key, like any re-push.
-    let mut first: HashMap<Key, usize> = HashMap::new();
+    let mut first: HashMap<(&str, &str, i64), usize> = HashMap::with_capacity(valid.len());
     let mut primaries = Vec::new();
     for (i, (_, v)) in valid.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(key(v)) {
+        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(key_of(v)) {
             e.insert(i);
             primaries.push(i);
         }
@@ -385,7 +391,7 @@ async fn write(
 
     // What the store holds for each key now: (record id, content hash).
     let stored = |v: &Valid| -> (Uuid, Vec<u8>) {
-        let p = valid[first[&key(v)]].1;
+        let p = valid[first[&key_of(v)]].1;
         if inserted.contains_key(&p.record_id) {
             (p.record_id, p.content_hash.clone())
         } else {
