@@ -47,14 +47,14 @@ impl JsonSchema {
             .iter_errors(instance)
             .map(|e| {
                 let keyword = e
-                    .schema_path
+                    .schema_path()
                     .as_str()
                     .rsplit('/')
                     .next()
                     .unwrap_or("schema")
                     .to_owned();
-                let mut path = e.instance_path.as_str().to_owned();
-                let message = match &e.kind {
+                let mut path = e.instance_path().as_str().to_owned();
+                let message = match e.kind() {
                     ValidationErrorKind::Required { property } => {
                         let name = property.as_str().unwrap_or_default();
                         path.push('/');

@@ -179,7 +179,7 @@ pub fn schema_errors(name: &str, instance: &Value) -> Vec<String> {
     let validator = jsonschema::draft202012::new(&schema).unwrap();
     validator
         .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
 
