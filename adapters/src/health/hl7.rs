@@ -306,33 +306,36 @@ impl Separators {
 /// `fields[5]`); for MSH, `fields[1]` is the field separator itself and `fields[2]` the
 /// encoding characters, so MSH numbering works the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    pub id: String,
-    pub fields: Vec<String>,
+pub struct Segment<'a> {
+    pub id: &'a str,
+    pub fields: Vec<&'a str>,
 }
 
-impl Segment {
+impl<'a> Segment<'a> {
     /// Field `n`, raw (all repetitions); empty when absent.
-    pub fn field(&self, n: usize) -> &str {
-        self.fields.get(n).map_or("", String::as_str)
+    pub fn field(&self, n: usize) -> &'a str {
+        self.fields.get(n).copied().unwrap_or("")
     }
 }
 
-/// A parsed message: its separators and segments in order.
+/// A parsed message: its separators and segments in order, borrowing the decoded text (a
+/// message's fields were a copy each: half of splitting it, bench/README.md, tenth session).
 #[derive(Debug, Clone)]
-pub struct Message {
+pub struct Message<'a> {
     pub seps: Separators,
-    pub segments: Vec<Segment>,
+    pub segments: Vec<Segment<'a>>,
 }
 
-impl Message {
+impl<'a> Message<'a> {
     /// Split decoded text into segments (terminated by CR, LF or CRLF; blank lines skipped)
     /// and fields. The text must start with `MSH`.
-    pub fn parse(text: &str) -> Result<Message, String> {
+    pub fn parse(text: &'a str) -> Result<Message<'a>, String> {
         let rest = text
             .strip_prefix("MSH")
             .ok_or("the message does not start with an MSH segment")?;
         let field = rest.chars().next().ok_or("MSH has no field separator")?;
+        // MSH-1, the field separator itself, as the text spells it.
+        let msh1 = &rest[..field.len_utf8()];
         let msh2: String = rest[field.len_utf8()..]
             .chars()
             .take_while(|&c| c != field && c != '\r' && c != '\n')
@@ -343,7 +346,9 @@ impl Message {
             if line.trim().is_empty() {
                 continue;
             }
-            let id: String = line.chars().take(3).collect();
+            // The first three characters (fewer in a short line).
+            let id_end = line.char_indices().nth(3).map_or(line.len(), |(at, _)| at);
+            let id = &line[..id_end];
             let well_formed = id.len() == 3
                 && id
                     .bytes()
@@ -356,32 +361,32 @@ impl Message {
                     line.chars().take(20).collect::<String>()
                 ));
             }
-            let mut fields: Vec<String> = line.split(seps.field).map(str::to_owned).collect();
+            let mut fields: Vec<&str> = line.split(seps.field).collect();
             if id == "MSH" {
                 if !segments.is_empty() {
                     return Err("a second MSH segment inside the message".into());
                 }
-                fields.insert(1, seps.field.to_string());
+                fields.insert(1, msh1);
             }
             segments.push(Segment { id, fields });
         }
         Ok(Message { seps, segments })
     }
 
-    pub fn segment(&self, id: &str) -> Option<&Segment> {
+    pub fn segment(&self, id: &str) -> Option<&Segment<'a>> {
         self.segments.iter().find(|s| s.id == id)
     }
 
-    pub fn segments_named<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Segment> + 'a {
+    pub fn segments_named<'s>(&'s self, id: &'s str) -> impl Iterator<Item = &'s Segment<'a>> + 's {
         self.segments.iter().filter(move |s| s.id == id)
     }
 
-    pub fn msh(&self) -> &Segment {
+    pub fn msh(&self) -> &Segment<'a> {
         &self.segments[0]
     }
 
     /// Repetitions of a raw field.
-    pub fn repetitions<'a>(&self, raw: &'a str) -> Vec<&'a str> {
+    pub fn repetitions<'r>(&self, raw: &'r str) -> Vec<&'r str> {
         if raw.is_empty() {
             Vec::new()
         } else {
@@ -390,12 +395,12 @@ impl Message {
     }
 
     /// Component `n` (1-based) of one repetition, raw; subcomponents included.
-    pub fn component<'a>(&self, rep: &'a str, n: usize) -> &'a str {
+    pub fn component<'r>(&self, rep: &'r str, n: usize) -> &'r str {
         rep.split(self.seps.component).nth(n - 1).unwrap_or("")
     }
 
     /// Subcomponent `n` (1-based) of a component, raw.
-    pub fn subcomponent<'a>(&self, comp: &'a str, n: usize) -> &'a str {
+    pub fn subcomponent<'r>(&self, comp: &'r str, n: usize) -> &'r str {
         comp.split(self.seps.subcomponent).nth(n - 1).unwrap_or("")
     }
 }
@@ -653,6 +658,23 @@ mod tests {
         assert!(Message::parse("PID|1").is_err());
         assert!(Message::parse("MSH|^~\\&|\rpid|1").is_err());
         assert!(Message::parse("MSH|^~\\&|\rMSH|^~\\&|").is_err());
+        // A segment that starts with other characters, or is shorter than an id, is named in
+        // the error by its first characters.
+        for (line, named) in [
+            ("王小宝|1", "'王小宝|1'"),
+            ("PI", "'PI'"),
+            ("PIDX|1", "'PIDX|1'"),
+        ] {
+            let e = Message::parse(&format!("MSH|^~\\&|\r{line}")).unwrap_err();
+            assert!(e.starts_with("segment 2 (") && e.contains(named), "{e}");
+        }
+        // Every field borrows from the text.
+        let range = text.as_bytes().as_ptr_range();
+        for seg in &m.segments {
+            for f in seg.fields.iter().chain([&seg.id]) {
+                assert!(range.contains(&f.as_ptr()) || f.is_empty(), "{f:?}");
+            }
+        }
         // Odd separators.
         let m = Message::parse("MSH#$*!@#A$B#\rPID#1##N1*N2").unwrap();
         assert_eq!(m.component(m.msh().field(3), 2), "B");

@@ -334,7 +334,7 @@ fn decode_message(
 /// A field as error messages name it, `PID-5` or `PID-5.2`: written only when one is.
 #[derive(Clone, Copy)]
 struct Field<'a> {
-    seg: &'a Segment,
+    seg: &'a Segment<'a>,
     field: usize,
     comp: usize,
 }
@@ -351,7 +351,7 @@ impl std::fmt::Display for Field<'_> {
 
 /// Reads fields of one message, recording problems at canonical paths.
 struct Rd<'m> {
-    m: &'m Message,
+    m: &'m Message<'m>,
     cs: Charset,
     /// The message had undecodable bytes (text holds U+FFFD where they were).
     lossy: bool,
