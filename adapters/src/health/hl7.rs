@@ -424,23 +424,28 @@ pub fn msh18_from_bytes(bytes: &[u8], double_byte: bool) -> Option<String> {
     let line = &rest[..line_end];
     let enc = line.split(|&b| b == sep).next()?;
     let (comp, rep) = (*enc.first()?, *enc.get(1)?);
-    // Field starts, skipping trail bytes when asked to.
-    let mut fields: Vec<&[u8]> = Vec::new();
-    let (mut start, mut i) = (0, 0);
+    // Walk to the 17th field (field 0 is MSH-2, so MSH-18 is field 16), skipping trail bytes
+    // when asked to.
+    let (mut field, mut start, mut i) = (0, 0, 0);
+    let mut raw: &[u8] = b"";
     while i < line.len() {
         if double_byte && line[i] >= 0x81 {
             i += 2;
             continue;
         }
         if line[i] == sep {
-            fields.push(&line[start..i]);
+            if field == 16 {
+                raw = &line[start..i];
+                break;
+            }
+            field += 1;
             start = i + 1;
         }
         i += 1;
     }
-    fields.push(&line[start.min(line.len())..]);
-    // fields[0] is MSH-2, so MSH-n is fields[n - 2].
-    let raw = fields.get(16).copied().unwrap_or(b"");
+    if field == 16 && i >= line.len() {
+        raw = &line[start.min(line.len())..];
+    }
     let first = raw.split(|&b| b == rep).next().unwrap_or(b"");
     let first = first.split(|&b| b == comp).next().unwrap_or(b"");
     Some(String::from_utf8_lossy(first).trim().to_owned())
@@ -463,11 +468,17 @@ pub enum CharsetError {
 /// [`msh18_from_bytes`], and kept only if the MSH line, decoded in that set, still says so.
 pub fn detect_charset(bytes: &[u8]) -> Result<(String, Charset), CharsetError> {
     let plain = msh18_from_bytes(bytes, false).ok_or(CharsetError::NoMsh)?;
-    let double = msh18_from_bytes(bytes, true).ok_or(CharsetError::NoMsh)?;
     let line_end = bytes
         .iter()
         .position(|&b| b == b'\r' || b == b'\n')
         .unwrap_or(bytes.len());
+    // Read double-byte only where it can differ: a line without a byte from 0x81 splits the
+    // same either way.
+    let double = if bytes[..line_end].iter().any(|&b| b >= 0x81) {
+        msh18_from_bytes(bytes, true).ok_or(CharsetError::NoMsh)?
+    } else {
+        plain.clone()
+    };
     let mut known = false;
     for label in [&plain, &double] {
         let Some(cs) = Charset::from_msh18(label) else {
@@ -682,6 +693,65 @@ mod tests {
             m.repetitions(m.segment("PID").unwrap().field(3)),
             ["N1", "N2"]
         );
+    }
+
+    /// The walk to MSH-18 finds what splitting the whole line into fields found (the reading
+    /// before it), for lines of every length around MSH-18, with trail bytes anywhere.
+    #[test]
+    fn msh18_walk_is_the_split() {
+        fn split(bytes: &[u8], double_byte: bool) -> Option<String> {
+            let rest = bytes.strip_prefix(b"MSH")?;
+            let (&sep, rest) = rest.split_first()?;
+            let end = rest.iter().position(|&b| b == b'\r' || b == b'\n');
+            let line = &rest[..end.unwrap_or(rest.len())];
+            let enc = line.split(|&b| b == sep).next()?;
+            let (comp, rep) = (*enc.first()?, *enc.get(1)?);
+            let mut fields: Vec<&[u8]> = Vec::new();
+            let (mut start, mut i) = (0, 0);
+            while i < line.len() {
+                if double_byte && line[i] >= 0x81 {
+                    i += 2;
+                    continue;
+                }
+                if line[i] == sep {
+                    fields.push(&line[start..i]);
+                    start = i + 1;
+                }
+                i += 1;
+            }
+            fields.push(&line[start.min(line.len())..]);
+            let raw = fields.get(16).copied().unwrap_or(b"");
+            let first = raw.split(|&b| b == rep).next().unwrap_or(b"");
+            let first = first.split(|&b| b == comp).next().unwrap_or(b"");
+            Some(String::from_utf8_lossy(first).trim().to_owned())
+        }
+        let mut seen = 0;
+        for n in 0..20 {
+            for trail in [None, Some(0), Some(5), Some(16), Some(17), Some(40)] {
+                for tail in [&b""[..], b"|", b"\rPID|1", b"\xB1"] {
+                    let mut line = b"MSH|^~\\&".to_vec();
+                    for f in 0..n {
+                        line.push(b'|');
+                        line.extend_from_slice(format!("F{f}^x~y").as_bytes());
+                    }
+                    if let Some(at) = trail {
+                        let at = (4 + at).min(line.len());
+                        line.splice(at..at, [0xB1, b'|']);
+                    }
+                    line.extend_from_slice(tail);
+                    for double in [false, true] {
+                        assert_eq!(
+                            msh18_from_bytes(&line, double),
+                            split(&line, double),
+                            "{:?} {double}",
+                            String::from_utf8_lossy(&line)
+                        );
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(seen, 20 * 6 * 4 * 2);
     }
 
     #[test]
